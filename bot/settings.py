@@ -1,0 +1,91 @@
+"""Settings: the only place that reads the environment (and a `.env` file in the working dir).
+
+Names follow the contract in DESIGN.md. Secrets are SecretStr so they never show in logs,
+reprs, tracebacks or validation errors.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts" / "socitm-2025.toml"
+
+
+class PlatformName(StrEnum):
+    SLACK = "slack"
+    CONSOLE = "console"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        # Keep input values out of validation errors: they may be secrets.
+        hide_input_in_errors=True,
+    )
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    database_url: str = Field(
+        "sqlite+aiosqlite:///leaderbot.db", validation_alias=_env("DATABASE_URL")
+    )
+    timezone: str = Field("Europe/London", validation_alias=_env("LEADERBOT_TIMEZONE"))
+    port: int = Field(3000, ge=0, le=65535, validation_alias=_env("LEADERBOT_PORT"))
+    admins_raw: str = Field("", validation_alias=_env("LEADERBOT_ADMINS"))
+    prompts_path: Path = Field(BUNDLED_PROMPTS, validation_alias=_env("LEADERBOT_PROMPTS"))
+    allow_private_feeds: bool = Field(False, validation_alias=_env("LEADERBOT_ALLOW_PRIVATE_FEEDS"))
+    # Beyond the contract: operational knobs with safe defaults.
+    grace_hours: float = Field(6.0, ge=0, validation_alias=_env("LEADERBOT_GRACE_HOURS"))
+    retention_days: int = Field(365, ge=1, validation_alias=_env("LEADERBOT_RETENTION_DAYS"))
+    log_level: str = Field("INFO", validation_alias=_env("LEADERBOT_LOG_LEVEL"))
+    per_channel_interval_s: float = Field(
+        1.0, ge=0, validation_alias=_env("LEADERBOT_PER_CHANNEL_INTERVAL")
+    )
+    max_concurrent_posts: int = Field(
+        50, ge=1, le=1000, validation_alias=_env("LEADERBOT_MAX_CONCURRENT_POSTS")
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/London)") from None
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @cached_property
+    def admins(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.admins_raw.split(",") if part.strip())
+
+    @property
+    def platform(self) -> PlatformName:
+        return PlatformName.SLACK if self.slack_bot_token else PlatformName.CONSOLE
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    def secret(self, value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
