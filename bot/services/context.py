@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.domain.clock import Clock, system_clock
@@ -18,3 +19,5 @@ class Context:
     platform: ChatPlatform
     questions: QuestionSet
     clock: Clock = field(default=system_clock)
+    # Called after a schedule changes, so a running scheduler rebuilds its jobs.
+    schedule_changed: Callable[[], None] | None = None

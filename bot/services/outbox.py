@@ -1,20 +1,48 @@
-"""The outbox: every post is recorded (under a unique key) before it is sent.
+"""The outbox: every post is recorded, under a unique key, before it is sent.
 
-(being written by the lead; the public API below is fixed)
+Exactly once, step by step:
+1. `enqueue` inserts a row with a unique key (e.g. the schedule and the occurrence's date).
+   A second scheduler, a retry or a restart hits the unique key and inserts nothing.
+2. `deliver_due` claims due rows with a conditional UPDATE (status pending -> sending, with a
+   lease), so two processes never send the same row at the same time.
+3. The post is tagged with its key (Slack message metadata). Any attempt after the first
+   (a dropped connection, a 5xx, a crash between send and record) first looks for the tagged
+   message, and records it as sent if it is there, instead of posting again.
+4. A claim whose sender died is taken over once its lease runs out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.platforms.base import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited, Sent
 from bot.services.context import Context
 from bot.store.models import Post
 
-# kind -> function building the platform-neutral content object from the outbox row.
+log = logging.getLogger(__name__)
+
 ContentBuilder = Callable[[Post, Context], Any]
 CONTENT_BUILDERS: dict[str, ContentBuilder] = {}
+
+# Kinds whose moment matters: too late past the grace window, they are recorded as missed.
+TIMELY_KINDS = frozenset({"question", "digest", "nudge"})
+MAX_ATTEMPTS = 8
+IN_CALL_TRIES = 4  # tries within one claim before handing the row back for later
+LONGEST_INLINE_WAIT_S = 30.0  # a longer Retry-After is waited out by the sweep, not in-call
+LOOKBACK = timedelta(minutes=5)  # clock skew allowance when looking for our own post
+
+OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def content_builder(kind: str) -> Callable[[ContentBuilder], ContentBuilder]:
@@ -25,6 +53,19 @@ def content_builder(kind: str) -> Callable[[ContentBuilder], ContentBuilder]:
         return fn
 
     return decorate
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[str] = field(default_factory=list)
+    found: list[str] = field(default_factory=list)  # already there: recorded, not re-posted
+    missed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+
+    def merge(self, other: DeliveryReport) -> None:
+        for name in ("sent", "found", "missed", "failed", "deferred"):
+            getattr(self, name).extend(getattr(other, name))
 
 
 async def enqueue(
@@ -39,6 +80,230 @@ async def enqueue(
     schedule_id: int | None = None,
     occurrence: date | None = None,
     thread_ts: str | None = None,
+    status: str = "pending",
+    error: str | None = None,
 ) -> Post | None:
     """Record a post to be sent at `due_at`. Returns None if `key` was already recorded."""
-    raise NotImplementedError("lead is writing this")
+    row = Post(
+        key=key,
+        kind=kind,
+        channel_id=channel_id,
+        due_at=due_at,
+        payload=payload,
+        question_id=question_id,
+        schedule_id=schedule_id,
+        occurrence=occurrence,
+        thread_ts=thread_ts,
+        status=status,
+        error=error,
+        attempts=0,
+        created_at=ctx.clock(),
+    )
+    try:
+        async with ctx.db.write() as session:
+            if await session.scalar(select(Post.id).where(Post.key == key)) is not None:
+                return None
+            session.add(row)
+    except IntegrityError:
+        return None  # another process recorded it between our look and our insert
+    return row
+
+
+async def _claim(ctx: Context, *, only_keys: Iterable[str] | None, limit: int) -> list[Post]:
+    """Take due rows for this process: pending ones, and those whose sender's lease ran out."""
+    now = ctx.clock()
+    lease = now + timedelta(seconds=ctx.settings.send_lease_s)
+    claimable = or_(
+        and_(
+            Post.status == "pending",
+            Post.due_at <= now,
+            or_(Post.retry_at.is_(None), Post.retry_at <= now),
+        ),
+        and_(Post.status == "sending", Post.lease_until < now),
+    )
+    query = select(Post).where(claimable).order_by(Post.due_at, Post.id).limit(limit)
+    if only_keys is not None:
+        query = query.where(Post.key.in_(list(only_keys)))
+    claimed: list[Post] = []
+    async with ctx.db.write() as session:
+        for row in (await session.scalars(query)).all():
+            result = await session.execute(
+                update(Post)
+                .where(Post.id == row.id, Post.status == row.status, Post.attempts == row.attempts)
+                .values(
+                    status="sending",
+                    claimed_by=OWNER,
+                    lease_until=lease,
+                    attempts=Post.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:
+                claimed.append(row)  # row.attempts still holds the count before this claim
+    return claimed
+
+
+async def _finish(ctx: Context, row: Post, **values: Any) -> None:
+    """Record an outcome, only if this process still holds the claim."""
+    async with ctx.db.write() as session:
+        await session.execute(
+            update(Post)
+            .where(Post.id == row.id, Post.claimed_by == OWNER, Post.status == "sending")
+            .values(lease_until=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _record_sent(ctx: Context, row: Post, sent: Sent) -> None:
+    await _finish(
+        ctx,
+        row,
+        status="sent",
+        ts=sent.ts,
+        permalink=sent.permalink,
+        sent_at=ctx.clock(),
+        error=None,
+    )
+
+
+class _ChannelPacer:
+    """At most about one post per second per channel (Slack's chat.postMessage guidance)."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last: dict[str, float] = {}
+
+    async def wait(self, channel_id: str) -> asyncio.Lock:
+        lock = self._locks.setdefault(channel_id, asyncio.Lock())
+        await lock.acquire()
+        loop = asyncio.get_running_loop()
+        last = self._last.get(channel_id)
+        if last is not None:
+            delay = self.interval_s - (loop.time() - last)
+            if delay > 0:
+                await asyncio.sleep(delay)
+        return lock
+
+    def done(self, channel_id: str, lock: asyncio.Lock) -> None:
+        self._last[channel_id] = asyncio.get_running_loop().time()
+        lock.release()
+
+
+async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[str, str]:
+    """Send one claimed row; returns (outcome, key)."""
+    now = ctx.clock()
+    attempted_before = row.attempts > 0
+    grace = timedelta(hours=ctx.settings.grace_hours)
+    builder = CONTENT_BUILDERS.get(row.kind)
+    if builder is None:
+        await _finish(ctx, row, status="failed", error=f"no content builder for kind {row.kind!r}")
+        return "failed", row.key
+
+    since = row.created_at - LOOKBACK
+    if attempted_before:
+        # An earlier attempt may have reached the platform: look before posting again.
+        try:
+            found = await ctx.platform.find_post(row.channel_id, row.key, since)
+        except PlatformError as exc:
+            log.warning("could not look for %s before re-posting: %s", row.key, exc)
+            await _finish(ctx, row, status="pending", error=f"look-up failed: {exc}")
+            return "deferred", row.key
+        if found is not None:
+            await _record_sent(ctx, row, found)
+            log.info(
+                "post %s was already delivered (ts %s): recorded, not re-posted", row.key, found.ts
+            )
+            return "found", row.key
+
+    if row.kind in TIMELY_KINDS and now - row.due_at > grace:
+        await _finish(
+            ctx,
+            row,
+            status="missed",
+            error=f"not sent within the {ctx.settings.grace_hours:g} h grace window",
+        )
+        log.warning("post %s missed: due %s, now %s", row.key, row.due_at, now)
+        return "missed", row.key
+
+    try:
+        content = builder(row, ctx)
+    except Exception as exc:  # a bad payload must not stop the other posts
+        log.exception("cannot build content for %s", row.key)
+        await _finish(ctx, row, status="failed", error=f"cannot build content: {exc}")
+        return "failed", row.key
+
+    last_error: PlatformError | None = None
+    for attempt in range(IN_CALL_TRIES):
+        lock = await pacer.wait(row.channel_id)
+        try:
+            if attempt > 0 and isinstance(last_error, DeliveryUnknown):
+                found = await ctx.platform.find_post(row.channel_id, row.key, since)
+                if found is not None:
+                    await _record_sent(ctx, row, found)
+                    return "found", row.key
+            sent = await ctx.platform.post(
+                row.channel_id, content, key=row.key, thread_ts=row.thread_ts
+            )
+        except RateLimited as exc:
+            last_error = exc
+            log.info("rate limited posting %s: retry after %.1f s", row.key, exc.retry_after)
+            if exc.retry_after > LONGEST_INLINE_WAIT_S:
+                break
+            await asyncio.sleep(exc.retry_after)
+            continue
+        except DeliveryUnknown as exc:
+            last_error = exc
+            log.warning("delivery of %s unknown (%s): will look before retrying", row.key, exc)
+            await asyncio.sleep(min(2.0**attempt * 0.5, 8.0))
+            continue
+        except PermanentFailure as exc:
+            await _finish(ctx, row, status="failed", error=str(exc))
+            log.error("post %s failed for good: %s", row.key, exc)
+            return "failed", row.key
+        finally:
+            pacer.done(row.channel_id, lock)
+        await _record_sent(ctx, row, sent)
+        return "sent", row.key
+
+    # Hand the row back; the next sweep tries again (and looks first, as attempts > 0).
+    if row.attempts + 1 >= MAX_ATTEMPTS:
+        await _finish(
+            ctx, row, status="failed", error=f"gave up after {MAX_ATTEMPTS}: {last_error}"
+        )
+        return "failed", row.key
+    wait_s = last_error.retry_after if isinstance(last_error, RateLimited) else 30.0
+    await _finish(
+        ctx,
+        row,
+        status="pending",
+        retry_at=ctx.clock() + timedelta(seconds=wait_s),
+        error=str(last_error),
+    )
+    return "deferred", row.key
+
+
+async def deliver_due(
+    ctx: Context, *, only_keys: Iterable[str] | None = None, limit: int = 1000
+) -> DeliveryReport:
+    """Send every due post this process can claim, concurrently within limits."""
+    report = DeliveryReport()
+    rows = await _claim(ctx, only_keys=only_keys, limit=limit)
+    if not rows:
+        return report
+    pacer = _ChannelPacer(ctx.settings.per_channel_interval_s)
+    gate = asyncio.Semaphore(ctx.settings.max_concurrent_posts)
+
+    async def one(row: Post) -> tuple[str, str]:
+        async with gate:
+            try:
+                return await _deliver_one(ctx, row, pacer)
+            except Exception as exc:
+                # A bug or a database hiccup: hand the row back rather than lose it.
+                log.exception("unexpected error delivering %s", row.key)
+                await _finish(ctx, row, status="pending", error=f"internal error: {exc}")
+                return "deferred", row.key
+
+    for outcome, key in await asyncio.gather(*(one(r) for r in rows)):
+        getattr(report, outcome).append(key)
+    return report

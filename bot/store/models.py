@@ -7,7 +7,7 @@ Feed tables live in `models_feeds.py`. Every table is created by an Alembic migr
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -30,7 +30,10 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
 
 
 class Channel(Base):
@@ -88,13 +91,13 @@ class Post(Base):
     key: Mapped[str] = mapped_column(String(255), unique=True)
     kind: Mapped[str] = mapped_column(String(16))  # question | digest | nudge | alert
     channel_id: Mapped[str] = mapped_column(String(64))
-    schedule_id: Mapped[int | None] = mapped_column(
-        ForeignKey("schedules.id", ondelete="SET NULL")
-    )
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
     question_id: Mapped[str | None] = mapped_column(String(16))
     # The nominal occurrence (before any bank-holiday move) and when it is actually due.
     occurrence: Mapped[date | None] = mapped_column(Date)
     due_at: Mapped[datetime] = mapped_column()
+    # Not before this (a rate limit or a failed attempt's backoff); None = as soon as due.
+    retry_at: Mapped[datetime | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(64))

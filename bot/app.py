@@ -1,0 +1,112 @@
+"""Wiring: settings -> database -> question set -> platform -> scheduler -> listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TextIO
+
+from bot.domain.clock import Clock, system_clock
+from bot.domain.questions import load_question_set
+from bot.platforms.base import ChatPlatform
+from bot.platforms.console.platform import ConsolePlatform
+from bot.services.context import Context
+from bot.settings import PlatformName, Settings
+from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# Modules that register content builders or listeners as they are imported. A feature that is
+# not installed yet is simply absent.
+FEATURE_MODULES = (
+    "bot.services.ask",
+    "bot.services.digest",
+    "bot.services.nudge",
+    "bot.services.collect",
+    "bot.watch.watcher",
+)
+
+
+def load_features() -> None:
+    for name in FEATURE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+def make_platform(settings: Settings, out: TextIO | None = None) -> ChatPlatform:
+    if settings.platform is PlatformName.SLACK:
+        from bot.platforms.slack.platform import SlackPlatform
+
+        return SlackPlatform.from_settings(settings)
+    return ConsolePlatform(out)
+
+
+@asynccontextmanager
+async def open_context(
+    settings: Settings,
+    *,
+    platform: ChatPlatform | None = None,
+    clock: Clock = system_clock,
+    out: TextIO | None = None,
+) -> AsyncIterator[Context]:
+    """A ready Context: migrations applied, questions loaded, platform chosen."""
+    questions = load_question_set(settings.prompts_path)
+    load_features()
+    db = Database(settings.database_url)
+    try:
+        await db.upgrade()
+        yield Context(
+            settings=settings,
+            db=db,
+            platform=platform or make_platform(settings, out),
+            questions=questions,
+            clock=clock,
+        )
+    finally:
+        await db.dispose()
+
+
+async def run_bot(settings: Settings) -> int:
+    """`leaderbot run`: the scheduler and listeners until stopped (or EOF on the console)."""
+    from bot.scheduling.runner import BotScheduler
+
+    async with open_context(settings) as ctx:
+        scheduler = BotScheduler(ctx)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await scheduler.start()
+        try:
+            if settings.platform is PlatformName.CONSOLE:
+                from bot.platforms.console.session import run_console
+
+                assert isinstance(ctx.platform, ConsolePlatform)
+                log.info("no Slack credentials: running on the console platform")
+                console = asyncio.create_task(run_console(ctx, sys.stdin))
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait({console, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (console, stopper):
+                    task.cancel()
+            else:
+                from bot.platforms.slack.app import SlackRuntime
+
+                runtime = SlackRuntime(ctx)
+                await runtime.start()
+                try:
+                    await stop.wait()
+                finally:
+                    await runtime.stop()
+        finally:
+            await scheduler.shutdown()
+    return 0

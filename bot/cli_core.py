@@ -1,0 +1,206 @@
+"""Core sub-commands: run, demo, questions, ask, schedule, schedules, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from typing import Any
+
+from bot.cli import (
+    OneLineParser,
+    UsageError,
+    add_channel_arg,
+    parse_date_arg,
+    print_table,
+)
+from bot.domain import parsing
+from bot.domain.schedule import DAY_NAMES
+from bot.services import schedules as schedule_service
+from bot.services.ask import UnknownQuestion, ask_and_deliver
+from bot.services.context import Context
+from bot.settings import Settings
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="run the bot (console platform when no Slack credentials)")
+    run.set_defaults(runner=_run)
+
+    demo = sub.add_parser("demo", help="a walk-through on the console with a throwaway database")
+    demo.set_defaults(runner=_demo)
+
+    questions = sub.add_parser("questions", help="list the question set")
+    questions.set_defaults(handler=_questions)
+
+    ask = sub.add_parser("ask", help="post a question now")
+    add_channel_arg(ask)
+    ask.add_argument("--question", metavar="Qn", help="which question (default: the next due)")
+    ask.set_defaults(handler=_ask)
+
+    schedule = sub.add_parser("schedule", help="set, pause, resume or turn off a weekly schedule")
+    add_channel_arg(schedule)
+    schedule.add_argument("--day", help="day of the week, e.g. mon")
+    schedule.add_argument("--time", help="24-hour or am/pm time, e.g. 09:00")
+    schedule.add_argument("--timezone", help="IANA zone (default: LEADERBOT_TIMEZONE)")
+    schedule.add_argument(
+        "--nation",
+        help="bank holidays of: england-and-wales (default), scotland, northern-ireland",
+    )
+    schedule.add_argument(
+        "--on-bank-holiday",
+        choices=("move", "skip"),
+        dest="holiday_policy",
+        help="move the post to the next working day (default) or skip it",
+    )
+    schedule.add_argument(
+        "--nudge-days", help="days without replies before one reminder, or 'off' (default 2)"
+    )
+    mode = schedule.add_mutually_exclusive_group()
+    mode.add_argument("--off", action="store_true", help="turn the schedule off")
+    mode.add_argument("--pause-until", type=parse_date_arg, metavar="YYYY-MM-DD")
+    mode.add_argument("--resume", action="store_true", help="resume a paused schedule")
+    schedule.set_defaults(handler=_schedule)
+
+    listing = sub.add_parser("schedules", help="every schedule: next post, recent and missed")
+    listing.set_defaults(handler=_schedules)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=OneLineParser)
+    db_sub.required = True
+    upgrade = db_sub.add_parser("upgrade", help="apply migrations")
+    upgrade.set_defaults(runner=_db_upgrade)
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import run_bot
+
+    return await run_bot(settings)
+
+
+async def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import run_demo
+
+    return await run_demo(settings)
+
+
+async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.store.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        await db.upgrade()
+    finally:
+        await db.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _questions(args: argparse.Namespace, ctx: Context) -> int:
+    print(f"{ctx.questions.title}\nSource: {ctx.questions.source_url}\n")
+    for q in ctx.questions.questions:
+        marker = "" if q.provenance == "quoted" else " (paraphrased)"
+        body = textwrap.fill(q.text, 90, initial_indent="  ", subsequent_indent="  ")
+        print(f"{q.id} · {q.theme}{marker}\n{body}")
+    return 0
+
+
+async def _ask(args: argparse.Namespace, ctx: Context) -> int:
+    try:
+        result = await ask_and_deliver(ctx, args.channel, args.question)
+    except UnknownQuestion as exc:
+        raise UsageError(str(exc)) from None
+    post = result.post
+    if result.delivered:
+        where = post.permalink or f"ts {post.ts}"
+        print(f"posted {post.question_id} to {post.channel_id} ({where})")
+        return 0
+    print(f"not posted ({post.status}): {post.error}", flush=True)
+    return 1
+
+
+def _parse(fn: Any, value: str) -> Any:
+    try:
+        return fn(value)
+    except parsing.ParseError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _nudge_days(value: str | None) -> int | None | str:
+    if value is None:
+        return "keep"
+    if value.lower() in ("off", "none", "0"):
+        return None
+    if value.isdigit() and 1 <= int(value) <= 6:
+        return int(value)
+    raise UsageError(f"--nudge-days takes 1-6 or 'off', not {value!r} (e.g. --nudge-days 2)")
+
+
+async def _schedule(args: argparse.Namespace, ctx: Context) -> int:
+    try:
+        if args.off:
+            await schedule_service.turn_off(ctx, args.channel)
+            print(f"schedule for {args.channel} is off")
+            return 0
+        if args.pause_until:
+            await schedule_service.pause(ctx, args.channel, until=args.pause_until)
+            print(f"schedule for {args.channel} paused until {args.pause_until.isoformat()}")
+            return 0
+        if args.resume:
+            await schedule_service.resume(ctx, args.channel)
+            print(f"schedule for {args.channel} resumed")
+            return 0
+        if not args.day or not args.time:
+            raise UsageError(
+                "schedule needs --day and --time (e.g. --day mon --time 09:00), "
+                "or one of --off, --pause-until, --resume"
+            )
+        weekday = _parse(parsing.parse_day, args.day)
+        at = _parse(parsing.parse_time, args.time)
+        zone = _parse(parsing.parse_zone, args.timezone) if args.timezone else None
+        nation = _parse(parsing.parse_nation, args.nation) if args.nation else None
+        schedule = await schedule_service.set_schedule(
+            ctx,
+            args.channel,
+            weekday=weekday,
+            time=at,
+            timezone=zone,
+            nation=nation,
+            holiday_policy=args.holiday_policy,
+            nudge_after_days=_nudge_days(args.nudge_days),  # type: ignore[arg-type]
+        )
+    except schedule_service.ScheduleError as exc:
+        raise UsageError(str(exc)) from None
+    views = await schedule_service.list_schedules(ctx, channel_id=args.channel)
+    upcoming = next((v.next for v in views if v.schedule.id == schedule.id), None)
+    print(
+        f"{args.channel}: {DAY_NAMES[schedule.weekday]}s at {schedule.time} {schedule.timezone}"
+        + (f"; next {upcoming.due_at.isoformat()}" if upcoming else "")
+    )
+    return 0
+
+
+async def _schedules(args: argparse.Namespace, ctx: Context) -> int:
+    views = await schedule_service.list_schedules(ctx)
+    if not views:
+        print("no schedules yet: `leaderbot schedule --channel ID --day mon --time 09:00`")
+        return 0
+    rows: list[dict[str, Any]] = []
+    for view in views:
+        s = view.schedule
+        recent = "; ".join(
+            f"{p.occurrence or p.due_at.date()} {p.status}"
+            + (f" ({p.question_id})" if p.question_id else "")
+            + (f": {p.error}" if p.status in ("missed", "failed", "skipped") and p.error else "")
+            for p in view.last_posts
+        )
+        rows.append(
+            {
+                "channel": s.channel_id,
+                "kind": s.kind,
+                "when": f"{DAY_NAMES[s.weekday][:3]} {s.time} {s.timezone}",
+                "state": view.state,
+                "next": view.next.due_at.strftime("%Y-%m-%d %H:%M UTC") if view.next else "-",
+                "recent": recent or "-",
+            }
+        )
+    print_table(rows, ["channel", "kind", "when", "state", "next", "recent"])
+    return 0

@@ -1,0 +1,618 @@
+"""The `/leadership` grammar: slash-command text -> a typed command. Pure, no platform calls.
+
+    help [command] | status | questions | ask [Qn]
+    schedule <day> <time> [zone] | schedule off | pause [until YYYY-MM-DD] | resume
+    digest <day> <time> [zone] [#channel] | digest now | digest off
+    feeds | feeds add <url> [keywords…] | feeds remove <id> | alerts on|off
+    admins | admins add @user | admins remove @user
+
+Any command may name a `#channel` (anywhere; "in", "for" or "to" before it is fine) to act
+on that channel instead of the one it was typed in. In `digest <day> <time> #channel` the
+channel is where the digest is *sent* (`deliver_to`); `for #channel` there picks whose
+digest it is. Errors are `ParseError`s whose one-line message says what to type instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import ClassVar
+
+from bot.domain.parsing import (
+    DAY_NAMES,
+    ChannelRef,
+    ParseError,
+    UserId,
+    is_meridiem,
+    looks_like_channel,
+    parse_channel,
+    parse_date,
+    parse_day,
+    parse_question_id,
+    parse_time,
+    parse_url,
+    parse_user,
+    parse_zone,
+    show,
+)
+
+SLASH = "/leadership"
+MAX_KEYWORDS = 20
+MAX_KEYWORD_LENGTH = 100
+
+
+# --- the commands -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandBase:
+    """`channel` is the `#channel` named in the command, or None for "where it was typed"."""
+
+    channel: ChannelRef | None = None
+    # The audit log's name for the action, and whether it needs an admin.
+    action: ClassVar[str] = ""
+    changes: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True)
+class Help(CommandBase):
+    topic: str | None = None  # a subcommand name, for help on just that
+    action: ClassVar[str] = "help"
+
+
+@dataclass(frozen=True, slots=True)
+class Status(CommandBase):
+    action: ClassVar[str] = "status"
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuestions(CommandBase):
+    action: ClassVar[str] = "questions"
+
+
+@dataclass(frozen=True, slots=True)
+class Ask(CommandBase):
+    question_id: str | None = None  # None: the next in the channel's rotation
+    action: ClassVar[str] = "ask"
+    changes: ClassVar[bool] = True  # posts publicly in the channel
+
+
+@dataclass(frozen=True, slots=True)
+class SetSchedule(CommandBase):
+    weekday: int  # Monday = 0
+    time: str  # "HH:MM"
+    timezone: str | None = None  # None: keep the current zone, or the default
+    action: ClassVar[str] = "schedule.set"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleOff(CommandBase):
+    action: ClassVar[str] = "schedule.off"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class Pause(CommandBase):
+    until: date | None = None  # posting resumes on this date; None: until `resume`
+    action: ClassVar[str] = "schedule.pause"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(CommandBase):
+    action: ClassVar[str] = "schedule.resume"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class SetDigest(CommandBase):
+    weekday: int
+    time: str
+    timezone: str | None = None
+    deliver_to: ChannelRef | None = None  # None: the channel the questions go to
+    action: ClassVar[str] = "digest.set"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class DigestNow(CommandBase):
+    action: ClassVar[str] = "digest.now"
+    changes: ClassVar[bool] = True  # posts publicly in the channel
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOff(CommandBase):
+    action: ClassVar[str] = "digest.off"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class ListFeeds(CommandBase):
+    action: ClassVar[str] = "feeds"
+
+
+@dataclass(frozen=True, slots=True)
+class AddFeed(CommandBase):
+    url: str
+    keywords: tuple[str, ...] = ()
+    action: ClassVar[str] = "feeds.add"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveFeed(CommandBase):
+    feed_id: int
+    action: ClassVar[str] = "feeds.remove"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class SetAlerts(CommandBase):
+    enabled: bool
+    action: ClassVar[str] = "alerts"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class ListAdmins(CommandBase):
+    action: ClassVar[str] = "admins"
+
+
+@dataclass(frozen=True, slots=True)
+class AddAdmin(CommandBase):
+    user: UserId
+    action: ClassVar[str] = "admins.add"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAdmin(CommandBase):
+    user: UserId
+    action: ClassVar[str] = "admins.remove"
+    changes: ClassVar[bool] = True
+
+
+Command = (
+    Help
+    | Status
+    | ListQuestions
+    | Ask
+    | SetSchedule
+    | ScheduleOff
+    | Pause
+    | Resume
+    | SetDigest
+    | DigestNow
+    | DigestOff
+    | ListFeeds
+    | AddFeed
+    | RemoveFeed
+    | SetAlerts
+    | ListAdmins
+    | AddAdmin
+    | RemoveAdmin
+)
+
+
+def is_change(command: CommandBase) -> bool:
+    """True if the command changes settings or posts to the channel (so needs an admin);
+    False if it only reads (open to everyone)."""
+    return command.changes
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+SUBCOMMANDS = (
+    "help",
+    "status",
+    "questions",
+    "ask",
+    "schedule",
+    "pause",
+    "resume",
+    "digest",
+    "feeds",
+    "alerts",
+    "admins",
+)
+# Words people reach for that mean a subcommand; matched silently.
+_ALIASES = {
+    "?": "help",
+    "question": "questions",
+    "unpause": "resume",
+    "feed": "feeds",
+    "alert": "alerts",
+    "admin": "admins",
+}
+_CONNECTORS = frozenset({"in", "for", "to"})
+_FILLERS = frozenset({"at", "on", "every"})
+_OFF = frozenset({"off", "stop", "disable", "disabled", "none"})
+_ON = frozenset({"on", "start", "enable", "enabled", "yes"})
+_NO = frozenset({"no"})
+_LIST = frozenset({"list", "ls", "show"})
+_REMOVE = frozenset({"remove", "rm", "delete", "del"})
+
+# A token: a Slack escape <…> (whole, even with spaces in a label), a quoted phrase (straight
+# or curly quotes, as phones type them), or a run of anything else.
+_TOKEN_RE = re.compile(r"<[^<>]*>|[\"“”]([^\"“”]*)[\"“”]|[^\s<]+|<")
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    today: date | None
+    question_ids: Sequence[str] | None
+
+
+def _fail(message: str, example: str) -> ParseError:
+    return ParseError(f"{message} Try `{SLASH} {example}`.")
+
+
+def _unescape(text: str) -> str:
+    # Slack escapes &, < and > in the text it sends; & goes last so "&amp;lt;" stays "&lt;".
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def tokenize(text: str) -> list[str]:
+    tokens: list[str] = []
+    for match in _TOKEN_RE.finditer(text):
+        if match[1] is not None:
+            if match[1].strip():
+                tokens.append(_unescape(match[1].strip()))
+        elif match[0].startswith("<") and len(match[0]) > 1:
+            tokens.append(match[0])  # parsers of mentions and links unescape their own parts
+        else:
+            tokens.append(_unescape(match[0]))
+    return tokens
+
+
+def _take_channels(tokens: list[str]) -> tuple[list[str], list[tuple[str | None, ChannelRef]]]:
+    """Split out the channel words, each with the connector ("in", "for", "to") before it."""
+    rest: list[str] = []
+    found: list[tuple[str | None, ChannelRef]] = []
+    for token in tokens:
+        if not looks_like_channel(token):
+            rest.append(token)
+            continue
+        try:
+            ref = parse_channel(token)
+        except ParseError as exc:
+            raise _fail(exc.message, "status #general") from None
+        connector = rest.pop().lower() if rest and rest[-1].lower() in _CONNECTORS else None
+        found.append((connector, ref))
+    return rest, found
+
+
+def _one_channel(
+    channels: Sequence[tuple[str | None, ChannelRef]], example: str
+) -> ChannelRef | None:
+    if len(channels) > 1:
+        raise _fail("Name one channel at most.", example)
+    return channels[0][1] if channels else None
+
+
+def _suggest(word: str, options: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(word.lower(), list(options), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def parse_command(
+    text: str,
+    *,
+    today: date | None = None,
+    question_ids: Sequence[str] | None = None,
+) -> Command:
+    """Parse what followed `/leadership`. `today` refuses past pause dates; `question_ids`
+    (a QuestionSet's ids) checks `ask Qn`. Raises ParseError with what to type instead."""
+    tokens = tokenize(text)
+    if tokens and tokens[0].lower() == SLASH:
+        tokens = tokens[1:]  # pasted with the command name: harmless
+    tokens, channels = _take_channels(tokens)
+    if not tokens:
+        if channels:
+            raise _fail("Say what to do in that channel.", "status #general")
+        return Help()
+    word = tokens[0].lower()
+    name = _ALIASES.get(word, word)
+    if name not in _HANDLERS:
+        guess = _suggest(name, [*SUBCOMMANDS, *_ALIASES])
+        if guess is not None:
+            raise ParseError(
+                f"I don't know `{show(tokens[0])}`. "
+                f"Did you mean `{_ALIASES.get(guess, guess)}`? Try `{SLASH} help`."
+            )
+        raise ParseError(f"I don't know `{show(tokens[0])}`. Try `{SLASH} help`.")
+    ctx = _Context(today=today, question_ids=question_ids)
+    return _HANDLERS[name](tokens[1:], channels, ctx)
+
+
+Channels = list[tuple[str | None, ChannelRef]]
+
+
+def _no_more(args: Sequence[str], usage: str) -> None:
+    if args:
+        raise _fail(f"I didn't expect `{show(' '.join(args))}` there.", usage)
+
+
+def _help(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    if not args:
+        return Help(channel=_one_channel(channels, "help"))
+    topic = _ALIASES.get(args[0].lower(), args[0].lower())
+    if topic not in SUBCOMMANDS:
+        guess = _suggest(topic, SUBCOMMANDS)
+        hint = f"Did you mean `{guess}`? " if guess else ""
+        raise _fail(f"There is no `{show(args[0])}` command. {hint}", "help schedule")
+    return Help(topic=topic, channel=_one_channel(channels, "help"))
+
+
+def _simple(cls: type[Status | ListQuestions | Resume], usage: str) -> _Handler:
+    def handler(args: list[str], channels: Channels, ctx: _Context) -> Command:
+        _no_more(args, usage)
+        return cls(channel=_one_channel(channels, usage))
+
+    return handler
+
+
+def _ask(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    channel = _one_channel(channels, "ask Q3 #general")
+    if not args or (len(args) == 1 and args[0].lower() == "next"):
+        return Ask(channel=channel)
+    _no_more(args[1:], "ask Q3")
+    try:
+        question_id = parse_question_id(args[0], ctx.question_ids)
+    except ParseError as exc:
+        example = ctx.question_ids[0] if ctx.question_ids else "Q3"
+        raise _fail(exc.message, f"ask {example}") from None
+    return Ask(question_id=question_id, channel=channel)
+
+
+def _join_meridiem(args: list[str]) -> list[str]:
+    """["9:30", "pm"] -> ["9:30pm"]: am/pm typed as a word of its own."""
+    joined: list[str] = []
+    for token in args:
+        if joined and is_meridiem(token) and re.search(r"\d$", joined[-1]):
+            joined[-1] += token
+        else:
+            joined.append(token)
+    return joined
+
+
+def _day_and_time(args: list[str], verb: str) -> tuple[int, str, str | None]:
+    """<day> <time> [zone] (either order), with "at"/"on"/"every" ignored -> parts."""
+    words = _join_meridiem([a for a in args if a.lower() not in _FILLERS])
+    example = f"{verb} mon 09:00"
+    if len(words) < 2:
+        raise ParseError(
+            f"Give a day and a time, e.g. `{SLASH} {example}`, or turn it off with "
+            f"`{SLASH} {verb} off`; `{SLASH} status` shows the current one."
+        )
+    try:
+        weekday, at = parse_day(words[0]), parse_time(words[1])
+    except ParseError as first:
+        try:  # "9am monday" is as clear as "monday 9am"
+            weekday, at = parse_day(words[1]), parse_time(words[0])
+        except ParseError:
+            day_ok = _parses(parse_day, words[0])
+            raise _fail(first.message, _fix_example(verb, words, first, day_ok)) from None
+    zone = None
+    if words[2:]:
+        try:
+            zone = parse_zone(" ".join(words[2:]))
+        except ParseError as exc:
+            suggestion = exc.suggestion or "Europe/London"
+            day = DAY_NAMES[weekday][:3].lower()
+            raise _fail(exc.message, f"{verb} {day} {at} {suggestion}") from None
+    return weekday, at, zone
+
+
+def _parses(parser: Callable[[str], object], text: str) -> bool:
+    try:
+        parser(text)
+    except ParseError:
+        return False
+    return True
+
+
+def _fix_example(verb: str, words: list[str], error: ParseError, day_ok: bool) -> str:
+    """The command as typed, with the part that failed swapped for a good one."""
+    day = words[0] if day_ok else (error.suggestion or "mon")
+    at = words[1] if not day_ok and _parses(parse_time, words[1]) else "09:00"
+    return f"{verb} {day} {at}"
+
+
+def _schedule(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    channel = _one_channel(channels, "schedule mon 09:00 #general")
+    if len(args) == 1 and args[0].lower() in _OFF:
+        return ScheduleOff(channel=channel)
+    weekday, at, zone = _day_and_time(args, "schedule")
+    return SetSchedule(weekday=weekday, time=at, timezone=zone, channel=channel)
+
+
+def _pause(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    later = _later_date(ctx)
+    channel = _one_channel(channels, f"pause until {later} #general")
+    words = args[1:] if args and args[0].lower() == "until" else args
+    if args and not words:
+        raise _fail("Pause until when? Give a date as YYYY-MM-DD.", f"pause until {later}")
+    if not words:
+        return Pause(channel=channel)
+    _no_more(words[1:], f"pause until {later}")
+    try:
+        until = parse_date(words[0], today=ctx.today)
+    except ParseError as exc:
+        raise _fail(exc.message, f"pause until {exc.suggestion or later}") from None
+    if ctx.today is not None and until == ctx.today:
+        raise ParseError(
+            f"That is today, so nothing would pause: give a later date, e.g. "
+            f"`{SLASH} pause until {later}`, or pause until you resume with `{SLASH} pause`."
+        )
+    return Pause(until=until, channel=channel)
+
+
+def _later_date(ctx: _Context) -> str:
+    """A date for examples that is still in the future whenever the message is read."""
+    if ctx.today is None:
+        return "2026-12-01"
+    return (ctx.today + timedelta(days=14)).isoformat()
+
+
+def _digest(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    if len(args) == 1 and args[0].lower() in ("now", *_OFF):
+        channel = _one_channel(channels, "digest now #general")
+        if args[0].lower() == "now":
+            return DigestNow(channel=channel)
+        return DigestOff(channel=channel)
+    if len(args) == 1:
+        guess = _suggest(args[0], ("now", "off"))
+        if guess is not None and not _parses(parse_day, args[0]):
+            raise _fail(f"I don't know `digest {show(args[0])}`.", f"digest {guess}")
+    # Here a bare #channel (or "to"/"in" #channel) is where the digest goes; "for" #channel is
+    # whose digest it is.
+    example = "digest fri 16:00 #leaders"
+    targets = [c for c in channels if c[0] == "for"]
+    destinations = [c for c in channels if c[0] != "for"]
+    weekday, at, zone = _day_and_time(args, "digest")
+    return SetDigest(
+        weekday=weekday,
+        time=at,
+        timezone=zone,
+        deliver_to=_one_channel(destinations, example),
+        channel=_one_channel(targets, f"{example} for #staff"),
+    )
+
+
+def _feeds(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    channel = _one_channel(channels, "feeds add https://www.socitm.net/feed/ #general")
+    sub = args[0].lower() if args else "list"
+    if sub in _LIST:
+        _no_more(args[1:], "feeds")
+        return ListFeeds(channel=channel)
+    if sub == "add":
+        example = "feeds add https://www.socitm.net/feed/ digital"
+        if len(args) < 2:
+            raise _fail("Give the feed's web address, and keywords if you like.", example)
+        try:
+            url = parse_url(args[1])
+        except ParseError as exc:
+            raise _fail(exc.message, example) from None
+        return AddFeed(url=url, keywords=_keywords(args[2:], example), channel=channel)
+    if sub in _REMOVE:
+        example = "feeds remove 3"
+        if len(args) != 2:
+            raise _fail("Give the number of one feed (`/leadership feeds` lists them).", example)
+        digits = args[1].lstrip("#")
+        if not digits.isdigit() or int(digits) == 0:
+            raise _fail(f"`{show(args[1])}` is not a feed number.", example)
+        return RemoveFeed(feed_id=int(digits), channel=channel)
+    guess = _suggest(sub, ("add", "remove", "list"))
+    hint = f" Did you mean `feeds {guess}`?" if guess else ""
+    raise _fail(
+        f"I don't know `feeds {show(args[0])}`.{hint}", "feeds add https://www.socitm.net/feed/"
+    )
+
+
+def _keywords(words: Sequence[str], example: str) -> tuple[str, ...]:
+    """Keywords: one per word, or per quoted phrase; commas separate too. Deduplicated."""
+    keywords: list[str] = []
+    seen: set[str] = set()
+    for word in words:
+        for part in word.split(","):
+            keyword = " ".join(part.split())
+            if not keyword or keyword.casefold() in seen:
+                continue
+            if len(keyword) > MAX_KEYWORD_LENGTH:
+                raise _fail(f"Keywords can be {MAX_KEYWORD_LENGTH} characters at most.", example)
+            seen.add(keyword.casefold())
+            keywords.append(keyword)
+    if len(keywords) > MAX_KEYWORDS:
+        raise _fail(f"Give {MAX_KEYWORDS} keywords at most.", example)
+    return tuple(keywords)
+
+
+def _alerts(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    channel = _one_channel(channels, "alerts on #general")
+    if len(args) == 1 and args[0].lower() in _ON | _OFF | _NO:
+        return SetAlerts(enabled=args[0].lower() in _ON, channel=channel)
+    if not args:
+        raise _fail("Say `on` or `off`.", "alerts on")
+    guess = _suggest(args[0], ("on", "off"))
+    hint = f" Did you mean `alerts {guess}`?" if guess else ""
+    raise _fail(f"Alerts are `on` or `off`.{hint}", f"alerts {guess or 'on'}")
+
+
+def _admins(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    channel = _one_channel(channels, "admins")
+    sub = args[0].lower() if args else "list"
+    if sub in _LIST:
+        _no_more(args[1:], "admins")
+        return ListAdmins(channel=channel)
+    if sub in ("add", *_REMOVE):
+        verb = "add" if sub == "add" else "remove"
+        example = f"admins {verb} @jane"
+        if len(args) != 2:
+            raise _fail("Name one person, picked as you type @.", example)
+        try:
+            user = parse_user(args[1])
+        except ParseError as exc:
+            raise _fail(exc.message, example) from None
+        if verb == "add":
+            return AddAdmin(user=user, channel=channel)
+        return RemoveAdmin(user=user, channel=channel)
+    guess = _suggest(sub, ("add", "remove", "list"))
+    hint = f" Did you mean `admins {guess}`?" if guess else ""
+    raise _fail(f"I don't know `admins {show(args[0])}`.{hint}", "admins add @jane")
+
+
+_Handler = Callable[[list[str], Channels, _Context], Command]
+_HANDLERS: dict[str, _Handler] = {
+    "help": _help,
+    "status": _simple(Status, "status"),
+    "questions": _simple(ListQuestions, "questions"),
+    "ask": _ask,
+    "schedule": _schedule,
+    "pause": _pause,
+    "resume": _simple(Resume, "resume"),
+    "digest": _digest,
+    "feeds": _feeds,
+    "alerts": _alerts,
+    "admins": _admins,
+}
+
+
+def with_channel(command: Command, channel: ChannelRef | None) -> Command:
+    """The same command aimed at another channel (e.g. once a `#name` has been looked up)."""
+    return replace(command, channel=channel)
+
+
+__all__ = [
+    "SLASH",
+    "SUBCOMMANDS",
+    "AddAdmin",
+    "AddFeed",
+    "Ask",
+    "Command",
+    "CommandBase",
+    "DigestNow",
+    "DigestOff",
+    "Help",
+    "ListAdmins",
+    "ListFeeds",
+    "ListQuestions",
+    "ParseError",
+    "Pause",
+    "RemoveAdmin",
+    "RemoveFeed",
+    "Resume",
+    "ScheduleOff",
+    "SetAlerts",
+    "SetDigest",
+    "SetSchedule",
+    "Status",
+    "is_change",
+    "parse_command",
+    "tokenize",
+    "with_channel",
+]

@@ -1,0 +1,389 @@
+"""Render a `Digest` as markdown, HTML, CSV, JSON or console text. Pure: strings in, strings out.
+
+Reply text and names are untrusted. Each format escapes them its own way, and every
+human-readable format also replaces terminal control characters, because `leaderbot digest`
+prints straight to a terminal, where an escape sequence in a reply could rewrite the screen.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import re
+from datetime import datetime, tzinfo
+from typing import Any, Literal, get_args
+
+from bot.domain.digest import Digest, DigestQuestion, DigestReply
+
+Format = Literal["markdown", "html", "csv", "json", "text"]
+FORMATS: tuple[str, ...] = get_args(Format)
+
+CSV_COLUMNS = (
+    "question_id",
+    "question_text",
+    "posted_at",
+    "user",
+    "user_name",
+    "text",
+    "ts",
+    "edited",
+)
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+# C0 controls except tab and newline, DEL, and C1 controls (0x9b is a one-byte CSI).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Characters a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can
+# start markup (emphasis, links, raw HTML, entities, code, tables, headings).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|&~])")
+
+
+# ---------------------------------------------------------------------------- shared helpers
+
+
+def clean_text(text: str) -> str:
+    """Normalise line ends and replace control characters with U+FFFD."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("\ufffd", text)
+
+
+def safe_url(url: str | None) -> str | None:
+    """`url` if it is a plain http(s) link that cannot break out of markup, else None."""
+    if not url or not url.startswith(("https://", "http://")):
+        return None
+    if any(c.isspace() or c in "<>\"'`|\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return None
+    return url
+
+
+def format_when(when: datetime, tz: tzinfo | None = None, *, year: bool = True) -> str:
+    """ "Fri 11 Apr 2025, 16:00 BST": fixed English names, so output never depends on locale."""
+    local = when.astimezone(tz) if tz is not None else when
+    day = f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}"
+    if year:
+        day += f" {local.year}"
+    zone = local.tzname() or ""
+    return f"{day}, {local:%H:%M}" + (f" {zone}" if zone else "")
+
+
+def format_share(share: float | None) -> str | None:
+    if share is None:
+        return None
+    percent = round(share * 100)
+    if percent == 0 and share > 0:
+        return "<1%"  # "0%" would say nobody took part
+    return f"{percent}%"
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+def summary_line(digest: Digest) -> str:
+    """ "12 replies from 8 people; 20% of the channel's 40 members took part." (plain text)"""
+    line = f"{plural(digest.reply_count, 'reply', 'replies')} from "
+    line += plural(digest.participants, "person", "people")
+    share = format_share(digest.share)
+    if share is not None and digest.member_count:
+        line += f"; {share} of the channel's {plural(digest.member_count, 'member')} took part"
+    return line + "."
+
+
+def question_stats(item: DigestQuestion) -> str:
+    line = f"{plural(item.reply_count, 'reply', 'replies')} from "
+    line += plural(item.participants, "person", "people")
+    share = format_share(item.share)
+    return line + (f" ({share} of members)" if share is not None else "")
+
+
+def window_line(digest: Digest) -> str:
+    tz = digest.window.tz
+    return f"{format_when(digest.window.start, tz)} to {format_when(digest.window.end, tz)}"
+
+
+def title(digest: Digest) -> str:
+    return f"Leadership digest: {digest.channel.label}"
+
+
+NO_QUESTION = "No question was posted in this window."
+NO_REPLIES = "No replies yet. The thread is still open for answers."
+ALL_ASKED = "Every question in the set has been asked here."
+
+
+# ---------------------------------------------------------------------------------- markdown
+
+
+def escape_markdown(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", clean_text(text))
+
+
+def _md_quote(text: str) -> str:
+    # Every line of a blockquote needs its own marker, or the quote ends at the first newline.
+    return "\n".join("> " + line if line else ">" for line in escape_markdown(text).split("\n"))
+
+
+def _reply_head(reply: DigestReply, tz: tzinfo) -> str:
+    return format_when(reply.posted_at, tz) + (" (edited)" if reply.edited else "")
+
+
+def render_markdown(digest: Digest) -> str:
+    tz = digest.window.tz
+    out = [f"# {escape_markdown(title(digest))}", "", window_line(digest), ""]
+    out += [f"**{summary_line(digest)}**", ""]
+    if not digest.questions:
+        out += [NO_QUESTION, ""]
+    for item in digest.questions:
+        q = item.question
+        out += [f"## {q.id}: {escape_markdown(q.theme)}", "", _md_quote(q.text), ""]
+        meta = f"Asked {format_when(item.posted_at, tz)} · {question_stats(item)}"
+        link = safe_url(item.permalink)
+        if link:
+            meta += f" · [Open the thread](<{link}>)"
+        out += [meta, ""]
+        if not item.replies:
+            out += [f"_{NO_REPLIES}_", ""]
+        for reply in item.replies:
+            out += [f"**{escape_markdown(reply.user_name)}** · {_reply_head(reply, tz)}", ""]
+            out += [_md_quote(reply.text), ""]
+    out += ["## Not yet asked here", ""]
+    if digest.not_yet_asked:
+        out += [f"- **{q.id}** {escape_markdown(q.text)}" for q in digest.not_yet_asked]
+    else:
+        out += [ALL_ASKED]
+    out += ["", "## Participation, last 12 weeks", ""]
+    out += ["| Week of | ISO week | People | Replies |", "|---|---|---:|---:|"]
+    for point in digest.participation:
+        when = f"{point.week_start.day} {_MONTHS[point.week_start.month - 1]}"
+        out.append(f"| {when} | {point.iso_week} | {point.participants} | {point.replies} |")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------ console text
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in clean_text(text).split("\n"))
+
+
+def render_text(digest: Digest) -> str:
+    """Plain text for the console platform and `leaderbot demo`."""
+    tz = digest.window.tz
+    head = clean_text(title(digest))
+    out = [head, "=" * len(head), window_line(digest), summary_line(digest), ""]
+    if not digest.questions:
+        out += [NO_QUESTION, ""]
+    for item in digest.questions:
+        q = item.question
+        out += [f"{q.id}: {clean_text(q.text)}"]
+        meta = f"  Asked {format_when(item.posted_at, tz)}; {question_stats(item)}"
+        out += [meta]
+        link = safe_url(item.permalink)
+        if link:
+            out += [f"  {link}"]
+        out += [""]
+        if not item.replies:
+            out += [f"  {NO_REPLIES}", ""]
+        for reply in item.replies:
+            out += [f"  {clean_text(reply.user_name)}, {_reply_head(reply, tz)}:"]
+            out += [_indent(reply.text), ""]
+    out += ["Not yet asked here:"]
+    if digest.not_yet_asked:
+        out += [f"  {q.id} {clean_text(q.text)}" for q in digest.not_yet_asked]
+    else:
+        out += [f"  {ALL_ASKED}"]
+    out += ["", "People taking part per week (last 12 weeks, oldest first):"]
+    out += ["  " + " ".join(str(p.participants) for p in digest.participation)]
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Arial,sans-serif;max-width:46rem;
+margin:2rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.45}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+.meta{color:#505a5f;font-size:.9rem}.question{border-left:4px solid #1d70b8;padding:.25rem .75rem;
+margin:.5rem 0}.reply{margin:1rem 0}.reply .who{font-weight:600}
+.reply .text{white-space:pre-wrap;margin:.25rem 0 0}
+table{border-collapse:collapse}td,th{padding:.15rem .6rem;border-bottom:1px solid #ddd;
+text-align:right}td:first-child,th:first-child{text-align:left}
+""".strip()
+
+# No scripts, no remote anything: the file is meant to be mailed around and opened anywhere.
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def _h(text: str) -> str:
+    return html.escape(clean_text(text), quote=True)
+
+
+def render_html(digest: Digest, chart_png: bytes | None = None, chart_alt: str = "") -> str:
+    """A self-contained HTML page; `chart_png` (if given) is embedded as a data: URI."""
+    tz = digest.window.tz
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en-GB">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_h(title(digest))}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{_h(title(digest))}</h1>",
+        f'<p class="meta">{_h(window_line(digest))}</p>',
+        f"<p><strong>{_h(summary_line(digest))}</strong></p>",
+    ]
+    if chart_png:
+        data = base64.b64encode(chart_png).decode("ascii")
+        alt = _h(chart_alt or "Bar chart: people taking part per week, last 12 weeks")
+        out.append(f'<p><img src="data:image/png;base64,{data}" alt="{alt}"></p>')
+    if not digest.questions:
+        out.append(f"<p>{_h(NO_QUESTION)}</p>")
+    for item in digest.questions:
+        q = item.question
+        out.append(f"<h2>{_h(q.id)}: {_h(q.theme)}</h2>")
+        out.append(f'<blockquote class="question">{_h(q.text)}</blockquote>')
+        meta = f"Asked {_h(format_when(item.posted_at, tz))} · {_h(question_stats(item))}"
+        link = safe_url(item.permalink)
+        if link:
+            meta += f' · <a href="{html.escape(link, quote=True)}">Open the thread</a>'
+        out.append(f'<p class="meta">{meta}</p>')
+        if not item.replies:
+            out.append(f"<p><em>{_h(NO_REPLIES)}</em></p>")
+        for reply in item.replies:
+            out += [
+                '<div class="reply">',
+                f'<div><span class="who">{_h(reply.user_name)}</span> '
+                f'<span class="meta">{_h(_reply_head(reply, tz))}</span></div>',
+                f'<p class="text">{_h(reply.text)}</p>',
+                "</div>",
+            ]
+    out.append("<h2>Not yet asked here</h2>")
+    if digest.not_yet_asked:
+        out.append("<ul>")
+        out += [f"<li><strong>{_h(q.id)}</strong> {_h(q.text)}</li>" for q in digest.not_yet_asked]
+        out.append("</ul>")
+    else:
+        out.append(f"<p>{_h(ALL_ASKED)}</p>")
+    out += [
+        "<h2>Participation, last 12 weeks</h2>",
+        "<table>",
+        "<tr><th>Week</th><th>People</th><th>Replies</th></tr>",
+    ]
+    out += [
+        f"<tr><td>{p.iso_week}</td><td>{p.participants}</td><td>{p.replies}</td></tr>"
+        for p in digest.participation
+    ]
+    out += ["</table>", "</body>", "</html>"]
+    return "\n".join(out) + "\n"
+
+
+# -------------------------------------------------------------------------------------- CSV
+
+
+def csv_cell(value: str) -> str:
+    """Neutralise a cell a spreadsheet would run as a formula, by prefixing a single quote."""
+    value = clean_text(value)
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def render_csv(digest: Digest) -> str:
+    """One row per reply. `posted_at` is the reply's time (ISO 8601)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)  # RFC 4180: CRLF rows, quoted when needed
+    writer.writerow(CSV_COLUMNS)
+    for item in digest.questions:
+        for reply in item.replies:
+            row = (
+                item.question.id,
+                item.question.text,
+                reply.posted_at.isoformat(),
+                reply.user_id,
+                reply.user_name,
+                reply.text,
+                reply.ts,
+                "true" if reply.edited else "false",
+            )
+            writer.writerow([csv_cell(cell) for cell in row])
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------- JSON
+
+
+def digest_to_dict(digest: Digest) -> dict[str, Any]:
+    """The documented JSON contract (README): `channel`, `from`, `to`, `questions`; each
+    question `id`, `text`, `posted_at`, `permalink`, `replies`; each reply `user`,
+    `user_name`, `text`, `ts`, `edited`. Extra top-level keys are additions, never renames."""
+    return {
+        "channel": digest.channel.id,
+        "from": digest.window.start.isoformat(),
+        "to": digest.window.end.isoformat(),
+        "questions": [
+            {
+                "id": item.question.id,
+                "text": item.question.text,
+                "posted_at": item.posted_at.isoformat(),
+                "permalink": item.permalink,
+                "replies": [
+                    {
+                        "user": r.user_id,
+                        "user_name": r.user_name,
+                        "text": r.text,
+                        "ts": r.ts,
+                        "edited": r.edited,
+                    }
+                    for r in item.replies
+                ],
+            }
+            for item in digest.questions
+        ],
+        "channel_name": digest.channel.name,
+        "member_count": digest.member_count,
+        "reply_count": digest.reply_count,
+        "participants": digest.participants,
+        "share": digest.share,
+        "not_yet_asked": [{"id": q.id, "text": q.text} for q in digest.not_yet_asked],
+        "participation": [
+            {
+                "week": p.iso_week,
+                "week_start": p.week_start.isoformat(),
+                "participants": p.participants,
+                "replies": p.replies,
+            }
+            for p in digest.participation
+        ],
+    }
+
+
+def render_json(digest: Digest) -> str:
+    # json escapes control characters itself, so the text is kept exactly as written.
+    return json.dumps(digest_to_dict(digest), ensure_ascii=False, indent=2) + "\n"
+
+
+# ---------------------------------------------------------------------------------- dispatch
+
+
+def render(
+    digest: Digest, fmt: Format | str, *, chart_png: bytes | None = None, chart_alt: str = ""
+) -> str:
+    """`leaderbot digest --format FMT`. Raises ValueError for an unknown format."""
+    if fmt == "markdown":
+        return render_markdown(digest)
+    if fmt == "html":
+        return render_html(digest, chart_png, chart_alt)
+    if fmt == "csv":
+        return render_csv(digest)
+    if fmt == "json":
+        return render_json(digest)
+    if fmt == "text":
+        return render_text(digest)
+    raise ValueError(f"unknown digest format {fmt!r}; choose one of {', '.join(FORMATS)}")

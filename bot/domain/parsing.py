@@ -1,0 +1,447 @@
+"""Forgiving, pure parsers for what people type: days, times, zones, channels, people, dates.
+
+Shared by the `/leadership` slash command and the CLI. Each parser returns a clean value or
+raises `ParseError` whose message is one line saying what was expected, with an example in
+backticks. Nothing here calls a platform: a `#name` that Slack did not turn into a channel
+mention comes back as `ChannelName`, for the caller to look up or report.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cache
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import available_timezones
+
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+Nation = Literal["england-and-wales", "scotland", "northern-ireland"]
+NATIONS: tuple[Nation, ...] = ("england-and-wales", "scotland", "northern-ireland")
+
+# Echoed input is cut short: a message must stay one readable line.
+_MAX_ECHO = 40
+
+
+class ParseError(ValueError):
+    """Input that could not be understood. `message` is one line with an example to type.
+
+    `suggestion` is the corrected value when there is exactly one good guess, so a caller can
+    build a full corrected command from it.
+    """
+
+    def __init__(self, message: str, *, suggestion: str | None = None) -> None:
+        self.message = " ".join(message.split())  # one line, whatever was passed in
+        self.suggestion = suggestion
+        super().__init__(self.message)
+
+
+def show(text: str) -> str:
+    """User input made safe to quote inside a one-line message between backticks."""
+    flat = " ".join(text.split()).replace("`", "'")
+    return flat if len(flat) <= _MAX_ECHO else flat[: _MAX_ECHO - 1] + "…"
+
+
+def _squash(text: str) -> str:
+    """Lower case, no surrounding space or trailing list punctuation ("Mon," -> "mon")."""
+    return text.strip().strip(",;").strip().lower()
+
+
+# --- days ---------------------------------------------------------------------------------
+
+_DAY_ALIASES: dict[str, int] = {}
+for _i, _name in enumerate(DAY_NAMES):
+    _DAY_ALIASES[_name.lower()] = _i
+    _DAY_ALIASES[_name[:3].lower()] = _i
+    _DAY_ALIASES[_name[:2].lower()] = _i  # "mo", "tu", "we", "th", "fr", "sa", "su"
+for _alias, _i in {"tues": 1, "weds": 2, "wednes": 2, "thur": 3, "thurs": 3, "thu": 3}.items():
+    _DAY_ALIASES[_alias] = _i
+
+
+def parse_day(text: str) -> int:
+    """A day of the week -> 0 (Monday) to 6 (Sunday). "mon", "Monday", "tues", "Thursdays"."""
+    key = _squash(text).rstrip(".")
+    if key in _DAY_ALIASES:
+        return _DAY_ALIASES[key]
+    # "Mondays" / "mondays": people write the plural when they mean every week.
+    if key.endswith("s") and key[:-1] in _DAY_ALIASES and len(key) > 3:
+        return _DAY_ALIASES[key[:-1]]
+    close = difflib.get_close_matches(key, [d.lower() for d in DAY_NAMES], n=1, cutoff=0.6)
+    if close:
+        name = DAY_NAMES[_DAY_ALIASES[close[0]]]
+        raise ParseError(
+            f"`{show(text)}` is not a day I know. Did you mean `{name}`?",
+            suggestion=name[:3].lower(),
+        )
+    raise ParseError(f"`{show(text)}` is not a day of the week: use e.g. `mon` or `Monday`.")
+
+
+def day_name(weekday: int) -> str:
+    return DAY_NAMES[weekday]
+
+
+# --- times --------------------------------------------------------------------------------
+
+_TIME_WORDS = {"noon": "12:00", "midday": "12:00", "midnight": "00:00"}
+# 9, 09, 930, 0930, 9:30, 09.30, 17h30, each optionally followed by am/pm.
+_TIME_RE = re.compile(r"(?P<h>\d{1,2})(?:[:.h](?P<m>\d{2}))?(?P<ap>am|pm|a|p)?")
+_TIME_COMPACT_RE = re.compile(r"(?P<h>\d{1,2})(?P<m>\d{2})(?P<ap>am|pm|a|p)?")
+_TIME_EXAMPLE = "use e.g. `09:00`, `17.30` or `9:30am`"
+
+
+def parse_time(text: str) -> str:
+    """A time of day -> "HH:MM" (24-hour). "09:00", "9:00", "0900", "17.30", "9am", "9:30 pm".
+
+    "12pm" is noon and "12am" midnight, as on a UK timetable.
+    """
+    key = _squash(text).replace(" ", "")
+    # "a.m." / "p.m." -> "am" / "pm"
+    key = re.sub(r"([ap])\.?m\.?$", r"\1m", key)
+    if key in _TIME_WORDS:
+        return _TIME_WORDS[key]
+    match = _TIME_RE.fullmatch(key) or _TIME_COMPACT_RE.fullmatch(key)
+    if match is None:
+        raise ParseError(f"`{show(text)}` is not a time: {_TIME_EXAMPLE}.")
+    hour = int(match["h"])
+    minute = int(match["m"] or 0)
+    meridiem = match["ap"]
+    if minute > 59:
+        raise ParseError(f"`{show(text)}` has minutes past 59: {_TIME_EXAMPLE}.")
+    if meridiem:
+        if not 1 <= hour <= 12:
+            raise ParseError(
+                f"`{show(text)}` mixes 24-hour and am/pm: with am/pm use 1–12, e.g. `1pm`, "
+                f"or drop it, e.g. `13:00`."
+            )
+        hour = hour % 12 + (12 if meridiem.startswith("p") else 0)
+    elif hour > 23:
+        hint = " (for midnight use `00:00`)" if hour == 24 and minute == 0 else ""
+        raise ParseError(f"`{show(text)}` is past 23:59{hint}: {_TIME_EXAMPLE}.")
+    return f"{hour:02d}:{minute:02d}"
+
+
+def is_meridiem(token: str) -> bool:
+    """True for a lone "am"/"pm" token, as in "9:30 pm", so a caller can join it to the time."""
+    return re.fullmatch(r"[ap]\.?m\.?", token.strip().lower()) is not None
+
+
+# --- time zones ---------------------------------------------------------------------------
+
+_LONDON = "Europe/London"
+# Names UK staff use for UK time. GMT and BST mean "whatever the UK clock says" to most people,
+# so they map to Europe/London (which follows the clock change), not to fixed offsets.
+_ZONE_ALIASES: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "uk",
+            "gb",
+            "gb-eire",
+            "britain",
+            "great_britain",
+            "united_kingdom",
+            "england",
+            "scotland",
+            "wales",
+            "northern_ireland",
+            "gmt",
+            "bst",
+            "uk_time",
+            "british_time",
+            "london",
+            "edinburgh",
+            "glasgow",
+            "cardiff",
+            "belfast",
+            "europe/belfast",
+            "manchester",
+            "birmingham",
+            "leeds",
+            "liverpool",
+            "bristol",
+            "newcastle",
+        ],
+        _LONDON,
+    ),
+    "dublin": "Europe/Dublin",
+    "ireland": "Europe/Dublin",
+    "eire": "Europe/Dublin",
+}
+# Etc/GMT+1 means UTC-1 (POSIX signs are inverted): never offer it as a guess.
+_NO_GUESS_PREFIXES = ("etc/",)
+
+
+def _zone_key(text: str) -> str:
+    return "_".join(text.strip().lower().split())
+
+
+@cache
+def _zone_index() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """(lower-case name -> IANA name, lower-case city -> IANA names). Built once: it is slow."""
+    names = {zone.lower(): zone for zone in available_timezones()}
+    cities: dict[str, list[str]] = {}
+    for lower, zone in names.items():
+        if "/" in lower and not lower.startswith(_NO_GUESS_PREFIXES):
+            cities.setdefault(lower.rsplit("/", 1)[1], []).append(zone)
+    return names, {city: tuple(sorted(zones)) for city, zones in cities.items()}
+
+
+def parse_zone(text: str) -> str:
+    """An IANA time zone, case-insensitive, or a UK name for UK time -> the IANA name.
+
+    Accepted: exact IANA names ("europe/london"), the aliases above ("London", "UK", "BST"),
+    and a city that names exactly one zone ("Paris", "new york"). Anything else raises
+    ParseError, suggesting close matches ("Europe/Londn" -> did you mean Europe/London?).
+    """
+    key = _zone_key(text)
+    names, cities = _zone_index()
+    if key in _ZONE_ALIASES:
+        return _ZONE_ALIASES[key]
+    if key in names:
+        return names[key]
+    found = cities.get(key, ())
+    if len(found) == 1:
+        return found[0]
+    if found:
+        options = " or ".join(f"`{z}`" for z in found[:3])
+        raise ParseError(f"`{show(text)}` could be {options}: give the full name.")
+    if re.fullmatch(r"(utc|gmt|z)?[+-]\d{1,2}(:?\d{2})?", key):
+        # A fixed offset would go wrong at the clock change; a place follows it.
+        raise ParseError(
+            f"`{show(text)}` is an offset: name a place instead, so the clock change is "
+            f"followed, e.g. `Europe/London`."
+        )
+    guesses = _zone_guesses(key)
+    if guesses:
+        options = " or ".join(f"`{z}`" for z in guesses)
+        raise ParseError(
+            f"`{show(text)}` is not a time zone I know. Did you mean {options}?",
+            suggestion=guesses[0],
+        )
+    raise ParseError(
+        f"`{show(text)}` is not a time zone I know: use an IANA name such as `Europe/London`."
+    )
+
+
+def _zone_guesses(key: str) -> list[str]:
+    names, cities = _zone_index()
+    candidates: dict[str, str] = dict(_ZONE_ALIASES)
+    candidates.update(
+        (lower, zone) for lower, zone in names.items() if not lower.startswith(_NO_GUESS_PREFIXES)
+    )
+    candidates.update((city, zones[0]) for city, zones in cities.items() if len(zones) == 1)
+    scored = []
+    for match in difflib.get_close_matches(key, list(candidates), n=6, cutoff=0.75):
+        scored.append((difflib.SequenceMatcher(None, key, match).ratio(), candidates[match]))
+    guesses: list[str] = []
+    for ratio, zone in scored:
+        # Only offer the runners-up that are about as good as the best guess.
+        if ratio >= scored[0][0] - 0.05 and zone not in guesses:
+            guesses.append(zone)
+    return guesses[:3]
+
+
+# --- channels and people ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelId:
+    """A channel the platform named by id (from a Slack mention or typed as an id)."""
+
+    id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelName:
+    """A bare `#name` Slack did not turn into a mention: only the API can find its id."""
+
+    name: str
+
+
+ChannelRef = ChannelId | ChannelName
+
+
+@dataclass(frozen=True, slots=True)
+class UserId:
+    id: str
+    name: str | None = None
+
+
+# Slack escapes mentions in slash-command text as <#C123|name> (the name may be empty).
+_CHANNEL_MENTION_RE = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^<>]*))?>")
+_CHANNEL_ID_RE = re.compile(r"[CG][A-Z0-9]{6,20}")
+_CHANNEL_NAME_RE = re.compile(r"#([^\s#<>@|`]{1,80})")
+_USER_MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^<>]*))?>")
+_USER_ID_RE = re.compile(r"[UW][A-Z0-9]{6,20}")
+_CHANNEL_EXAMPLE = "e.g. `#general` or an ID like `C0123ABCD`"
+
+
+def parse_channel(text: str, *, any_id: bool = False) -> ChannelRef:
+    """A channel: "<#C123ABC|name>", "<#C123ABC>", "C0123ABCD" -> ChannelId; "#name" -> ChannelName.
+
+    `any_id=True` takes any other single word as an id as it stands, for platforms whose ids
+    do not look like Slack's (the console, Teams); the CLI's `--channel ID` wants that.
+    """
+    raw = text.strip()
+    if match := _CHANNEL_MENTION_RE.fullmatch(raw):
+        return ChannelId(match[1], match[2] or None)
+    if _CHANNEL_ID_RE.fullmatch(raw):
+        return ChannelId(raw)
+    if match := _CHANNEL_NAME_RE.fullmatch(raw):
+        return ChannelName(match[1].lower())
+    if any_id and raw and not any(ch.isspace() for ch in raw) and not raw.startswith("<"):
+        return ChannelId(raw)
+    raise ParseError(f"`{show(text)}` is not a channel: {_CHANNEL_EXAMPLE}.")
+
+
+def looks_like_channel(token: str) -> bool:
+    """Whether a command word is meant as a channel. Stricter than parse_channel: a raw id must
+    contain a digit, so an upper-case keyword such as CYBERSECURITY is left alone, and `#12`
+    is left for `feeds remove #12`."""
+    raw = token.strip()
+    if raw.startswith("<#"):
+        return True
+    if _CHANNEL_ID_RE.fullmatch(raw):
+        return any(ch.isdigit() for ch in raw)
+    return _CHANNEL_NAME_RE.fullmatch(raw) is not None and not raw[1:].isdigit()
+
+
+def parse_user(text: str) -> UserId:
+    """A person: "<@U123|name>", "<@U123>", or an id "U0123ABCD" / "W0123ABCD"."""
+    raw = text.strip()
+    if match := _USER_MENTION_RE.fullmatch(raw):
+        return UserId(match[1], match[2] or None)
+    if _USER_ID_RE.fullmatch(raw):
+        return UserId(raw)
+    if raw.startswith("@"):
+        # An @name Slack did not turn into a mention: nobody matched, or it was typed by hand.
+        raise ParseError(
+            f"I can't tell who `{show(text)}` is: pick them from the list that appears as you "
+            f"type @, e.g. `@Jane Smith`, or give their ID, e.g. `U0123ABCD`."
+        )
+    raise ParseError(
+        f"`{show(text)}` is not a person: mention them, e.g. `@Jane Smith`, or give their ID, "
+        f"e.g. `U0123ABCD`."
+    )
+
+
+# --- dates --------------------------------------------------------------------------------
+
+_ISO_DATE_RE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_UK_DATE_RE = re.compile(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})")
+
+
+def parse_date(text: str, *, today: date | None = None) -> date:
+    """A date "YYYY-MM-DD" -> date. Given `today`, a date before it is refused."""
+    raw = text.strip()
+    match = _ISO_DATE_RE.fullmatch(raw)
+    if match is None:
+        uk = _UK_DATE_RE.fullmatch(raw)
+        if uk is not None:
+            # A UK-style date (day first): show the same date the way we need it.
+            guess = f"{uk[3]}-{int(uk[2]):02d}-{int(uk[1]):02d}"
+            raise ParseError(
+                f"Write dates as YYYY-MM-DD: did you mean `{guess}`?", suggestion=guess
+            )
+        raise ParseError(f"`{show(text)}` is not a date: use YYYY-MM-DD, e.g. `2026-12-01`.")
+    try:
+        value = date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        raise ParseError(
+            f"`{show(text)}` is not a real date: use YYYY-MM-DD, e.g. `2026-12-01`."
+        ) from None
+    if today is not None and value < today:
+        later = (today + timedelta(days=14)).isoformat()
+        raise ParseError(
+            f"{value.isoformat()} has already passed: give a later date, e.g. `{later}`."
+        )
+    return value
+
+
+# --- nations (for bank holidays) ----------------------------------------------------------
+
+_NATION_ALIASES: dict[str, Nation] = {
+    **dict.fromkeys(
+        ["england-and-wales", "england", "wales", "eng", "wls", "e-and-w", "ew"],
+        "england-and-wales",
+    ),
+    **dict.fromkeys(["scotland", "sco", "scot", "sct"], "scotland"),
+    **dict.fromkeys(["northern-ireland", "ni", "nir", "n-ireland"], "northern-ireland"),
+}
+
+
+def parse_nation(text: str) -> Nation:
+    """Whose bank holidays: "england" / "wales" / "eng", "scotland" / "sco", "ni"."""
+    # "England & Wales", "england_and_wales", "N. Ireland" -> "england-and-wales", "n-ireland"
+    spaced = _squash(text).replace("&", " and ")
+    key = "-".join(re.sub(r"[-_.]", " ", spaced).split())
+    if key in _NATION_ALIASES:
+        return _NATION_ALIASES[key]
+    close = difflib.get_close_matches(key, list(_NATION_ALIASES), n=1, cutoff=0.7)
+    hint = f" Did you mean `{_NATION_ALIASES[close[0]]}`?" if close else ""
+    raise ParseError(
+        f"`{show(text)}` is not a UK nation: use `england-and-wales`, `scotland` or "
+        f"`northern-ireland`.{hint}",
+        suggestion=_NATION_ALIASES[close[0]] if close else None,
+    )
+
+
+# --- questions and URLs -------------------------------------------------------------------
+
+
+def describe_ids(ids: Sequence[str]) -> str:
+    """ "Q1–Q10" for a run of numbered ids, else a list."""
+    numbers = [int(i[1:]) for i in ids if re.fullmatch(r"Q\d+", i)]
+    if len(numbers) == len(ids) >= 2 and numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{ids[0]}–{ids[-1]}"
+    return ", ".join(ids)
+
+
+def parse_question_id(text: str, ids: Sequence[str] | None = None) -> str:
+    """A question id: "Q3", "q3" or "3" -> "Q3". Given the set's `ids`, it must be one of them."""
+    key = _squash(text).upper()
+    if re.fullmatch(r"\d{1,2}", key):
+        key = f"Q{int(key)}"
+    elif re.fullmatch(r"Q\d{1,2}", key):
+        key = f"Q{int(key[1:])}"  # "Q03" -> "Q3"
+    else:
+        example = ids[0] if ids else "Q3"
+        raise ParseError(f"`{show(text)}` is not a question ID: use e.g. `{example}`.")
+    if ids is not None and key not in ids:
+        example = ids[min(2, len(ids) - 1)] if ids else "Q3"
+        raise ParseError(
+            f"There is no {key}: choose {describe_ids(ids)}. Try e.g. `{example}`.",
+            suggestion=None,
+        )
+    return key
+
+
+_URL_EXAMPLE = "e.g. `https://www.socitm.net/feed/`"
+
+
+def parse_url(text: str) -> str:
+    """A feed address: "https://…", or Slack's escaped link "<https://…|label>" -> the URL."""
+    raw = text.strip()
+    if raw.startswith("<") and raw.endswith(">"):
+        raw = raw[1:-1].split("|", 1)[0]
+    # Slack escapes &, < and > inside the text it sends, URLs included.
+    raw = raw.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        raise ParseError(f"`{show(text)}` is not a web address: {_URL_EXAMPLE}.") from None
+    if any(ch.isspace() or ord(ch) < 32 for ch in raw):
+        raise ParseError(f"`{show(text)}` has spaces in it: {_URL_EXAMPLE}.")
+    if parts.scheme.lower() in ("http", "https") and parts.hostname:
+        return raw
+    if not parts.scheme and "." in raw.split("/", 1)[0]:
+        guess = "https://" + raw
+        raise ParseError(
+            f"A feed address starts with https://: did you mean `{show(guess)}`?",
+            suggestion=guess,
+        )
+    raise ParseError(f"`{show(text)}` is not a web (http/https) address: {_URL_EXAMPLE}.")

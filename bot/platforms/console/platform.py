@@ -1,0 +1,140 @@
+"""The console platform: posts print to the terminal, typed lines become thread replies.
+
+Behind the same port as Slack (like Errbot's text backend or Hubot's shell adapter), so
+everything the bot does can be tried with no chat workspace.
+"""
+
+from __future__ import annotations
+
+import getpass
+import itertools
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from bot.domain.content import FileUpload, QuestionPost, ThreadMessage, UserInfo
+from bot.platforms.base import PermanentFailure, Sent
+from bot.platforms.console.render import render_text
+
+CONSOLE_CHANNEL = "console"
+
+
+@dataclass
+class ConsoleMessage:
+    ts: str
+    user_id: str | None
+    text: str
+    key: str | None = None
+    thread_ts: str | None = None
+    is_question: bool = False
+    is_bot: bool = False
+    edited: bool = False
+    files: list[FileUpload] = field(default_factory=list)
+
+    @property
+    def posted_at(self) -> datetime:
+        return datetime.fromtimestamp(float(self.ts), UTC)
+
+
+class ConsolePlatform:
+    name = "console"
+
+    def __init__(self, out: TextIO | None = None, *, user: str | None = None) -> None:
+        self.out = out or sys.stdout
+        self.user = user or _login_name()
+        self.messages: dict[str, list[ConsoleMessage]] = {}
+        self._seq = itertools.count(1)
+
+    def _next_ts(self) -> str:
+        # Slack-like "seconds.micro" ts, strictly increasing even within one microsecond.
+        now = datetime.now(UTC).timestamp()
+        return f"{int(now)}.{next(self._seq):06d}"
+
+    def _print(self, text: str) -> None:
+        self.out.write(text.rstrip() + "\n")
+        self.out.flush()
+
+    async def post(
+        self, channel_id: str, content: Any, *, key: str, thread_ts: str | None = None
+    ) -> Sent:
+        text = render_text(content)
+        message = ConsoleMessage(
+            ts=self._next_ts(),
+            user_id=None,
+            text=text,
+            key=key,
+            thread_ts=thread_ts,
+            is_question=isinstance(content, QuestionPost),
+            is_bot=True,
+        )
+        self.messages.setdefault(channel_id, []).append(message)
+        where = f"#{channel_id}" + (" (in thread)" if thread_ts else "")
+        self._print(f"\n── leaderbot → {where} ──\n{text}\n")
+        return Sent(channel_id=channel_id, ts=message.ts, permalink=None)
+
+    async def find_post(self, channel_id: str, key: str, since: datetime) -> Sent | None:
+        for message in self.messages.get(channel_id, []):
+            if message.key == key:
+                return Sent(channel_id=channel_id, ts=message.ts)
+        return None
+
+    async def fetch_thread(self, channel_id: str, thread_ts: str) -> list[ThreadMessage]:
+        return [
+            ThreadMessage(
+                ts=m.ts,
+                user_id=m.user_id,
+                text=m.text,
+                edited=m.edited,
+                is_bot=m.is_bot,
+                posted_at=m.posted_at,
+            )
+            for m in self.messages.get(channel_id, [])
+            if m.thread_ts == thread_ts and m.ts != thread_ts
+        ]
+
+    async def user_info(self, user_id: str) -> UserInfo:
+        # The person at the terminal runs the bot: treat them as its admin.
+        return UserInfo(id=user_id, display_name=user_id, is_admin=user_id == self.user)
+
+    async def member_count(self, channel_id: str) -> int | None:
+        people = {
+            m.user_id for m in self.messages.get(channel_id, []) if m.user_id and not m.is_bot
+        }
+        return len(people) or None
+
+    async def upload(self, channel_id: str, upload: FileUpload, *, thread_ts: str | None) -> None:
+        message = ConsoleMessage(
+            ts=self._next_ts(),
+            user_id=None,
+            text=upload.title,
+            thread_ts=thread_ts,
+            is_bot=True,
+            files=[upload],
+        )
+        self.messages.setdefault(channel_id, []).append(message)
+        self._print(f"[file {upload.filename}: {upload.title}, {len(upload.data):,} bytes]")
+
+    async def join(self, channel_id: str) -> None:
+        if not channel_id.strip():
+            raise PermanentFailure("a console channel needs a name")
+
+    # Console-only: what the input loop uses.
+
+    def latest_question(self, channel_id: str = CONSOLE_CHANNEL) -> ConsoleMessage | None:
+        questions = [m for m in self.messages.get(channel_id, []) if m.is_question]
+        return questions[-1] if questions else None
+
+    def add_reply(self, channel_id: str, thread_ts: str, user_id: str, text: str) -> ConsoleMessage:
+        message = ConsoleMessage(
+            ts=self._next_ts(), user_id=user_id, text=text, thread_ts=thread_ts
+        )
+        self.messages.setdefault(channel_id, []).append(message)
+        return message
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "you"

@@ -1,0 +1,340 @@
+"""Block Kit for a digest, split to fit Slack's limits. Pure: a `Digest` in, message dicts out.
+
+`digest_messages` returns one or more `{"text": fallback, "blocks": [...]}`. The first is the
+head, posted in the channel; the rest continue the digest and go in the head's thread, in
+order. Nothing is ever cut: a reply longer than a section continues in the next section, and
+the next message.
+
+Limits kept (Block Kit reference): at most 50 blocks a message, section text at most 3,000
+characters, header text at most 150. Slack also rejects a message whose blocks hold too much
+text in total (`msg_blocks_too_long`); the limit is undocumented and has been seen to bite
+between roughly 11,000 and 13,300 characters (slackapi/bolt-js issues #2509 and #2867), so each
+message here stays under a deliberately lower budget. Lengths are counted in UTF-16 code
+units, which is never less than Slack's count whichever way it counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from bot.domain.digest import Digest, DigestQuestion, DigestReply
+from bot.domain.digest_render import (
+    ALL_ASKED,
+    NO_QUESTION,
+    NO_REPLIES,
+    clean_text,
+    format_share,
+    format_when,
+    plural,
+    safe_url,
+    summary_line,
+)
+
+MAX_BLOCKS = 50
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+CONTEXT_LIMIT = 3000  # per context element text
+MESSAGE_TEXT_BUDGET = 8000
+"""Total text of one message's blocks; well under the ~11,000+ where Slack starts refusing."""
+NAME_LIMIT = 200
+"""Display names are clipped to this (Slack's own are at most 80); reply text never is."""
+
+Block = dict[str, Any]
+Message = dict[str, Any]
+
+
+def _escape_mrkdwn(text: str) -> str:
+    # Private until bot/platforms/slack/blocks.py offers escape_mrkdwn: only &, < and > are
+    # control characters in mrkdwn, and escaping them stops mentions (<!channel>, <@U…>) and
+    # smuggled links (<https://evil|innocent>).
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_len(text: str) -> int:
+    """Length in UTF-16 code units (an emoji counts 2): an upper bound on Slack's count."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cost(char: str) -> int:
+    """Length of `char` once escaped for mrkdwn, in UTF-16 code units."""
+    if char == "&":
+        return 5
+    if char in "<>":
+        return 4
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+def split_text(text: str, limit: int, first_limit: int | None = None) -> list[str]:
+    """Split raw `text` into pieces whose mrkdwn-escaped length fits `limit` (the first piece
+    `first_limit`). Joined, the pieces are exactly `text`. Cuts after a newline or space in
+    the second half of a piece when there is one, so words stay whole."""
+    pieces: list[str] = []
+    budget = limit if first_limit is None else first_limit
+    start, n = 0, len(text)
+    while True:
+        cost, end, last_break = 0, start, -1
+        while end < n:
+            step = _cost(text[end])
+            if cost + step > budget:
+                break
+            cost += step
+            end += 1
+            if text[end - 1] in "\n ":
+                last_break = end
+        if end >= n:
+            pieces.append(text[start:])
+            return pieces
+        if end == start:
+            # Not even one character fits: only possible for a tiny first budget.
+            if pieces or budget == limit:
+                raise ValueError("limit too small to make progress")
+            pieces.append("")
+            budget = limit
+            continue
+        if last_break > start + (end - start) // 2:
+            end = last_break
+        pieces.append(text[start:end])
+        start, budget = end, limit
+
+
+def _clip(text: str, limit: int) -> str:
+    """For labels we own (headers, names), not for reply text: clip with an ellipsis."""
+    if slack_len(text) <= limit:
+        return text
+    while slack_len(text) > limit - 1:
+        text = text[:-1]
+    return text + "…"
+
+
+def _date(when: datetime, tz: tzinfo, token: str = "{date_short_pretty} at {time}") -> str:
+    # Slack shows <!date^…> in each reader's own time zone; the part after | is the fallback
+    # for clients that cannot, in the digest's zone.
+    return f"<!date^{int(when.timestamp())}^{token}|{format_when(when, tz)}>"
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [_mrkdwn(text)]}
+
+
+def _block_len(block: Block) -> int:
+    if block["type"] in ("section", "header"):
+        return slack_len(block["text"]["text"])
+    if block["type"] == "context":
+        return sum(slack_len(element.get("text", "")) for element in block["elements"])
+    return 0
+
+
+def _split_escaped(text: str, limit: int) -> list[str]:
+    """Split already-escaped mrkdwn into pieces of at most `limit`, never inside an entity."""
+    pieces: list[str] = []
+    while slack_len(text) > limit:
+        cut = limit
+        while slack_len(text[:cut]) > limit:
+            cut -= 1
+        amp = text.rfind("&", max(0, cut - 4), cut)
+        if amp != -1 and ";" not in text[amp:cut]:
+            cut = amp  # "&amp;" and friends are at most 5 long: keep them whole
+        pieces.append(text[:cut])
+        text = text[cut:]
+    pieces.append(text)
+    return pieces
+
+
+def _chunk_lines(lines: Iterable[str], limit: int) -> list[str]:
+    """Join escaped lines into texts of at most `limit`; a line longer than that is split."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        for piece in _split_escaped(line, limit):
+            joined = f"{current}\n{piece}" if current else piece
+            if current and slack_len(joined) > limit:
+                chunks.append(current)
+                current = piece
+            else:
+                current = joined
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+# ---------------------------------------------------------------------------------- the head
+
+
+def _summary(digest: Digest) -> str:
+    text = f"*{digest.reply_count}* {'reply' if digest.reply_count == 1 else 'replies'} from "
+    text += f"*{digest.participants}* {'person' if digest.participants == 1 else 'people'}"
+    share = format_share(digest.share)
+    if share is not None and digest.member_count:
+        text += (
+            f" · *{_escape_mrkdwn(share)}* of the channel's "
+            f"{plural(digest.member_count, 'member')} took part"
+        )
+    return text
+
+
+def _question_blocks(item: DigestQuestion, tz: tzinfo) -> list[Block]:
+    q = item.question
+    lines = [f"*{_escape_mrkdwn(q.id)} · {_escape_mrkdwn(clean_text(q.theme))}*"]
+    lines += [">" + _escape_mrkdwn(line) for line in clean_text(q.text).split("\n")]
+    blocks = [_section(text) for text in _chunk_lines(lines, SECTION_LIMIT)]
+    meta = f"Asked {_date(item.posted_at, tz)} · {item.reply_count} "
+    meta += "reply" if item.reply_count == 1 else "replies"
+    meta += f" from {plural(item.participants, 'person', 'people')}"
+    share = format_share(item.share)
+    if share is not None:
+        meta += f" ({_escape_mrkdwn(share)} of members)"
+    link = safe_url(item.permalink)
+    if link:
+        meta += f" · <{_escape_mrkdwn(link)}|Open the thread>"
+    blocks.append(_context(meta))
+    if not item.replies:
+        blocks.append(_section(f"_{NO_REPLIES}_"))
+    return blocks
+
+
+def _head_blocks(digest: Digest) -> list[Block]:
+    tz = digest.window.tz
+    header = _clip(clean_text(f"Leadership digest: {digest.channel.label}"), HEADER_LIMIT)
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        _context(f"{_date(digest.window.start, tz)} to {_date(digest.window.end, tz)}"),
+        _section(_summary(digest)),
+    ]
+    if not digest.questions:
+        blocks.append(_section(f"_{NO_QUESTION}_"))
+    for item in digest.questions:
+        blocks += _question_blocks(item, tz)
+    blocks.append({"type": "divider"})
+    if digest.not_yet_asked:
+        lines = [f"*Not yet asked here ({len(digest.not_yet_asked)})*"]
+        lines += [
+            f"• *{_escape_mrkdwn(q.id)}* {_escape_mrkdwn(clean_text(q.text))}"
+            for q in digest.not_yet_asked
+        ]
+        blocks += [_section(text) for text in _chunk_lines(lines, SECTION_LIMIT)]
+    else:
+        blocks.append(_context(ALL_ASKED))
+    weekly = " ".join(str(p.participants) for p in digest.participation)
+    blocks.append(_context(f"People taking part per week, last 12 weeks: {weekly}"))
+    return blocks
+
+
+# ------------------------------------------------------------------------------- the replies
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    block: Block
+    question_id: str
+    starts_question: bool
+
+
+def _reply_sections(reply: DigestReply, tz: tzinfo) -> list[str]:
+    name = _escape_mrkdwn(_clip(clean_text(reply.user_name), NAME_LIMIT))
+    head = f"*{name}* · {_date(reply.posted_at, tz)}"
+    if reply.edited:
+        head += " · _edited_"
+    head += "\n"
+    pieces = split_text(reply.text, SECTION_LIMIT, SECTION_LIMIT - slack_len(head))
+    # The first section carries the author; the rest are the same reply, continued.
+    return [head + _escape_mrkdwn(pieces[0])] + [_escape_mrkdwn(p) for p in pieces[1:]]
+
+
+def _body_units(digest: Digest) -> list[_Unit]:
+    tz = digest.window.tz
+    units: list[_Unit] = []
+    for item in digest.questions:
+        if not item.replies:
+            continue
+        qid = item.question.id
+        intro = f"*Replies to {_escape_mrkdwn(qid)}* ({item.reply_count})"
+        units.append(_Unit(_section(intro), qid, True))
+        for reply in item.replies:
+            units += [_Unit(_section(t), qid, False) for t in _reply_sections(reply, tz)]
+    return units
+
+
+def _continued(question_id: str) -> Block:
+    return _context(f"Replies to {_escape_mrkdwn(question_id)}, continued")
+
+
+def _pack(blocks: list[Block], reserve: Block | None = None) -> list[list[Block]]:
+    """Fill messages in order; `reserve` is kept room for in the first one (and put last)."""
+    packs: list[list[Block]] = []
+    current: list[Block] = []
+    max_blocks, budget = MAX_BLOCKS, MESSAGE_TEXT_BUDGET
+    if reserve is not None:
+        max_blocks, budget = MAX_BLOCKS - 1, MESSAGE_TEXT_BUDGET - _block_len(reserve)
+    used = 0
+    for block in blocks:
+        size = _block_len(block)
+        if current and (len(current) >= max_blocks or used + size > budget):
+            packs.append(current)
+            current, used = [], 0
+            max_blocks, budget = MAX_BLOCKS, MESSAGE_TEXT_BUDGET
+        current.append(block)
+        used += size
+    if current:
+        packs.append(current)
+    if reserve is not None:
+        packs[0].append(reserve)
+    return packs
+
+
+def _pack_units(units: list[_Unit]) -> list[list[Block]]:
+    """Like `_pack`, but a message that starts mid-question opens with a "continued" line,
+    so a reader landing on it in the thread knows which question it answers."""
+    packs: list[list[Block]] = []
+    current: list[Block] = []
+    used = 0
+    for unit in units:
+        size = _block_len(unit.block)
+        if current and (len(current) >= MAX_BLOCKS or used + size > MESSAGE_TEXT_BUDGET):
+            packs.append(current)
+            current, used = [], 0
+        if not current and not unit.starts_question:
+            marker = _continued(unit.question_id)
+            current.append(marker)
+            used += _block_len(marker)
+        current.append(unit.block)
+        used += size
+    if current:
+        packs.append(current)
+    return packs
+
+
+def _fits(blocks: list[Block]) -> bool:
+    return len(blocks) <= MAX_BLOCKS and sum(map(_block_len, blocks)) <= MESSAGE_TEXT_BUDGET
+
+
+def digest_messages(digest: Digest) -> list[Message]:
+    """The digest as Slack messages: `[head, *continuations]`, continuations in the head's
+    thread. A small digest is a single message holding everything."""
+    label = _escape_mrkdwn(clean_text(digest.channel.label))
+    fallback = f"Leadership digest for {label}: {_escape_mrkdwn(summary_line(digest))}"
+    head = _head_blocks(digest)
+    units = _body_units(digest)
+    body = [unit.block for unit in units]
+
+    if _fits(head + body):
+        return [{"text": fallback, "blocks": head + body}]
+
+    head_packs = _pack(head, reserve=_context("The digest continues in this thread."))
+    body_packs = _pack_units(units) if units else []
+    packs = head_packs + body_packs
+    messages = [{"text": fallback, "blocks": head_packs[0]}]
+    for number, blocks in enumerate(packs[1:], start=2):
+        text = f"Leadership digest for {label}, continued ({number} of {len(packs)})"
+        messages.append({"text": text, "blocks": blocks})
+    return messages

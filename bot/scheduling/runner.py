@@ -1,0 +1,133 @@
+"""APScheduler wiring. The database is the source of truth: jobs are rebuilt from it at start
+and whenever a schedule changes, and a sweep catches anything a job missed.
+
+One job per schedule fires at the next occurrence's exact time (computed by our own domain
+code, which knows bank holidays; a cron trigger does not). The sweep runs every few seconds
+for retries, catch-up after downtime, and changes made by another process (the CLI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import func, select
+
+from bot.domain.schedule import next_occurrence
+from bot.scheduling import jobs
+from bot.services.ask import rule_of
+from bot.services.context import Context
+from bot.store.models import Schedule
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SWEEP_SECONDS = 15.0
+
+
+class BotScheduler:
+    def __init__(self, ctx: Context, *, sweep_seconds: float = DEFAULT_SWEEP_SECONDS) -> None:
+        self.ctx = ctx
+        self.sweep_seconds = sweep_seconds
+        grace_s = max(1, int(ctx.settings.grace_hours * 3600))
+        # Our own memory job store, never shared: APScheduler must not share a store between
+        # schedulers. misfire_grace_time defaults to 1 s in 3.x; a late job still runs within
+        # the grace window (the outbox decides what is too late).
+        self.scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace_s},
+        )
+        self._seen_version: tuple[int, object] | None = None
+        self._reload_task: asyncio.Task[None] | None = None
+        ctx.schedule_changed = self.request_reload
+
+    async def start(self) -> None:
+        self.scheduler.start()
+        self.scheduler.add_job(
+            self._sweep,
+            IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC),
+            id="sweep",
+            next_run_time=None,
+        )
+        for job in jobs.periodic_jobs():
+            self.scheduler.add_job(
+                self._guarded(job.name, job.run),
+                IntervalTrigger(seconds=job.seconds, timezone=UTC),
+                id=f"periodic:{job.name}",
+            )
+        await self.rebuild()
+        await self._sweep()  # catch up at once on anything due while we were down
+        self.scheduler.get_job("sweep").modify(next_run_time=self.ctx.clock())
+
+    async def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def _guarded(self, name: str, fn):  # type: ignore[no-untyped-def]
+        async def run() -> None:
+            try:
+                await fn(self.ctx)
+            except Exception:
+                log.exception("periodic job %s failed; it runs again next time", name)
+
+        run.__name__ = f"job_{name}"
+        return run
+
+    def request_reload(self) -> None:
+        """Called when a schedule changes in this process."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._reload_task = loop.create_task(self.rebuild())
+
+    async def _version(self) -> tuple[int, object]:
+        async with self.ctx.db.read() as session:
+            count, latest = (
+                await session.execute(
+                    select(func.count(Schedule.id), func.max(Schedule.updated_at))
+                )
+            ).one()
+        return int(count), latest
+
+    async def rebuild(self) -> None:
+        """Replace every per-schedule job with one at its next occurrence."""
+        self._seen_version = await self._version()
+        now = self.ctx.clock()
+        async with self.ctx.db.read() as session:
+            schedules = (await session.scalars(select(Schedule))).all()
+        wanted: set[str] = set()
+        for schedule in schedules:
+            if not schedule.enabled:
+                continue
+            occ = next_occurrence(rule_of(schedule), now)
+            job_id = f"schedule:{schedule.id}"
+            wanted.add(job_id)
+            self.scheduler.add_job(
+                self._fire,
+                DateTrigger(run_date=occ.due_at, timezone=UTC),
+                id=job_id,
+                args=[schedule.id],
+                replace_existing=True,
+            )
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("schedule:") and job.id not in wanted:
+                job.remove()
+
+    async def _fire(self, schedule_id: int) -> None:
+        try:
+            await jobs.tick(self.ctx)
+        except Exception:
+            log.exception("scheduled run for schedule %s failed; the sweep retries", schedule_id)
+        await self.rebuild()
+
+    async def _sweep(self) -> None:
+        try:
+            if await self._version() != self._seen_version:
+                await self.rebuild()  # changed by another process (the CLI)
+            await jobs.tick(self.ctx)
+        except Exception:
+            log.exception("sweep failed; it runs again in %.0f s", self.sweep_seconds)

@@ -1,0 +1,125 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when its URL is set), contexts."""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.app import load_features
+from bot.domain.clock import ManualClock
+from bot.domain.questions import load_question_set
+from bot.platforms.base import ChatPlatform
+from bot.platforms.console.platform import ConsolePlatform
+from bot.services.context import Context
+from bot.settings import BUNDLED_PROMPTS, Settings
+from bot.store.db import Database
+
+POSTGRES_ENV = "LEADERBOT_TEST_POSTGRES_URL"
+POSTGRES_URL = os.environ.get(POSTGRES_ENV)
+
+load_features()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for tests: nothing from the environment or a .env file leaks in."""
+    values: dict[str, Any] = {
+        "SLACK_BOT_TOKEN": None,
+        "SLACK_SIGNING_SECRET": None,
+        "SLACK_APP_TOKEN": None,
+        "DATABASE_URL": "sqlite+aiosqlite:///:memory:",
+        "LEADERBOT_PER_CHANNEL_INTERVAL": 0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A brand-new PostgreSQL database for one test, dropped afterwards."""
+    import asyncpg
+
+    assert POSTGRES_URL is not None
+    plain = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"leaderbot_t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(plain)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin = await asyncpg.connect(plain)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[str]:
+    """Each test that takes this runs on SQLite and on PostgreSQL (skipped without its URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/leaderbot.db"
+        return
+    if not POSTGRES_URL:
+        pytest.skip(f"set {POSTGRES_ENV} to run against PostgreSQL")
+    async with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/leaderbot.db"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # A Wednesday in winter (GMT), far from bank holidays.
+    return ManualClock(datetime(2026, 1, 14, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def console_out() -> io.StringIO:
+    return io.StringIO()
+
+
+ContextFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_context(clock: ManualClock) -> AsyncIterator[ContextFactory]:
+    """Build Contexts over a database URL; each is disposed at the end of the test."""
+    opened: list[Database] = []
+    questions = load_question_set(BUNDLED_PROMPTS)
+
+    async def factory(url: str, platform: ChatPlatform | None = None, **settings: Any) -> Context:
+        db = Database(url)
+        await db.upgrade()
+        opened.append(db)
+        return Context(
+            settings=make_settings(DATABASE_URL=url, **settings),
+            db=db,
+            platform=platform or ConsolePlatform(io.StringIO(), user="tester"),
+            questions=questions,
+            clock=clock,
+        )
+
+    yield factory
+    for db in opened:
+        await db.dispose()
+
+
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    yield
