@@ -124,7 +124,7 @@ def _parse(fn: Any, value: str) -> Any:
         raise UsageError(str(exc)) from None
 
 
-def _nudge_days(value: str | None) -> int | None | str:
+def _nudge_days(value: str | None) -> int | str | None:
     if value is None:
         return "keep"
     if value.lower() in ("off", "none", "0"):

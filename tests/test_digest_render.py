@@ -232,8 +232,8 @@ def test_html_is_self_contained() -> None:
 
 def test_html_empty_digest_reads_well() -> None:
     page = render_html(EMPTY)
-    assert "No replies yet" in page
-    assert "0 replies from 0 people" in page
+    assert "Nobody has replied yet" in page
+    assert "<strong>No replies yet.</strong>" in page
 
 
 # ----------------------------------------------------------------------- markdown / text
@@ -260,8 +260,9 @@ def test_markdown_escapes_markup_and_quotes_every_line() -> None:
 
 def test_markdown_empty_digest_reads_well() -> None:
     md = render_markdown(EMPTY)
-    assert "**0 replies from 0 people.**" in md
-    assert "_No replies yet. The thread is still open for answers._" in md
+    assert "**No replies yet.**" in md
+    assert "no replies yet" in md
+    assert "_Nobody has replied yet; the thread is still open for answers._" in md
     assert "took part" not in md  # no member count, no share
     nothing = build_digest(
         channel=ChannelRef("C1"),
@@ -288,8 +289,8 @@ def test_text_renderer_strips_terminal_escapes() -> None:
 
 def test_text_empty_digest() -> None:
     out = render_text(EMPTY)
-    assert "0 replies from 0 people." in out
-    assert "No replies yet" in out
+    assert "No replies yet." in out
+    assert "Nobody has replied yet" in out
     assert "Not yet asked here:\n  Q2" in out
 
 

@@ -22,9 +22,10 @@ def posted(ctx, channel: str = "general") -> list[str]:
     return [m.text.splitlines()[0] for m in platform.messages.get(channel, [])]
 
 
-async def all_posts(ctx) -> list[Post]:
+async def all_posts(ctx, kind: str = "question") -> list[Post]:
     async with ctx.db.read() as session:
-        return list((await session.scalars(select(Post).order_by(Post.id))).all())
+        query = select(Post).where(Post.kind == kind).order_by(Post.id)
+        return list((await session.scalars(query)).all())
 
 
 async def test_schedule_posts_once_at_its_time(database_url, make_context, clock) -> None:

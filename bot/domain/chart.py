@@ -39,7 +39,7 @@ def _font(size: int) -> Font:
 
 
 def week_label(point: WeekParticipation) -> str:
-    """ "7 Apr": the Monday the week starts on, shorter than an ISO week and easier to read."""
+    """The Monday the week starts on, e.g. "7 Apr": shorter than an ISO week, easier to read."""
     return f"{point.week_start.day} {_MONTHS[point.week_start.month - 1]}"
 
 

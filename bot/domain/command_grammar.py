@@ -26,6 +26,8 @@ from bot.domain.parsing import (
     ChannelRef,
     ParseError,
     UserId,
+    describe_ids,
+    example_id,
     is_meridiem,
     looks_like_channel,
     parse_channel,
@@ -36,6 +38,7 @@ from bot.domain.parsing import (
     parse_url,
     parse_user,
     parse_zone,
+    quote,
     show,
 )
 
@@ -321,10 +324,10 @@ def parse_command(
         guess = _suggest(name, [*SUBCOMMANDS, *_ALIASES])
         if guess is not None:
             raise ParseError(
-                f"I don't know `{show(tokens[0])}`. "
+                f"I don't know {quote(tokens[0])}. "
                 f"Did you mean `{_ALIASES.get(guess, guess)}`? Try `{SLASH} help`."
             )
-        raise ParseError(f"I don't know `{show(tokens[0])}`. Try `{SLASH} help`.")
+        raise ParseError(f"I don't know {quote(tokens[0])}. Try `{SLASH} help`.")
     ctx = _Context(today=today, question_ids=question_ids)
     return _HANDLERS[name](tokens[1:], channels, ctx)
 
@@ -334,7 +337,7 @@ Channels = list[tuple[str | None, ChannelRef]]
 
 def _no_more(args: Sequence[str], usage: str) -> None:
     if args:
-        raise _fail(f"I didn't expect `{show(' '.join(args))}` there.", usage)
+        raise _fail(f"I didn't expect {quote(' '.join(args))} there.", usage)
 
 
 def _help(args: list[str], channels: Channels, ctx: _Context) -> Command:
@@ -344,7 +347,7 @@ def _help(args: list[str], channels: Channels, ctx: _Context) -> Command:
     if topic not in SUBCOMMANDS:
         guess = _suggest(topic, SUBCOMMANDS)
         hint = f"Did you mean `{guess}`? " if guess else ""
-        raise _fail(f"There is no `{show(args[0])}` command. {hint}", "help schedule")
+        raise _fail(f"There is no {quote(args[0])} command. {hint}", "help schedule")
     return Help(topic=topic, channel=_one_channel(channels, "help"))
 
 
@@ -360,12 +363,15 @@ def _ask(args: list[str], channels: Channels, ctx: _Context) -> Command:
     channel = _one_channel(channels, "ask Q3 #general")
     if not args or (len(args) == 1 and args[0].lower() == "next"):
         return Ask(channel=channel)
-    _no_more(args[1:], "ask Q3")
+    example = f"ask {example_id(ctx.question_ids)}"
+    _no_more(args[1:], example)
     try:
-        question_id = parse_question_id(args[0], ctx.question_ids)
+        question_id = parse_question_id(args[0])
     except ParseError as exc:
-        example = ctx.question_ids[0] if ctx.question_ids else "Q3"
-        raise _fail(exc.message, f"ask {example}") from None
+        raise _fail(exc.message, example) from None
+    ids = ctx.question_ids
+    if ids is not None and question_id not in ids:
+        raise _fail(f"There is no {question_id}: choose {describe_ids(ids)}.", example)
     return Ask(question_id=question_id, channel=channel)
 
 
@@ -505,13 +511,13 @@ def _feeds(args: list[str], channels: Channels, ctx: _Context) -> Command:
             raise _fail("Give the number of one feed (`/leadership feeds` lists them).", example)
         digits = args[1].lstrip("#")
         if not digits.isdigit() or int(digits) == 0:
-            raise _fail(f"`{show(args[1])}` is not a feed number.", example)
+            raise _fail(f"{quote(args[1])} is not a feed number.", example)
         return RemoveFeed(feed_id=int(digits), channel=channel)
     guess = _suggest(sub, ("add", "remove", "list"))
-    hint = f" Did you mean `feeds {guess}`?" if guess else ""
-    raise _fail(
-        f"I don't know `feeds {show(args[0])}`.{hint}", "feeds add https://www.socitm.net/feed/"
-    )
+    examples = {"add": "feeds add https://www.socitm.net/feed/", "remove": "feeds remove 3"}
+    example = examples.get(guess or "add", "feeds")
+    hint = " Did you mean this?" if guess else ""
+    raise _fail(f"I don't know `feeds {show(args[0])}`.{hint}", example)
 
 
 def _keywords(words: Sequence[str], example: str) -> tuple[str, ...]:
@@ -562,8 +568,10 @@ def _admins(args: list[str], channels: Channels, ctx: _Context) -> Command:
             return AddAdmin(user=user, channel=channel)
         return RemoveAdmin(user=user, channel=channel)
     guess = _suggest(sub, ("add", "remove", "list"))
-    hint = f" Did you mean `admins {guess}`?" if guess else ""
-    raise _fail(f"I don't know `admins {show(args[0])}`.{hint}", "admins add @jane")
+    examples = {"add": "admins add @jane", "remove": "admins remove @jane"}
+    example = examples.get(guess or "add", "admins")
+    hint = " Did you mean this?" if guess else ""
+    raise _fail(f"I don't know `admins {show(args[0])}`.{hint}", example)
 
 
 _Handler = Callable[[list[str], Channels, _Context], Command]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.domain.digest import Digest
 from bot.domain.questions import Question
 
 REPLY_INVITATION = "Reply in this thread: your answers are collected for the weekly digest."
@@ -77,3 +78,12 @@ class FileUpload:
     title: str
     alt_text: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPost:
+    """A digest and its participation chart (PNG), for a platform to render."""
+
+    digest: Digest
+    chart_png: bytes
+    chart_alt: str

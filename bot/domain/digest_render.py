@@ -63,7 +63,7 @@ def safe_url(url: str | None) -> str | None:
 
 
 def format_when(when: datetime, tz: tzinfo | None = None, *, year: bool = True) -> str:
-    """ "Fri 11 Apr 2025, 16:00 BST": fixed English names, so output never depends on locale."""
+    """E.g. "Fri 11 Apr 2025, 16:00 BST"; fixed English names, so locale never changes it."""
     local = when.astimezone(tz) if tz is not None else when
     day = f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}"
     if year:
@@ -86,7 +86,9 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 
 
 def summary_line(digest: Digest) -> str:
-    """ "12 replies from 8 people; 20% of the channel's 40 members took part." (plain text)"""
+    """Plain text, e.g. "12 replies from 8 people; 20% of the channel's 40 members took part."."""
+    if digest.reply_count == 0:
+        return "No replies yet."
     line = f"{plural(digest.reply_count, 'reply', 'replies')} from "
     line += plural(digest.participants, "person", "people")
     share = format_share(digest.share)
@@ -96,6 +98,8 @@ def summary_line(digest: Digest) -> str:
 
 
 def question_stats(item: DigestQuestion) -> str:
+    if item.reply_count == 0:
+        return "no replies yet"
     line = f"{plural(item.reply_count, 'reply', 'replies')} from "
     line += plural(item.participants, "person", "people")
     share = format_share(item.share)
@@ -112,7 +116,7 @@ def title(digest: Digest) -> str:
 
 
 NO_QUESTION = "No question was posted in this window."
-NO_REPLIES = "No replies yet. The thread is still open for answers."
+NO_REPLIES = "Nobody has replied yet; the thread is still open for answers."
 ALL_ASKED = "Every question in the set has been asked here."
 
 

@@ -46,6 +46,12 @@ def show(text: str) -> str:
     return flat if len(flat) <= _MAX_ECHO else flat[: _MAX_ECHO - 1] + "…"
 
 
+def quote(text: str) -> str:
+    """User input quoted in backticks for a message, or "nothing" if there was none."""
+    shown = show(text)
+    return f"`{shown}`" if shown else "nothing"
+
+
 def _squash(text: str) -> str:
     """Lower case, no surrounding space or trailing list punctuation ("Mon," -> "mon")."""
     return text.strip().strip(",;").strip().lower()
@@ -74,10 +80,10 @@ def parse_day(text: str) -> int:
     if close:
         name = DAY_NAMES[_DAY_ALIASES[close[0]]]
         raise ParseError(
-            f"`{show(text)}` is not a day I know. Did you mean `{name}`?",
+            f"{quote(text)} is not a day I know. Did you mean `{name}`?",
             suggestion=name[:3].lower(),
         )
-    raise ParseError(f"`{show(text)}` is not a day of the week: use e.g. `mon` or `Monday`.")
+    raise ParseError(f"{quote(text)} is not a day of the week: use e.g. `mon` or `Monday`.")
 
 
 def day_name(weekday: int) -> str:
@@ -105,22 +111,22 @@ def parse_time(text: str) -> str:
         return _TIME_WORDS[key]
     match = _TIME_RE.fullmatch(key) or _TIME_COMPACT_RE.fullmatch(key)
     if match is None:
-        raise ParseError(f"`{show(text)}` is not a time: {_TIME_EXAMPLE}.")
+        raise ParseError(f"{quote(text)} is not a time: {_TIME_EXAMPLE}.")
     hour = int(match["h"])
     minute = int(match["m"] or 0)
     meridiem = match["ap"]
     if minute > 59:
-        raise ParseError(f"`{show(text)}` has minutes past 59: {_TIME_EXAMPLE}.")
+        raise ParseError(f"{quote(text)} has minutes past 59: {_TIME_EXAMPLE}.")
     if meridiem:
         if not 1 <= hour <= 12:
             raise ParseError(
-                f"`{show(text)}` mixes 24-hour and am/pm: with am/pm use 1–12, e.g. `1pm`, "
+                f"{quote(text)} mixes 24-hour and am/pm: with am/pm use 1–12, e.g. `1pm`, "
                 f"or drop it, e.g. `13:00`."
             )
         hour = hour % 12 + (12 if meridiem.startswith("p") else 0)
     elif hour > 23:
         hint = " (for midnight use `00:00`)" if hour == 24 and minute == 0 else ""
-        raise ParseError(f"`{show(text)}` is past 23:59{hint}: {_TIME_EXAMPLE}.")
+        raise ParseError(f"{quote(text)} is past 23:59{hint}: {_TIME_EXAMPLE}.")
     return f"{hour:02d}:{minute:02d}"
 
 
@@ -207,22 +213,22 @@ def parse_zone(text: str) -> str:
         return found[0]
     if found:
         options = " or ".join(f"`{z}`" for z in found[:3])
-        raise ParseError(f"`{show(text)}` could be {options}: give the full name.")
+        raise ParseError(f"{quote(text)} could be {options}: give the full name.")
     if re.fullmatch(r"(utc|gmt|z)?[+-]\d{1,2}(:?\d{2})?", key):
         # A fixed offset would go wrong at the clock change; a place follows it.
         raise ParseError(
-            f"`{show(text)}` is an offset: name a place instead, so the clock change is "
+            f"{quote(text)} is an offset: name a place instead, so the clock change is "
             f"followed, e.g. `Europe/London`."
         )
     guesses = _zone_guesses(key)
     if guesses:
         options = " or ".join(f"`{z}`" for z in guesses)
         raise ParseError(
-            f"`{show(text)}` is not a time zone I know. Did you mean {options}?",
+            f"{quote(text)} is not a time zone I know. Did you mean {options}?",
             suggestion=guesses[0],
         )
     raise ParseError(
-        f"`{show(text)}` is not a time zone I know: use an IANA name such as `Europe/London`."
+        f"{quote(text)} is not a time zone I know: use an IANA name such as `Europe/London`."
     )
 
 
@@ -295,7 +301,7 @@ def parse_channel(text: str, *, any_id: bool = False) -> ChannelRef:
         return ChannelName(match[1].lower())
     if any_id and raw and not any(ch.isspace() for ch in raw) and not raw.startswith("<"):
         return ChannelId(raw)
-    raise ParseError(f"`{show(text)}` is not a channel: {_CHANNEL_EXAMPLE}.")
+    raise ParseError(f"{quote(text)} is not a channel: {_CHANNEL_EXAMPLE}.")
 
 
 def looks_like_channel(token: str) -> bool:
@@ -320,11 +326,11 @@ def parse_user(text: str) -> UserId:
     if raw.startswith("@"):
         # An @name Slack did not turn into a mention: nobody matched, or it was typed by hand.
         raise ParseError(
-            f"I can't tell who `{show(text)}` is: pick them from the list that appears as you "
+            f"I can't tell who {quote(text)} is: pick them from the list that appears as you "
             f"type @, e.g. `@Jane Smith`, or give their ID, e.g. `U0123ABCD`."
         )
     raise ParseError(
-        f"`{show(text)}` is not a person: mention them, e.g. `@Jane Smith`, or give their ID, "
+        f"{quote(text)} is not a person: mention them, e.g. `@Jane Smith`, or give their ID, "
         f"e.g. `U0123ABCD`."
     )
 
@@ -347,12 +353,12 @@ def parse_date(text: str, *, today: date | None = None) -> date:
             raise ParseError(
                 f"Write dates as YYYY-MM-DD: did you mean `{guess}`?", suggestion=guess
             )
-        raise ParseError(f"`{show(text)}` is not a date: use YYYY-MM-DD, e.g. `2026-12-01`.")
+        raise ParseError(f"{quote(text)} is not a date: use YYYY-MM-DD, e.g. `2026-12-01`.")
     try:
         value = date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         raise ParseError(
-            f"`{show(text)}` is not a real date: use YYYY-MM-DD, e.g. `2026-12-01`."
+            f"{quote(text)} is not a real date: use YYYY-MM-DD, e.g. `2026-12-01`."
         ) from None
     if today is not None and value < today:
         later = (today + timedelta(days=14)).isoformat()
@@ -384,7 +390,7 @@ def parse_nation(text: str) -> Nation:
     close = difflib.get_close_matches(key, list(_NATION_ALIASES), n=1, cutoff=0.7)
     hint = f" Did you mean `{_NATION_ALIASES[close[0]]}`?" if close else ""
     raise ParseError(
-        f"`{show(text)}` is not a UK nation: use `england-and-wales`, `scotland` or "
+        f"{quote(text)} is not a UK nation: use `england-and-wales`, `scotland` or "
         f"`northern-ireland`.{hint}",
         suggestion=_NATION_ALIASES[close[0]] if close else None,
     )
@@ -409,15 +415,19 @@ def parse_question_id(text: str, ids: Sequence[str] | None = None) -> str:
     elif re.fullmatch(r"Q\d{1,2}", key):
         key = f"Q{int(key[1:])}"  # "Q03" -> "Q3"
     else:
-        example = ids[0] if ids else "Q3"
-        raise ParseError(f"`{show(text)}` is not a question ID: use e.g. `{example}`.")
+        raise ParseError(f"{quote(text)} is not a question ID: use e.g. `{example_id(ids)}`.")
     if ids is not None and key not in ids:
-        example = ids[min(2, len(ids) - 1)] if ids else "Q3"
         raise ParseError(
-            f"There is no {key}: choose {describe_ids(ids)}. Try e.g. `{example}`.",
-            suggestion=None,
+            f"There is no {key}: choose {describe_ids(ids)}. Example: `{example_id(ids)}`."
         )
     return key
+
+
+def example_id(ids: Sequence[str] | None) -> str:
+    """A question id to show in examples: Q3 where there is one."""
+    if not ids or "Q3" in ids:
+        return "Q3"
+    return ids[0]
 
 
 _URL_EXAMPLE = "e.g. `https://www.socitm.net/feed/`"
@@ -433,15 +443,15 @@ def parse_url(text: str) -> str:
     try:
         parts = urlsplit(raw)
     except ValueError:
-        raise ParseError(f"`{show(text)}` is not a web address: {_URL_EXAMPLE}.") from None
+        raise ParseError(f"{quote(text)} is not a web address: {_URL_EXAMPLE}.") from None
     if any(ch.isspace() or ord(ch) < 32 for ch in raw):
-        raise ParseError(f"`{show(text)}` has spaces in it: {_URL_EXAMPLE}.")
+        raise ParseError(f"{quote(text)} has spaces in it: {_URL_EXAMPLE}.")
     if parts.scheme.lower() in ("http", "https") and parts.hostname:
         return raw
     if not parts.scheme and "." in raw.split("/", 1)[0]:
         guess = "https://" + raw
         raise ParseError(
-            f"A feed address starts with https://: did you mean `{show(guess)}`?",
+            f"A feed address starts with https://: did you mean {quote(guess)}?",
             suggestion=guess,
         )
-    raise ParseError(f"`{show(text)}` is not a web (http/https) address: {_URL_EXAMPLE}.")
+    raise ParseError(f"{quote(text)} is not a web (http/https) address: {_URL_EXAMPLE}.")

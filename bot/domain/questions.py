@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,10 +86,8 @@ def _field_path(loc: tuple[int | str, ...], raw: dict) -> str:
         if isinstance(part, int):
             label = f"[{part}]"
             if loc[:i] == ("questions",):
-                try:
+                with contextlib.suppress(KeyError, IndexError, TypeError):
                     label += f" ({raw['questions'][part]['id']})"
-                except (KeyError, IndexError, TypeError):
-                    pass
             parts.append(label)
         else:
             parts.append(("." if parts else "") + part)

@@ -54,7 +54,7 @@ OPTIONAL_PLANNERS: list[tuple[str, str]] = [
 ]
 OPTIONAL_PERIODIC: list[tuple[str, float, str, str]] = [
     ("feeds", 60.0, "bot.watch.watcher", "run_cycle"),
-    ("retention", 3600.0, "bot.services.retention", "purge_expired"),
+    ("retention", 3600.0, "bot.services.privacy", "purge_expired"),
 ]
 
 

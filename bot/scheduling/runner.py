@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from bot.domain.schedule import next_occurrence
 from bot.scheduling import jobs
-from bot.services.ask import rule_of
 from bot.services.context import Context
+from bot.services.planning import rule_of
 from bot.store.models import Schedule
 
 log = logging.getLogger(__name__)

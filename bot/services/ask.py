@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.content import Notice, QuestionPost
 from bot.domain.rotation import next_question
-from bot.domain.schedule import Occurrence, WeeklyRule, occurrences_between
-from bot.services import outbox
+from bot.domain.schedule import Occurrence
+from bot.services import outbox, planning
 from bot.services.channels import ensure_channel
 from bot.services.context import Context
 from bot.store.models import Post, Schedule
@@ -21,8 +21,6 @@ from bot.store.models import Post, Schedule
 log = logging.getLogger(__name__)
 
 ASKED_STATUSES = ("pending", "sending", "sent")
-# How far back a restarted bot looks for occurrences it has not yet recorded.
-CATCH_UP_WINDOW = timedelta(days=35)
 
 
 class UnknownQuestion(ValueError):
@@ -42,17 +40,6 @@ def _notice_content(row: Post, ctx: Context) -> Notice:
     return Notice(text=str((row.payload or {}).get("text", "")))
 
 
-def rule_of(schedule: Schedule) -> WeeklyRule:
-    return WeeklyRule(
-        weekday=schedule.weekday,
-        time=schedule.time,
-        timezone=schedule.timezone,
-        nation=schedule.nation,
-        holiday_policy="skip" if schedule.holiday_policy == "skip" else "move",
-        paused_until=schedule.paused_until,
-    )
-
-
 async def asked_history(session: AsyncSession, channel_id: str) -> list[tuple[str, datetime]]:
     rows = await session.execute(
         select(Post.question_id, Post.due_at).where(
@@ -69,53 +56,14 @@ async def choose_question(session: AsyncSession, ctx: Context, channel_id: str) 
     return next_question(ctx.questions.ids, await asked_history(session, channel_id))
 
 
-async def _record_occurrence(ctx: Context, schedule: Schedule, occ: Occurrence) -> Post | None:
-    key = f"question:{schedule.id}:{occ.nominal.isoformat()}"
-    now = ctx.clock()
-    common = {
-        "key": key,
-        "kind": "question",
-        "channel_id": schedule.channel_id,
-        "due_at": occ.due_at,
-        "schedule_id": schedule.id,
-        "occurrence": occ.nominal,
-    }
-    if not occ.postable:
-        return await outbox.enqueue(ctx, **common, status="skipped", error=occ.note)
-    if now - occ.due_at > timedelta(hours=ctx.settings.grace_hours):
-        window = f"{ctx.settings.grace_hours:g} h"
-        return await outbox.enqueue(
-            ctx, **common, status="missed", error=f"bot was down; past the {window} grace window"
-        )
-    async with ctx.db.read() as session:
-        question_id = await choose_question(session, ctx, schedule.channel_id)
-    return await outbox.enqueue(ctx, **common, question_id=question_id)
-
-
 async def plan_questions(ctx: Context, *, schedule_ids: list[int] | None = None) -> list[str]:
-    """Record every occurrence now due (or missed, or skipped) that is not yet recorded.
+    """Record every due weekly question (see `planning.plan`); returns the new keys."""
 
-    Returns the keys of the pending posts recorded, for delivery. The unique key per
-    (schedule, nominal date) makes this safe to run from any number of processes.
-    """
-    now = ctx.clock()
-    async with ctx.db.read() as session:
-        query = select(Schedule).where(Schedule.kind == "question", Schedule.enabled.is_(True))
-        if schedule_ids is not None:
-            query = query.where(Schedule.id.in_(schedule_ids))
-        schedules = list((await session.scalars(query)).all())
-    new_keys: list[str] = []
-    for schedule in schedules:
-        # Only occurrences after the rule last changed: a new or edited schedule does not
-        # fire for times before it existed, and resuming does not replay paused weeks.
-        start = max(schedule.updated_at, now - CATCH_UP_WINDOW)
-        for occ in occurrences_between(rule_of(schedule), start, now + timedelta(microseconds=1)):
-            row = await _record_occurrence(ctx, schedule, occ)
-            if row is not None:
-                log.info("recorded %s (%s) for %s", row.key, row.status, row.channel_id)
-                if row.status == "pending":
-                    new_keys.append(row.key)
-    return new_keys
+    async def details(schedule: Schedule, occ: Occurrence) -> dict[str, str]:
+        async with ctx.db.read() as session:
+            return {"question_id": await choose_question(session, ctx, schedule.channel_id)}
+
+    return await planning.plan(ctx, "question", details, schedule_ids=schedule_ids)
 
 
 async def ask_now(ctx: Context, channel_id: str, question_id: str | None = None) -> Post:

@@ -14,6 +14,7 @@ Exactly once, step by step:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import socket
@@ -32,6 +33,7 @@ from bot.store.models import Post
 
 log = logging.getLogger(__name__)
 
+# A builder may be async (a digest reads the database when it is sent).
 ContentBuilder = Callable[[Post, Context], Any]
 CONTENT_BUILDERS: dict[str, ContentBuilder] = {}
 
@@ -228,6 +230,8 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
 
     try:
         content = builder(row, ctx)
+        if inspect.isawaitable(content):
+            content = await content
     except Exception as exc:  # a bad payload must not stop the other posts
         log.exception("cannot build content for %s", row.key)
         await _finish(ctx, row, status="failed", error=f"cannot build content: {exc}")

@@ -10,12 +10,14 @@ from sqlalchemy import select
 
 from bot.domain.schedule import DAY_NAMES, Occurrence, WeeklyRule, next_occurrence
 from bot.services import audit
-from bot.services.ask import rule_of
 from bot.services.channels import ensure_channel
 from bot.services.context import Context
+from bot.services.planning import rule_of
 from bot.store.models import Post, Schedule
 
 Kind = Literal["question", "digest"]
+DEFAULT_DIGEST_WEEKDAY = 4  # Friday
+DEFAULT_DIGEST_TIME = "16:00"
 
 
 class ScheduleError(ValueError):
@@ -93,6 +95,23 @@ async def set_schedule(
         if nudge_after_days != "keep":
             schedule.nudge_after_days = nudge_after_days
         await session.flush()
+        if kind == "question" and await _get(session, channel_id, "digest") is None:
+            # Every question gets a digest unless someone says otherwise: Friday 16:00.
+            session.add(
+                Schedule(
+                    channel_id=channel_id,
+                    kind="digest",
+                    weekday=DEFAULT_DIGEST_WEEKDAY,
+                    time=DEFAULT_DIGEST_TIME,
+                    timezone=schedule.timezone,
+                    nation=schedule.nation,
+                    holiday_policy=schedule.holiday_policy,
+                    enabled=True,
+                    nudge_after_days=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
         audit.record(
             session,
             ctx,

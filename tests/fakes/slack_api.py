@@ -68,6 +68,11 @@ class SlackError:
 
 
 @dataclass(frozen=True)
+class Pass:
+    """Answer normally (to place a fault on a later call: inject(m, Pass(), RateLimit()))."""
+
+
+@dataclass(frozen=True)
 class DropAfterAccept:
     """The call is carried out (the message is stored), then the connection is closed
     without a response."""
@@ -85,7 +90,7 @@ class Latency:
     seconds: float
 
 
-Fault = RateLimit | HttpError | SlackError | DropAfterAccept | Drop | Latency
+Fault = Pass | RateLimit | HttpError | SlackError | DropAfterAccept | Drop | Latency
 
 
 # --------------------------------------------------------------------------- state

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from bot.domain.content import FileUpload, QuestionPost, ThreadMessage, UserInfo
+from bot.domain.content import DigestPost, FileUpload, QuestionPost, ThreadMessage, UserInfo
 from bot.platforms.base import PermanentFailure, Sent
 from bot.platforms.console.render import render_text
 
@@ -40,9 +40,16 @@ class ConsoleMessage:
 class ConsolePlatform:
     name = "console"
 
-    def __init__(self, out: TextIO | None = None, *, user: str | None = None) -> None:
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        *,
+        user: str | None = None,
+        names: dict[str, str] | None = None,
+    ) -> None:
         self.out = out or sys.stdout
         self.user = user or _login_name()
+        self.names = dict(names or {})
         self.messages: dict[str, list[ConsoleMessage]] = {}
         self._seq = itertools.count(1)
 
@@ -71,6 +78,9 @@ class ConsolePlatform:
         self.messages.setdefault(channel_id, []).append(message)
         where = f"#{channel_id}" + (" (in thread)" if thread_ts else "")
         self._print(f"\n── leaderbot → {where} ──\n{text}\n")
+        if isinstance(content, DigestPost):
+            chart = FileUpload("participation.png", content.chart_png, content.chart_alt)
+            await self.upload(channel_id, chart, thread_ts=message.ts)
         return Sent(channel_id=channel_id, ts=message.ts, permalink=None)
 
     async def find_post(self, channel_id: str, key: str, since: datetime) -> Sent | None:
@@ -95,7 +105,8 @@ class ConsolePlatform:
 
     async def user_info(self, user_id: str) -> UserInfo:
         # The person at the terminal runs the bot: treat them as its admin.
-        return UserInfo(id=user_id, display_name=user_id, is_admin=user_id == self.user)
+        name = self.names.get(user_id, user_id)
+        return UserInfo(id=user_id, display_name=name, is_admin=user_id == self.user)
 
     async def member_count(self, channel_id: str) -> int | None:
         people = {

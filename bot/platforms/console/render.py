@@ -6,7 +6,8 @@ import textwrap
 from functools import singledispatch
 from typing import Any
 
-from bot.domain.content import FeedAlert, Notice, Nudge, QuestionPost
+from bot.domain import digest_render
+from bot.domain.content import DigestPost, FeedAlert, Notice, Nudge, QuestionPost
 
 WIDTH = 78
 
@@ -61,3 +62,8 @@ def _(content: FeedAlert) -> str:
         lines.append(f"  Relates to {q.id}: {q.text}")
     lines.append(f"  {content.link}")
     return "\n".join(lines)
+
+
+@render_text.register
+def _(content: DigestPost) -> str:
+    return digest_render.render_text(content.digest)

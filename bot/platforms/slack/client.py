@@ -8,7 +8,6 @@ bounded read loop in `platform.py`).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -20,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.platforms.base import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited
 from bot.settings import Settings
 
-DEFAULT_TIMEOUT_S = 15
+DEFAULT_TIMEOUT_S = 15.0
 DEFAULT_RETRY_AFTER_S = 1.0
 
 INVITE_HINT = "invite the bot first with /invite @leaderbot"
@@ -53,7 +52,7 @@ T = TypeVar("T")
 def build_web_client(
     settings: Settings,
     *,
-    timeout: int = DEFAULT_TIMEOUT_S,
+    timeout: float = DEFAULT_TIMEOUT_S,
     retry_rate_limits: bool = False,
     session: aiohttp.ClientSession | None = None,
 ) -> AsyncWebClient:
@@ -65,7 +64,7 @@ def build_web_client(
     return AsyncWebClient(
         token=settings.secret(settings.slack_bot_token),
         base_url=settings.slack_api_url,
-        timeout=timeout,
+        timeout=timeout,  # type: ignore[arg-type]  # aiohttp takes float seconds
         session=session,
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
         if retry_rate_limits
@@ -105,11 +104,13 @@ def to_platform_error(exc: BaseException) -> PlatformError:
         if status == 429 or code == "ratelimited":
             return RateLimited(_retry_after(getattr(response, "headers", {})))
         if status >= 500 or code in _SERVER_SIDE:
-            return DeliveryUnknown(f"Slack answered HTTP {status} {code}".strip(), code=code or None)
+            return DeliveryUnknown(
+                f"Slack answered HTTP {status} {code}".strip(), code=code or None
+            )
         if code:
             return PermanentFailure(describe(code, data), code=code)
         return PermanentFailure(f"unexpected Slack answer (HTTP {status})", code=f"http_{status}")
-    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | TimeoutError | ConnectionError):
+    if isinstance(exc, aiohttp.ClientError | TimeoutError | ConnectionError):
         # Connection refused, reset, server disconnected, timed out: we cannot tell whether
         # Slack acted on the request.
         return DeliveryUnknown(f"no answer from Slack: {type(exc).__name__}: {exc}".rstrip(": "))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from functools import cache
 from typing import Any
 
 from bot.domain.digest import Digest, DigestQuestion, DigestReply
@@ -29,28 +30,21 @@ from bot.domain.digest_render import (
     format_share,
     format_when,
     plural,
+    question_stats,
     safe_url,
     summary_line,
 )
+from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
-CONTEXT_LIMIT = 3000  # per context element text
 MESSAGE_TEXT_BUDGET = 8000
 """Total text of one message's blocks; well under the ~11,000+ where Slack starts refusing."""
 NAME_LIMIT = 200
 """Display names are clipped to this (Slack's own are at most 80); reply text never is."""
 
 Block = dict[str, Any]
-Message = dict[str, Any]
-
-
-def _escape_mrkdwn(text: str) -> str:
-    # Private until bot/platforms/slack/blocks.py offers escape_mrkdwn: only &, < and > are
-    # control characters in mrkdwn, and escaping them stops mentions (<!channel>, <@U…>) and
-    # smuggled links (<https://evil|innocent>).
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def slack_len(text: str) -> int:
@@ -58,19 +52,18 @@ def slack_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+@cache
 def _cost(char: str) -> int:
     """Length of `char` once escaped for mrkdwn, in UTF-16 code units."""
-    if char == "&":
-        return 5
-    if char in "<>":
-        return 4
-    return 2 if ord(char) > 0xFFFF else 1
+    return slack_len(escape_mrkdwn(char))
 
 
 def split_text(text: str, limit: int, first_limit: int | None = None) -> list[str]:
     """Split raw `text` into pieces whose mrkdwn-escaped length fits `limit` (the first piece
     `first_limit`). Joined, the pieces are exactly `text`. Cuts after a newline or space in
     the second half of a piece when there is one, so words stay whole."""
+    if slack_len(escape_mrkdwn(text)) <= (limit if first_limit is None else first_limit):
+        return [text]  # the common case, without the character-by-character walk
     pieces: list[str] = []
     budget = limit if first_limit is None else first_limit
     start, n = 0, len(text)
@@ -104,6 +97,7 @@ def _clip(text: str, limit: int) -> str:
     """For labels we own (headers, names), not for reply text: clip with an ellipsis."""
     if slack_len(text) <= limit:
         return text
+    text = text[:limit]
     while slack_len(text) > limit - 1:
         text = text[:-1]
     return text + "…"
@@ -172,12 +166,14 @@ def _chunk_lines(lines: Iterable[str], limit: int) -> list[str]:
 
 
 def _summary(digest: Digest) -> str:
+    if digest.reply_count == 0:
+        return "*No replies yet.*"
     text = f"*{digest.reply_count}* {'reply' if digest.reply_count == 1 else 'replies'} from "
     text += f"*{digest.participants}* {'person' if digest.participants == 1 else 'people'}"
     share = format_share(digest.share)
     if share is not None and digest.member_count:
         text += (
-            f" · *{_escape_mrkdwn(share)}* of the channel's "
+            f" · *{escape_mrkdwn(share)}* of the channel's "
             f"{plural(digest.member_count, 'member')} took part"
         )
     return text
@@ -185,49 +181,45 @@ def _summary(digest: Digest) -> str:
 
 def _question_blocks(item: DigestQuestion, tz: tzinfo) -> list[Block]:
     q = item.question
-    lines = [f"*{_escape_mrkdwn(q.id)} · {_escape_mrkdwn(clean_text(q.theme))}*"]
-    lines += [">" + _escape_mrkdwn(line) for line in clean_text(q.text).split("\n")]
+    lines = [f"*{escape_mrkdwn(q.id)} · {escape_mrkdwn(clean_text(q.theme))}*"]
+    lines += [">" + escape_mrkdwn(line) for line in clean_text(q.text).split("\n")]
     blocks = [_section(text) for text in _chunk_lines(lines, SECTION_LIMIT)]
-    meta = f"Asked {_date(item.posted_at, tz)} · {item.reply_count} "
-    meta += "reply" if item.reply_count == 1 else "replies"
-    meta += f" from {plural(item.participants, 'person', 'people')}"
-    share = format_share(item.share)
-    if share is not None:
-        meta += f" ({_escape_mrkdwn(share)} of members)"
+    meta = f"Asked {_date(item.posted_at, tz)} · {escape_mrkdwn(question_stats(item))}"
     link = safe_url(item.permalink)
     if link:
-        meta += f" · <{_escape_mrkdwn(link)}|Open the thread>"
+        meta += f" · <{escape_mrkdwn(link)}|Open the thread>"
     blocks.append(_context(meta))
     if not item.replies:
         blocks.append(_section(f"_{NO_REPLIES}_"))
     return blocks
 
 
-def _head_blocks(digest: Digest) -> list[Block]:
+def _head_blocks(digest: Digest) -> tuple[list[Block], list[Block]]:
+    """The head, as (top, tail): a single-message digest puts the replies between the two."""
     tz = digest.window.tz
     header = _clip(clean_text(f"Leadership digest: {digest.channel.label}"), HEADER_LIMIT)
-    blocks: list[Block] = [
+    top: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         _context(f"{_date(digest.window.start, tz)} to {_date(digest.window.end, tz)}"),
         _section(_summary(digest)),
     ]
     if not digest.questions:
-        blocks.append(_section(f"_{NO_QUESTION}_"))
+        top.append(_section(f"_{NO_QUESTION}_"))
     for item in digest.questions:
-        blocks += _question_blocks(item, tz)
-    blocks.append({"type": "divider"})
+        top += _question_blocks(item, tz)
+    tail: list[Block] = [{"type": "divider"}]
     if digest.not_yet_asked:
         lines = [f"*Not yet asked here ({len(digest.not_yet_asked)})*"]
         lines += [
-            f"• *{_escape_mrkdwn(q.id)}* {_escape_mrkdwn(clean_text(q.text))}"
+            f"• *{escape_mrkdwn(q.id)}* {escape_mrkdwn(clean_text(q.text))}"
             for q in digest.not_yet_asked
         ]
-        blocks += [_section(text) for text in _chunk_lines(lines, SECTION_LIMIT)]
+        tail += [_section(text) for text in _chunk_lines(lines, SECTION_LIMIT)]
     else:
-        blocks.append(_context(ALL_ASKED))
+        tail.append(_context(ALL_ASKED))
     weekly = " ".join(str(p.participants) for p in digest.participation)
-    blocks.append(_context(f"People taking part per week, last 12 weeks: {weekly}"))
-    return blocks
+    tail.append(_context(f"People taking part per week, last 12 weeks: {weekly}"))
+    return top, tail
 
 
 # ------------------------------------------------------------------------------- the replies
@@ -241,14 +233,14 @@ class _Unit:
 
 
 def _reply_sections(reply: DigestReply, tz: tzinfo) -> list[str]:
-    name = _escape_mrkdwn(_clip(clean_text(reply.user_name), NAME_LIMIT))
+    name = escape_mrkdwn(_clip(clean_text(reply.user_name), NAME_LIMIT))
     head = f"*{name}* · {_date(reply.posted_at, tz)}"
     if reply.edited:
         head += " · _edited_"
     head += "\n"
     pieces = split_text(reply.text, SECTION_LIMIT, SECTION_LIMIT - slack_len(head))
     # The first section carries the author; the rest are the same reply, continued.
-    return [head + _escape_mrkdwn(pieces[0])] + [_escape_mrkdwn(p) for p in pieces[1:]]
+    return [head + escape_mrkdwn(pieces[0])] + [escape_mrkdwn(p) for p in pieces[1:]]
 
 
 def _body_units(digest: Digest) -> list[_Unit]:
@@ -258,7 +250,7 @@ def _body_units(digest: Digest) -> list[_Unit]:
         if not item.replies:
             continue
         qid = item.question.id
-        intro = f"*Replies to {_escape_mrkdwn(qid)}* ({item.reply_count})"
+        intro = f"*Replies to {escape_mrkdwn(qid)}* ({item.reply_count})"
         units.append(_Unit(_section(intro), qid, True))
         for reply in item.replies:
             units += [_Unit(_section(t), qid, False) for t in _reply_sections(reply, tz)]
@@ -266,7 +258,7 @@ def _body_units(digest: Digest) -> list[_Unit]:
 
 
 def _continued(question_id: str) -> Block:
-    return _context(f"Replies to {_escape_mrkdwn(question_id)}, continued")
+    return _context(f"Replies to {escape_mrkdwn(question_id)}, continued")
 
 
 def _pack(blocks: list[Block], reserve: Block | None = None) -> list[list[Block]]:
@@ -318,22 +310,22 @@ def _fits(blocks: list[Block]) -> bool:
     return len(blocks) <= MAX_BLOCKS and sum(map(_block_len, blocks)) <= MESSAGE_TEXT_BUDGET
 
 
-def digest_messages(digest: Digest) -> list[Message]:
+def digest_messages(digest: Digest) -> list[SlackMessage]:
     """The digest as Slack messages: `[head, *continuations]`, continuations in the head's
     thread. A small digest is a single message holding everything."""
-    label = _escape_mrkdwn(clean_text(digest.channel.label))
-    fallback = f"Leadership digest for {label}: {_escape_mrkdwn(summary_line(digest))}"
-    head = _head_blocks(digest)
+    label = escape_mrkdwn(clean_text(digest.channel.label))
+    fallback = f"Leadership digest for {label}: {escape_mrkdwn(summary_line(digest))}"
+    top, tail = _head_blocks(digest)
     units = _body_units(digest)
     body = [unit.block for unit in units]
 
-    if _fits(head + body):
-        return [{"text": fallback, "blocks": head + body}]
+    if _fits(top + body + tail):
+        return [{"text": fallback, "blocks": top + body + tail}]
 
-    head_packs = _pack(head, reserve=_context("The digest continues in this thread."))
+    head_packs = _pack(top + tail, reserve=_context("The digest continues in this thread."))
     body_packs = _pack_units(units) if units else []
     packs = head_packs + body_packs
-    messages = [{"text": fallback, "blocks": head_packs[0]}]
+    messages: list[SlackMessage] = [{"text": fallback, "blocks": head_packs[0]}]
     for number, blocks in enumerate(packs[1:], start=2):
         text = f"Leadership digest for {label}, continued ({number} of {len(packs)})"
         messages.append({"text": text, "blocks": blocks})

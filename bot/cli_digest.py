@@ -1,0 +1,82 @@
+"""Digest and data-protection sub-commands: digest, export, forget."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.cli import UsageError, add_channel_arg, parse_date_arg
+from bot.domain.digest_render import FORMATS, render
+from bot.services.context import Context
+from bot.services.digest import build_channel_digest, digest_post, post_digest_now, window_ending
+from bot.services.privacy import export_user, forget_user
+
+
+def register(sub: Any) -> None:
+    digest = sub.add_parser("digest", help="build a channel's digest now (and optionally post it)")
+    add_channel_arg(digest)
+    digest.add_argument(
+        "--since", type=parse_date_arg, metavar="YYYY-MM-DD", help="default: the last 7 days"
+    )
+    digest.add_argument("--format", choices=FORMATS, default="markdown")
+    digest.add_argument("--post", action="store_true", help="also post it to the channel")
+    digest.add_argument("--to", metavar="CHANNEL", help="with --post: post it here instead")
+    digest.set_defaults(handler=_digest)
+
+    export = sub.add_parser("export", help="everything stored about a user, as JSON")
+    export.add_argument("--user", required=True, help="user ID, e.g. U0123ABCD")
+    export.set_defaults(handler=_export)
+
+    forget = sub.add_parser("forget", help="erase a user's replies and cached profile")
+    forget.add_argument("--user", required=True, help="user ID, e.g. U0123ABCD")
+    forget.set_defaults(handler=_forget)
+
+
+async def _digest(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.domain.digest import window_since
+
+    zone = ZoneInfo(ctx.settings.timezone)
+    now = ctx.clock()
+    if args.since is not None:
+        if args.since > now.astimezone(zone).date():
+            raise UsageError(f"--since {args.since.isoformat()} is in the future")
+        window = window_since(args.since, now, zone)
+    else:
+        window = window_ending(now, ctx.settings.timezone)
+    if args.to and not args.post:
+        raise UsageError("--to only makes sense with --post")
+    digest = await build_channel_digest(ctx, args.channel, window)
+    chart = digest_post(digest) if args.format == "html" else None
+    sys.stdout.write(
+        render(
+            digest,
+            args.format,
+            chart_png=chart.chart_png if chart else None,
+            chart_alt=chart.chart_alt if chart else "",
+        )
+    )
+    if args.post:
+        row, report = await post_digest_now(ctx, args.channel, window, args.to)
+        if not (report.sent or report.found):
+            print(f"digest not posted: {report}", file=sys.stderr)
+            return 1
+        print(f"digest posted to {row.channel_id}", file=sys.stderr)
+    return 0
+
+
+async def _export(args: argparse.Namespace, ctx: Context) -> int:
+    sys.stdout.write(json.dumps(await export_user(ctx, args.user), indent=2) + "\n")
+    return 0
+
+
+async def _forget(args: argparse.Namespace, ctx: Context) -> int:
+    erased = await forget_user(ctx, args.user)
+    print(
+        f"erased {erased.replies} replies"
+        + (" and the cached profile" if erased.profile else "")
+        + f" of {args.user}"
+    )
+    return 0

@@ -1,0 +1,117 @@
+"""Who may change leaderbot's settings: a pure decision over what the platform said.
+
+Reading is open to everyone. Changing needs a workspace admin or owner, a user in
+LEADERBOT_ADMINS, or one added with `/leadership admins add`. Guests, deactivated accounts and
+bots never may, whatever list they are on. When the platform could not tell us who someone
+is, we refuse (fail closed) and say so: a stale "yes" is worse than a retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from dataclasses import dataclass
+
+from bot.domain.command_grammar import SLASH, CommandBase, is_change
+from bot.domain.content import UserInfo
+from bot.domain.parsing import show
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """`reason`: for a refusal, the one-line message to show; for a yes, the role that allowed
+    it (for the audit log), e.g. "workspace admin"."""
+
+    allowed: bool
+    reason: str
+
+
+# The roles that allow a change, in the order they are checked (the audit log names the first).
+WORKSPACE_OWNER = "workspace owner"
+WORKSPACE_ADMIN = "workspace admin"
+ALLOW_LISTED = "listed in LEADERBOT_ADMINS"
+BOT_ADMIN = f"added with {SLASH} admins add"
+READING = "reading is open to everyone"
+
+WHO_CAN_CHANGE = (
+    "Only workspace admins and owners, and people added as leaderbot admins, can change "
+    f"settings. Ask one of them (`{SLASH} admins` lists them); `{SLASH} status` shows the "
+    "current settings."
+)
+
+
+def _lookup_failed(why: str) -> Decision:
+    return Decision(
+        False,
+        f"I couldn't check your Slack role ({show(why)}), so I can't make changes right now. "
+        f"Try again in a minute. (Reading still works, e.g. `{SLASH} status`.)",
+    )
+
+
+def decide_admin(
+    user: UserInfo | None,
+    *,
+    user_id: str,
+    allowlist: Set[str],
+    bot_admins: Set[str],
+    lookup_error: str | None,
+) -> Decision:
+    """May `user_id` change settings? `user` is what users.info said (None if it said nothing),
+    `allowlist` is LEADERBOT_ADMINS, `bot_admins` the users added with `admins add`, and
+    `lookup_error` why users.info failed, if it did."""
+    if lookup_error is not None:
+        return _lookup_failed(lookup_error)
+    if user is None:
+        return _lookup_failed("no answer about you")
+    if user.id != user_id:
+        # Details for someone else would be a bug upstream: never decide on them.
+        return _lookup_failed("the answer was about someone else")
+    # The hard "never"s come before every list: a guest on LEADERBOT_ADMINS is still a guest.
+    if user.deleted:
+        return Decision(
+            False,
+            "Deactivated accounts can't change leaderbot settings. "
+            f"Ask someone who can (`{SLASH} admins` lists them).",
+        )
+    if user.is_bot:
+        return Decision(
+            False,
+            "Bots and apps can't change leaderbot settings. "
+            f"Ask someone who can (`{SLASH} admins` lists them).",
+        )
+    if user.is_guest:
+        return Decision(
+            False,
+            "Guests can't change leaderbot settings, even when listed as admins. "
+            f"Ask someone who can (`{SLASH} admins` lists them).",
+        )
+    if user.is_owner:
+        return Decision(True, WORKSPACE_OWNER)
+    if user.is_admin:
+        return Decision(True, WORKSPACE_ADMIN)
+    if user_id in allowlist:
+        return Decision(True, ALLOW_LISTED)
+    if user_id in bot_admins:
+        return Decision(True, BOT_ADMIN)
+    return Decision(False, WHO_CAN_CHANGE)
+
+
+def decide_command(
+    command: CommandBase,
+    user: UserInfo | None,
+    *,
+    user_id: str,
+    allowlist: Set[str],
+    bot_admins: Set[str],
+    lookup_error: str | None,
+) -> Decision:
+    """Reading commands are allowed for anyone (even when users.info is down); changes go
+    through `decide_admin`."""
+    if not is_change(command):
+        return Decision(True, READING)
+    return decide_admin(
+        user,
+        user_id=user_id,
+        allowlist=allowlist,
+        bot_admins=bot_admins,
+        lookup_error=lookup_error,
+    )

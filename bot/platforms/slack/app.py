@@ -1,0 +1,195 @@
+"""The Slack side of `leaderbot run`: the Bolt AsyncApp, its listeners, and the server.
+
+HTTP mode: one aiohttp server with POST /slack/events (events, slash commands, interactivity;
+Bolt checks the signature and the timestamp) and GET /healthz.
+Socket Mode (SLACK_APP_TOKEN set): Bolt's AsyncSocketModeHandler; the aiohttp server then serves
+only /healthz, which answers 503 while the socket is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import pkgutil
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.platforms.slack import listeners
+from bot.platforms.slack.client import build_web_client
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.services.context import Context
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+
+
+def _discover_listener_modules() -> list[str]:
+    return sorted(
+        f"{listeners.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(listeners.__path__)
+        if not info.name.startswith("_")
+    )
+
+
+# Each module has `register(app: AsyncApp, ctx: Context) -> None`. Found in the listeners
+# package, so a feature adds its module there and nothing else.
+LISTENER_MODULES: list[str] = _discover_listener_modules()
+
+
+def build_bolt_app(settings: Settings, *, client: AsyncWebClient | None = None) -> AsyncApp:
+    """The Bolt app. Its client carries SLACK_API_URL; Bolt copies base_url, timeout and
+    retry handlers into the client it makes for each request."""
+    return AsyncApp(
+        name="leaderbot",
+        client=client or build_web_client(settings, retry_rate_limits=True),
+        signing_secret=settings.secret(settings.slack_signing_secret) or "",
+        # An event nobody listens to is normal (Slack sends what the manifest subscribes to).
+        raise_error_for_unhandled_request=False,
+    )
+
+
+def register_listeners(app: AsyncApp, ctx: Context, modules: list[str] | None = None) -> list[str]:
+    """Import each listener module and call its `register(app, ctx)`; returns those registered."""
+    registered = []
+    for name in LISTENER_MODULES if modules is None else modules:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a missing dependency inside the module is a real error
+                raise
+            continue
+        register = getattr(module, "register", None)
+        if register is None:
+            continue  # a helper module in the package, not a listener module
+        register(app, ctx)
+        registered.append(name)
+    log.debug("Slack listeners: %s", registered)
+    return registered
+
+
+class SlackServer:
+    """Runs the Bolt app in HTTP or Socket Mode (chosen by settings), with /healthz."""
+
+    def __init__(
+        self,
+        app: AsyncApp,
+        settings: Settings,
+        *,
+        host: str = "0.0.0.0",
+        port: int | None = None,
+        ping_interval: float = 10.0,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.host = host
+        self.requested_port = settings.port if port is None else port
+        self.ping_interval = ping_interval  # Socket Mode: ping, and reconnect checks
+        self.socket_mode = settings.socket_mode
+        self.port: int | None = None
+        self.socket_handler: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+        self._connect_task: asyncio.Task[None] | None = None
+
+    @property
+    def mode(self) -> str:
+        return "socket" if self.socket_mode else "http"
+
+    def web_app(self) -> web.Application:
+        application = web.Application()
+        application.router.add_get(HEALTH_PATH, self._health)
+        if not self.socket_mode:
+            application.router.add_post(EVENTS_PATH, self._events)
+        return application
+
+    async def _events(self, request: web.Request) -> web.Response:
+        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def connected(self) -> bool:
+        if not self.socket_mode:
+            return self._runner is not None
+        handler = self.socket_handler
+        return handler is not None and await handler.client.is_connected()
+
+    async def _health(self, request: web.Request) -> web.Response:
+        body: dict[str, Any] = {"ok": True, "mode": self.mode}
+        if await self.connected():
+            return web.json_response(body)
+        body.update(ok=False, error="Slack socket not connected")
+        return web.json_response(body, status=503)
+
+    async def start(self) -> int:
+        """Start serving; returns the bound port (useful with port 0)."""
+        if self.socket_mode:
+            app_token = self.settings.secret(self.settings.slack_app_token)
+            self.socket_handler = AsyncSocketModeHandler(
+                self.app, app_token, ping_interval=self.ping_interval
+            )
+            # connect() retries until it succeeds: run it aside so /healthz can say 503 meanwhile.
+            self._connect_task = asyncio.create_task(self.socket_handler.connect_async())
+        elif not self.settings.slack_signing_secret:
+            raise ValueError(
+                "SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN)"
+            )
+        self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.requested_port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        log.info("Slack %s mode; /healthz on port %s", self.mode, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self.socket_handler is not None:
+            await self.socket_handler.close_async()
+            self.socket_handler = None
+        if self._connect_task is not None:
+            self._connect_task.cancel()
+            await asyncio.gather(self._connect_task, return_exceptions=True)
+            self._connect_task = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+class SlackRuntime:
+    """What `leaderbot run` starts on Slack: the Bolt app with every listener, served."""
+
+    def __init__(self, ctx: Context, *, host: str = "0.0.0.0", port: int | None = None) -> None:
+        self.ctx = ctx
+        self.app = build_bolt_app(ctx.settings)
+        self.listeners = register_listeners(self.app, ctx)
+        self.server = SlackServer(self.app, ctx.settings, host=host, port=port)
+
+    async def start(self) -> int:
+        return await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
+async def serve(
+    app: AsyncApp,
+    settings: Settings,
+    *,
+    host: str = "0.0.0.0",
+    port: int | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until `stop` is set (or the task is cancelled)."""
+    server = SlackServer(app, settings, host=host, port=port)
+    await server.start()
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await server.stop()

@@ -1,0 +1,123 @@
+"""Data protection: retention, subject access, erasure, and purge on uninstall.
+
+What is personal here: replies (text and author), the cached display names, and processed
+event ids (no content). Digests already sent live in the chat platform, not here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from bot.services import audit
+from bot.services.collect import forget_old_events
+from bot.services.context import Context
+from bot.store.models import BotAdmin, Channel, ChatUser, Post, Reply
+
+log = logging.getLogger(__name__)
+
+
+async def purge_expired(ctx: Context) -> int:
+    """Delete replies older than the retention period (LEADERBOT_RETENTION_DAYS)."""
+    cutoff = ctx.clock() - timedelta(days=ctx.settings.retention_days)
+    async with ctx.db.write() as session:
+        result = await session.execute(delete(Reply).where(Reply.posted_at < cutoff))
+    removed = int(result.rowcount or 0)
+    await forget_old_events(ctx)
+    if removed:
+        log.info("retention: deleted %d replies older than %s", removed, cutoff.date())
+    return removed
+
+
+async def export_user(ctx: Context, user_id: str) -> dict[str, Any]:
+    """Everything stored about one user (subject access request)."""
+    async with ctx.db.read() as session:
+        user = await session.get(ChatUser, user_id)
+        replies = (
+            await session.execute(
+                select(Reply, Post.question_id)
+                .join(Post, Post.id == Reply.post_id)
+                .where(Reply.user_id == user_id)
+                .order_by(Reply.posted_at)
+            )
+        ).all()
+        admin = await session.get(BotAdmin, user_id)
+    return {
+        "user": user_id,
+        "profile": None
+        if user is None
+        else {
+            "display_name": user.display_name,
+            "team_id": user.team_id,
+            "fetched_at": user.fetched_at.isoformat(),
+        },
+        "bot_admin": None if admin is None else {"added_at": admin.added_at.isoformat()},
+        "replies": [
+            {
+                "channel": r.channel_id,
+                "question": qid,
+                "text": r.text,
+                "ts": r.ts,
+                "edited": r.edited,
+                "posted_at": r.posted_at.isoformat(),
+            }
+            for r, qid in replies
+        ],
+    }
+
+
+@dataclass
+class Erasure:
+    replies: int = 0
+    profile: bool = False
+    channels: list[str] = field(default_factory=list)
+
+
+async def forget_user(ctx: Context, user_id: str, *, actor: str = "cli") -> Erasure:
+    """Erase a user's replies and cached profile (right to erasure). The audit log keeps
+    that an erasure happened, not what was erased."""
+    out = Erasure()
+    async with ctx.db.write() as session:
+        result = await session.execute(delete(Reply).where(Reply.user_id == user_id))
+        out.replies = int(result.rowcount or 0)
+        profile = await session.get(ChatUser, user_id)
+        if profile is not None:
+            await session.delete(profile)
+            out.profile = True
+        audit.record(
+            session,
+            ctx,
+            actor=actor,
+            action="privacy.forget",
+            channel_id=None,
+            before=None,
+            after={"user": user_id, "replies_deleted": out.replies},
+        )
+    return out
+
+
+async def purge_team(ctx: Context, team_id: str) -> Erasure:
+    """The app was uninstalled or its tokens revoked: drop that workspace's data."""
+    out = Erasure()
+    async with ctx.db.write() as session:
+        # A single-workspace install may not know a channel's team (set from the CLI); its
+        # Slack channels all belong to the workspace that uninstalled.
+        owned = (Channel.team_id == team_id) | (
+            Channel.team_id.is_(None) & (Channel.platform == "slack")
+        )
+        channels = list((await session.scalars(select(Channel.id).where(owned))).all())
+        result = await session.execute(
+            delete(Reply).where((Reply.team_id == team_id) | Reply.channel_id.in_(channels))
+        )
+        out.replies = int(result.rowcount or 0)
+        await session.execute(delete(ChatUser).where(ChatUser.team_id == team_id))
+        if channels:
+            await session.execute(delete(Post).where(Post.channel_id.in_(channels)))
+            await session.execute(delete(Channel).where(Channel.id.in_(channels)))
+        out.channels = channels
+    log.info("purged workspace %s: %d replies, %d channels", team_id, out.replies, len(channels))
+    return out
