@@ -445,11 +445,11 @@ def _pause(args: list[str], channels: Channels, ctx: _Context) -> Command:
         raise _fail("Pause until when? Give a date as YYYY-MM-DD.", f"pause until {later}")
     if not words:
         return Pause(channel=channel)
-    _no_more(words[1:], f"pause until {later}")
     try:
         until = parse_date(words[0], today=ctx.today)
     except ParseError as exc:
         raise _fail(exc.message, f"pause until {exc.suggestion or later}") from None
+    _no_more(words[1:], f"pause until {later}")
     if ctx.today is not None and until == ctx.today:
         raise ParseError(
             f"That is today, so nothing would pause: give a later date, e.g. "

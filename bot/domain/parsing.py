@@ -233,6 +233,8 @@ def parse_zone(text: str) -> str:
 
 
 def _zone_guesses(key: str) -> list[str]:
+    if len(key) > 64:
+        return []  # no zone name is this long; don't spend time comparing it with 600 names
     names, cities = _zone_index()
     candidates: dict[str, str] = dict(_ZONE_ALIASES)
     candidates.update(

@@ -1,0 +1,550 @@
+"""The safe fetcher: httpx with every limit explicit, for URLs nobody vetted.
+
+Limits (FetchLimits, each with its default): connect, read and write timeouts; an overall
+deadline for the whole fetch including DNS and redirects (30 s); a byte cap counted on the
+DECOMPRESSED body, enforced while inflating so a gzip bomb never expands in memory (5 MB);
+at most 3 redirects, each one re-checked; http and https only; no credentials in URLs.
+
+Addresses: the hostname is resolved here, every address it resolves to is checked
+(bot.watch.netguard), and the connection is made to that checked address, through a custom
+httpcore network backend. So the address actually connected to is the one checked, on every hop
+and every new connection, and DNS rebinding cannot slip in between check and connect. TLS still
+verifies the certificate against the hostname.
+
+Every failure returns a FetchResult with a short `code` and a sentence `reason`; nothing raises
+for a bad feed. ETag and Last-Modified are stored as latin-1 text and sent back as the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from importlib import metadata
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import certifi
+import httpcore
+import httpx
+
+from bot import __version__
+from bot.watch.netguard import AddressPolicy, IPAddress
+from bot.watch.policy import parse_retry_after
+
+log = logging.getLogger(__name__)
+
+FALLBACK_PROJECT_URL = "https://github.com/leaderbot/leaderbot"
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+
+
+def _project_url() -> str:
+    try:
+        for entry in metadata.metadata("leaderbot").get_all("Project-URL") or []:
+            _, _, url = entry.partition(",")
+            if url.strip().startswith("https://"):
+                return url.strip()
+    except metadata.PackageNotFoundError:
+        pass
+    return FALLBACK_PROJECT_URL
+
+
+USER_AGENT = f"leaderbot/{__version__} (+{_project_url()}; feed watcher)"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    connect_timeout: float = 10.0  # TCP + TLS handshake, per address tried
+    read_timeout: float = 15.0  # longest silence between two reads
+    write_timeout: float = 10.0
+    pool_timeout: float = 10.0  # waiting for a free connection in the pool
+    deadline: float = 30.0  # the whole fetch: DNS, connect, redirects, body
+    max_bytes: int = 5 * 1024 * 1024  # decompressed body
+    max_redirects: int = 3
+    max_url_length: int = 2048
+
+
+class FetchStatus(StrEnum):
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    status: FetchStatus
+    url: str
+    final_url: str
+    http_status: int | None = None
+    body: bytes = b""
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after: float | None = None
+    code: str = ""  # short machine reason for failures: "blocked_address", "too_large"…
+    reason: str = ""  # one sentence for logs and admins
+    elapsed: float = 0.0
+    redirects: int = 0
+    permanent_redirect: str | None = None  # a 301/308 target: the feed may have moved
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not FetchStatus.FAILED
+
+
+class FetchRefused(Exception):
+    """Refused before any byte was sent (address, scheme, URL shape). Not an httpx error, so
+    httpx passes it through unchanged."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class _TooLarge(Exception):
+    pass
+
+
+# --- addresses ----------------------------------------------------------------------------------
+
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    found: list[IPAddress] = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if ip not in found:
+            found.append(ip)
+    return found
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves, checks every address, then connects to a checked address (never the name)."""
+
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        resolver: Resolver = system_resolver,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        self._policy = policy
+        self._resolver = resolver
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                addresses = await self._resolver(host, port)
+        except TimeoutError:
+            raise FetchRefused("dns", f"resolving {host} took longer than {timeout} s") from None
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise FetchRefused("dns", f"cannot resolve {host}: {exc}") from None
+        if not addresses:
+            raise FetchRefused("dns", f"{host} resolves to no address")
+        # All or nothing: a name that also resolves to a private address is refused outright.
+        for ip in addresses:
+            why = self._policy.refusal(ip, port)
+            if why is not None:
+                shown = host if host == str(ip) else f"{host} resolves to {ip}, which"
+                raise FetchRefused(
+                    "blocked_address",
+                    f"{shown} is a {why} address: refused "
+                    "(LEADERBOT_ALLOW_PRIVATE_FEEDS=true allows intranet feeds)",
+                )
+        last: Exception | None = None
+        for ip in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    str(ip),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise FetchRefused("blocked_address", "unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport (its error mapping and streaming), over a GuardedBackend.
+
+    httpx has no public hook for the network backend, so the pool it builds is replaced by an
+    identical one that has ours; `tests/test_feed_fetcher.py` fails if this ever stops applying
+    (the private-address cases would connect)."""
+
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        *,
+        max_connections: int,
+        resolver: Resolver = system_resolver,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context or ssl.create_default_context(cafile=certifi.where()),
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=30.0,
+            http1=True,
+            http2=False,
+            retries=0,
+            network_backend=GuardedBackend(policy, resolver),
+        )
+
+
+# --- bodies -------------------------------------------------------------------------------------
+
+
+class _Inflater:
+    """Content-Encoding decoding that never produces more than the byte cap allows.
+
+    httpx's own decoder inflates a whole network chunk at once (64 KB of a gzip bomb is ~64 MB);
+    here every call is bounded with zlib's max_length."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._raw_fallback = encoding == "deflate"
+        self._started = False
+        if encoding in ("gzip", "x-gzip"):
+            self._z: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._z = zlib.decompressobj(zlib.MAX_WBITS)
+        else:
+            self._z = None
+
+    def feed(self, data: bytes, budget: int) -> bytes:
+        """Decode `data`; raise _TooLarge if it would exceed `budget` bytes."""
+        if self._z is None:
+            if len(data) > budget:
+                raise _TooLarge
+            return data
+        if self._z.eof:
+            return b""  # trailing bytes after the compressed stream: ignored
+        try:
+            out = self._z.decompress(data, budget + 1)
+        except zlib.error:
+            # "deflate" is sent both zlib-wrapped (correct) and raw (common): try raw once.
+            if self._raw_fallback and not self._started:
+                self._raw_fallback = False
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.feed(data, budget)
+            raise
+        self._started = True
+        if len(out) > budget:
+            raise _TooLarge
+        return out
+
+    def finish(self, budget: int) -> bytes:
+        if self._z is None:
+            return b""
+        out = self._z.flush(budget + 1)
+        if len(out) > budget:
+            raise _TooLarge
+        return out
+
+
+def _header(response: httpx.Response, name: str) -> str | None:
+    """A header's exact bytes as latin-1 text (bijective), so it can be sent back unchanged."""
+    for key, value in response.headers.raw:
+        if key.lower() == name.encode():
+            return value.decode("latin-1")
+    return None
+
+
+def _check_url(url: str, limits: FetchLimits) -> str | None:
+    """Why this URL is refused before any connection, or None."""
+    if len(url) > limits.max_url_length:
+        return f"URL longer than {limits.max_url_length} characters"
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return f"{scheme or 'no'} scheme: only http and https feeds are fetched"
+    if not parts.hostname:
+        return "URL has no host"
+    if parts.username is not None or parts.password is not None:
+        return "credentials in feed URLs are not supported"
+    return None
+
+
+# --- the fetcher --------------------------------------------------------------------------------
+
+
+@dataclass
+class SafeFetcher:
+    """One per polling cycle: its connection pool is shared by every feed of the cycle.
+
+    `async with SafeFetcher(...) as fetcher: result = await fetcher.fetch(url, etag=…)`
+    """
+
+    limits: FetchLimits = field(default_factory=FetchLimits)
+    allow_private: bool = False
+    exempt: tuple[tuple[str, int | None], ...] = ()
+    max_connections: int = 32
+    user_agent: str = USER_AGENT
+    resolver: Resolver = system_resolver
+    ssl_context: ssl.SSLContext | None = None
+    _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+
+    async def __aenter__(self) -> SafeFetcher:
+        policy = AddressPolicy.build(allow_private=self.allow_private, exempt=self.exempt)
+        transport = GuardedTransport(
+            policy,
+            max_connections=self.max_connections,
+            resolver=self.resolver,
+            ssl_context=self.ssl_context,
+        )
+        limits = self.limits
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(
+                connect=limits.connect_timeout,
+                read=limits.read_timeout,
+                write=limits.write_timeout,
+                pool=limits.pool_timeout,
+            ),
+            follow_redirects=False,  # followed by hand, so each hop is checked and counted
+            trust_env=False,  # no proxy from the environment: the checked address is the peer
+            headers={
+                "User-Agent": self.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": "gzip, deflate",
+            },
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        now: datetime | None = None,
+    ) -> FetchResult:
+        if self._client is None:
+            raise RuntimeError("use `async with SafeFetcher(...)` before fetch()")
+        started = time.monotonic()
+        state = _Progress(url=url)
+        try:
+            async with asyncio.timeout(self.limits.deadline):
+                result = await self._fetch(url, etag, last_modified, now, state)
+        except TimeoutError:
+            result = state.fail(
+                "deadline",
+                f"gave up after the {self.limits.deadline:g} s overall deadline "
+                f"({state.received} bytes received)",
+            )
+        except FetchRefused as exc:
+            result = state.fail(exc.code, exc.reason)
+        except _TooLarge:
+            result = state.fail(
+                "too_large",
+                f"body larger than {self.limits.max_bytes} bytes (after decompression): "
+                "stopped reading",
+            )
+        except httpx.ConnectTimeout:
+            result = state.fail("connect_timeout", "could not connect in time")
+        except httpx.ReadTimeout:
+            result = state.fail(
+                "read_timeout", f"server went silent for {self.limits.read_timeout:g} s"
+            )
+        except httpx.TimeoutException as exc:
+            result = state.fail("timeout", f"timed out: {type(exc).__name__}")
+        except httpx.ConnectError as exc:
+            result = state.fail("connect", f"cannot connect: {exc or type(exc).__name__}")
+        except httpx.RemoteProtocolError as exc:
+            result = state.fail("protocol", f"broken HTTP response: {exc}")
+        except httpx.InvalidURL as exc:
+            result = state.fail("bad_url", f"invalid URL: {exc}")
+        except httpx.HTTPError as exc:
+            result = state.fail("http_error", f"{type(exc).__name__}: {exc}")
+        except zlib.error as exc:
+            result = state.fail("bad_encoding", f"cannot decompress the body: {exc}")
+        result = _with_elapsed(result, time.monotonic() - started)
+        if result.status is FetchStatus.FAILED:
+            log.warning("fetch %s failed [%s]: %s", url, result.code, result.reason)
+        return result
+
+    async def _fetch(
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        now: datetime | None,
+        state: _Progress,
+    ) -> FetchResult:
+        assert self._client is not None
+        headers: dict[str, bytes] = {}
+        # Validators go back exactly as received: bytes, no re-quoting, no date re-formatting.
+        if etag:
+            headers["If-None-Match"] = etag.encode("latin-1", "replace")
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified.encode("latin-1", "replace")
+        current = url
+        for hop in range(self.limits.max_redirects + 1):
+            state.final_url = current
+            state.redirects = hop
+            problem = _check_url(current, self.limits)
+            if problem is not None:
+                code = "bad_scheme" if "scheme" in problem else "bad_url"
+                raise FetchRefused(code, problem if hop == 0 else f"redirect to {problem}")
+            request = self._client.build_request("GET", current, headers=headers)
+            response = await self._client.send(request, stream=True)
+            try:
+                if response.status_code in REDIRECT_CODES:
+                    location = response.headers.get("location")
+                    if not location:
+                        return state.fail("protocol", f"HTTP {response.status_code} without Location")
+                    if hop == self.limits.max_redirects:
+                        return state.fail(
+                            "too_many_redirects",
+                            f"more than {self.limits.max_redirects} redirects",
+                        )
+                    target = urljoin(current, location.strip())
+                    if response.status_code in (301, 308) and hop == 0:
+                        state.permanent_redirect = target
+                    log.debug("fetch %s: HTTP %d -> %s", url, response.status_code, target)
+                    current = target
+                    continue
+                return await self._finish(response, state, now)
+            finally:
+                await response.aclose()
+        raise AssertionError("unreachable")  # the loop returns or fails on its last hop
+
+    async def _finish(
+        self, response: httpx.Response, state: _Progress, now: datetime | None
+    ) -> FetchResult:
+        status = response.status_code
+        state.http_status = status
+        etag = _header(response, "etag")
+        last_modified = _header(response, "last-modified")
+        if status == 304:
+            return FetchResult(
+                status=FetchStatus.NOT_MODIFIED,
+                url=state.url,
+                final_url=state.final_url,
+                http_status=status,
+                etag=etag,
+                last_modified=last_modified,
+                redirects=state.redirects,
+                permanent_redirect=state.permanent_redirect,
+            )
+        if status not in (200, 203):
+            retry_after = parse_retry_after(
+                response.headers.get("retry-after"), now or datetime.now(UTC)
+            )
+            state.retry_after = retry_after
+            wait = f"; Retry-After {retry_after:g} s" if retry_after is not None else ""
+            return state.fail(
+                "http_status", f"HTTP {status} {response.reason_phrase or ''}".rstrip() + wait
+            )
+        encoding = (response.headers.get("content-encoding") or "identity").strip().lower()
+        if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+            return state.fail("bad_encoding", f"unsupported Content-Encoding {encoding!r}")
+        declared = response.headers.get("content-length")
+        if (
+            encoding == "identity"
+            and declared
+            and declared.isdigit()
+            and int(declared) > self.limits.max_bytes
+        ):
+            raise _TooLarge
+        inflater = _Inflater(encoding)
+        chunks: list[bytes] = []
+        cap = self.limits.max_bytes
+        async for raw in response.aiter_raw():
+            piece = inflater.feed(raw, cap - state.received)
+            state.received += len(piece)
+            chunks.append(piece)
+        tail = inflater.finish(cap - state.received)
+        state.received += len(tail)
+        chunks.append(tail)
+        return FetchResult(
+            status=FetchStatus.OK,
+            url=state.url,
+            final_url=state.final_url,
+            http_status=status,
+            body=b"".join(chunks),
+            content_type=response.headers.get("content-type"),
+            etag=etag,
+            last_modified=last_modified,
+            redirects=state.redirects,
+            permanent_redirect=state.permanent_redirect,
+        )
+
+
+@dataclass
+class _Progress:
+    """What is known so far, so a failure at any point reports where it got to."""
+
+    url: str
+    final_url: str = ""
+    redirects: int = 0
+    received: int = 0
+    http_status: int | None = None
+    retry_after: float | None = None
+    permanent_redirect: str | None = None
+
+    def fail(self, code: str, reason: str) -> FetchResult:
+        return FetchResult(
+            status=FetchStatus.FAILED,
+            url=self.url,
+            final_url=self.final_url or self.url,
+            http_status=self.http_status,
+            retry_after=self.retry_after,
+            code=code,
+            reason=reason,
+            redirects=self.redirects,
+            permanent_redirect=self.permanent_redirect,
+        )
+
+
+def _with_elapsed(result: FetchResult, elapsed: float) -> FetchResult:
+    return replace(result, elapsed=elapsed)
