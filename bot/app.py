@@ -42,12 +42,19 @@ def load_features() -> None:
                 raise
 
 
-def make_platform(settings: Settings, out: TextIO | None = None) -> ChatPlatform:
+@asynccontextmanager
+async def platform_for(
+    settings: Settings, out: TextIO | None = None
+) -> AsyncIterator[ChatPlatform]:
+    """Slack when there is a bot token, else the console."""
     if settings.platform is PlatformName.SLACK:
         from bot.platforms.slack.platform import SlackPlatform
 
-        return SlackPlatform.from_settings(settings)
-    return ConsolePlatform(out)
+        # One shared connection pool: a fan-out to many channels reuses connections.
+        async with SlackPlatform.pooled(settings) as slack:
+            yield slack
+    else:
+        yield ConsolePlatform(out)
 
 
 @asynccontextmanager
@@ -61,18 +68,13 @@ async def open_context(
     """A ready Context: migrations applied, questions loaded, platform chosen."""
     questions = load_question_set(settings.prompts_path)
     load_features()
-    db = Database(settings.database_url)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        db = Database(settings.database_url)
+        stack.push_async_callback(db.dispose)
         await db.upgrade()
-        yield Context(
-            settings=settings,
-            db=db,
-            platform=platform or make_platform(settings, out),
-            questions=questions,
-            clock=clock,
-        )
-    finally:
-        await db.dispose()
+        if platform is None:
+            platform = await stack.enter_async_context(platform_for(settings, out))
+        yield Context(settings=settings, db=db, platform=platform, questions=questions, clock=clock)
 
 
 async def run_bot(settings: Settings) -> int:

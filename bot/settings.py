@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     per_channel_interval_s: float = Field(
         1.0, ge=0, validation_alias=_env("LEADERBOT_PER_CHANNEL_INTERVAL")
     )
+    sweep_s: float = Field(15.0, gt=0, validation_alias=_env("LEADERBOT_SWEEP_SECONDS"))
     # How long a sender holds a claimed post before another process may take it over.
     send_lease_s: float = Field(120.0, gt=0, validation_alias=_env("LEADERBOT_SEND_LEASE_SECONDS"))
     max_concurrent_posts: int = Field(

@@ -129,7 +129,7 @@ async def test_http_error_and_drops(fake: FakeSlack, client: AsyncWebClient) -> 
 
 async def test_latency_fault_delays_then_answers(fake: FakeSlack) -> None:
     slow = AsyncWebClient(token=fake.bot_token, base_url=fake.url, timeout=0.1, retry_handlers=[])  # type: ignore[arg-type]
-    fake.inject("chat.postMessage", Latency(0.5))
+    fake.inject("chat.postMessage", Latency(0.3))
     with pytest.raises(TimeoutError):
         await slow.chat_postMessage(channel="C1", text="late")
     # The client gave up, but the fake still carries the call out, as Slack would.
@@ -225,7 +225,12 @@ async def test_update_delete_permalink_and_ephemeral(
 async def test_files_upload_v2_round_trip(fake: FakeSlack, client: AsyncWebClient) -> None:
     await client.files_upload_v2(channel="C1", file=b"\x89PNG\r\n", filename="c.png", title="T")
     (file,) = fake.files.values()
-    assert (file.data, file.title, file.channel, file.completed) == (b"\x89PNG\r\n", "T", "C1", True)
+    assert (file.data, file.title, file.channel, file.completed) == (
+        b"\x89PNG\r\n",
+        "T",
+        "C1",
+        True,
+    )
 
 
 async def test_views_are_recorded(fake: FakeSlack, client: AsyncWebClient) -> None:

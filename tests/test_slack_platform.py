@@ -22,6 +22,7 @@ from bot.platforms.slack import blocks
 from bot.platforms.slack.client import build_web_client
 from bot.platforms.slack.platform import SlackPlatform
 from bot.settings import Settings
+from tests.fakes import eventually
 from tests.fakes.slack_api import (
     DropAfterAccept,
     FakeSlack,
@@ -134,7 +135,11 @@ async def test_post_in_a_thread_and_prerendered_content(
     custom = {"text": "digest", "blocks": [{"type": "divider"}]}
     sent = await slack.post("C1", custom, key="d", thread_ts=parent.ts)
     body = fake.calls("chat.postMessage")[-1].body
-    assert (body["thread_ts"], body["text"], body["blocks"]) == (parent.ts, "digest", custom["blocks"])
+    assert (body["thread_ts"], body["text"], body["blocks"]) == (
+        parent.ts,
+        "digest",
+        custom["blocks"],
+    )
     assert fake.replies("C1", parent.ts)[0].ts == sent.ts
     assert "thread_ts" in (sent.permalink or "")
 
@@ -207,12 +212,35 @@ async def test_server_error_is_delivery_unknown(fake: FakeSlack, slack: SlackPla
     assert fake.messages("C1") == []
 
 
-async def test_timeout_is_delivery_unknown(fake: FakeSlack, sleep: RecordingSleep) -> None:
-    client = build_web_client(settings_for(fake), timeout=0.2)
+async def test_timeout_is_delivery_unknown_and_the_late_post_is_found(
+    fake: FakeSlack, sleep: RecordingSleep
+) -> None:
+    client = build_web_client(settings_for(fake), timeout=0.1)
     slow = SlackPlatform(client, sleep=sleep)
-    fake.inject("chat.postMessage", Latency(1.0))
+    fake.inject("chat.postMessage", Latency(0.3))
     with pytest.raises(DeliveryUnknown):
-        await slow.post("C1", Notice("hello"), key="k")
+        await slow.post("C1", Notice("hello"), key="late")
+
+    # We gave up waiting, but Slack carried on and posted it: looking first avoids a duplicate.
+    async def landed() -> bool:
+        return bool(fake.messages("C1"))
+
+    await eventually(landed)
+    found = await slow.find_post("C1", "late", an_hour_ago())
+    assert found is not None and found.ts == fake.messages("C1")[0].ts
+
+
+async def test_pooled_platform_shares_a_session_and_keeps_the_timeout(fake: FakeSlack) -> None:
+    async with SlackPlatform.pooled(settings_for(fake), request_timeout=0.2) as pooled:
+        session = pooled.client.session
+        assert session is not None
+        first = await pooled.post("C1", Notice("one"), key="a")
+        await pooled.post("C1", Notice("two"), key="b")
+        assert pooled.client.session is session and first.permalink
+        fake.inject("chat.postMessage", Latency(0.5))
+        with pytest.raises(DeliveryUnknown):
+            await pooled.post("C1", Notice("slow"), key="c")
+    assert session.closed
 
 
 async def test_unreachable_slack_is_delivery_unknown(fake: FakeSlack) -> None:
@@ -318,7 +346,9 @@ async def test_user_info_kinds_of_user(fake: FakeSlack, slack: SlackPlatform) ->
     assert (admin.display_name, admin.is_admin, admin.is_guest) == ("ann.a", True, False)
     owner = await slack.user_info("UO")
     assert (owner.display_name, owner.is_owner) == ("Olu Owner", True)
-    assert (await slack.user_info("UG")).is_guest and (await slack.user_info("UG")).display_name == "gus"
+    assert (await slack.user_info("UG")).is_guest and (
+        await slack.user_info("UG")
+    ).display_name == "gus"
     assert (await slack.user_info("UU")).is_guest
     assert (await slack.user_info("UB")).is_bot
     deleted = await slack.user_info("UD")

@@ -160,8 +160,33 @@ class Match:
 # --- text -------------------------------------------------------------------------------------
 
 _BLOCK_TAGS = frozenset(
-    "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote tr table section article header footer "
-    "figure figcaption pre hr dd dt".split()
+    {
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "tr",
+        "table",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "figure",
+        "figcaption",
+        "pre",
+        "hr",
+        "dd",
+        "dt",
+    }
 )
 _SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title"})
 # Invisible or direction-changing characters: they can hide or reorder text in a chat client.
@@ -318,9 +343,64 @@ def match_item(
 # --- themes -----------------------------------------------------------------------------------
 
 _STOPWORDS = frozenset(
-    "a an and are as at be by can could do does for from have how in into is it its of on or "
-    "our rather than that the their them there these this those to what which while who why "
-    "will with you your yours more most make making being been were was would should".split()
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "have",
+        "how",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "our",
+        "rather",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "there",
+        "these",
+        "this",
+        "those",
+        "to",
+        "what",
+        "which",
+        "while",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "yours",
+        "more",
+        "most",
+        "make",
+        "making",
+        "being",
+        "been",
+        "were",
+        "was",
+        "would",
+        "should",
+    }
 )
 
 

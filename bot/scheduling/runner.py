@@ -25,13 +25,11 @@ from bot.store.models import Schedule
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SWEEP_SECONDS = 15.0
-
 
 class BotScheduler:
-    def __init__(self, ctx: Context, *, sweep_seconds: float = DEFAULT_SWEEP_SECONDS) -> None:
+    def __init__(self, ctx: Context, *, sweep_seconds: float | None = None) -> None:
         self.ctx = ctx
-        self.sweep_seconds = sweep_seconds
+        self.sweep_seconds = sweep_seconds or ctx.settings.sweep_s
         grace_s = max(1, int(ctx.settings.grace_hours * 3600))
         # Our own memory job store, never shared: APScheduler must not share a store between
         # schedulers. misfire_grace_time defaults to 1 s in 3.x; a late job still runs within
@@ -46,12 +44,6 @@ class BotScheduler:
 
     async def start(self) -> None:
         self.scheduler.start()
-        self.scheduler.add_job(
-            self._sweep,
-            IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC),
-            id="sweep",
-            next_run_time=None,
-        )
         for job in jobs.periodic_jobs():
             self.scheduler.add_job(
                 self._guarded(job.name, job.run),
@@ -60,7 +52,9 @@ class BotScheduler:
             )
         await self.rebuild()
         await self._sweep()  # catch up at once on anything due while we were down
-        self.scheduler.get_job("sweep").modify(next_run_time=self.ctx.clock())
+        self.scheduler.add_job(
+            self._sweep, IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC), id="sweep"
+        )
 
     async def shutdown(self) -> None:
         if self.scheduler.running:

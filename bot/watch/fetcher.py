@@ -151,7 +151,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self,
         host: str,
         port: int,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
@@ -192,7 +192,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     async def connect_unix_socket(
         self,
         path: str,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         raise FetchRefused("blocked_address", "unix sockets are not fetched")
@@ -441,7 +441,9 @@ class SafeFetcher:
                 if response.status_code in REDIRECT_CODES:
                     location = response.headers.get("location")
                     if not location:
-                        return state.fail("protocol", f"HTTP {response.status_code} without Location")
+                        return state.fail(
+                            "protocol", f"HTTP {response.status_code} without Location"
+                        )
                     if hop == self.limits.max_redirects:
                         return state.fail(
                             "too_many_redirects",

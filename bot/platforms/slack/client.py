@@ -60,6 +60,7 @@ def build_web_client(
 
     `retry_rate_limits=True` adds only slack_sdk's 429 handler (safe: a 429 delivered nothing);
     for the Bolt client, whose listeners reply inline. Never the connection-error handler.
+    With a shared `session`, slack_sdk does not apply `timeout`: give the session its own.
     """
     return AsyncWebClient(
         token=settings.secret(settings.slack_bot_token),

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.content import FileUpload, ThreadMessage, UserInfo
 from bot.platforms.base import PermanentFailure, PlatformError, RateLimited, Sent
 from bot.platforms.slack.blocks import render
-from bot.platforms.slack.client import INVITE_HINT, build_web_client, call
+from bot.platforms.slack.client import DEFAULT_TIMEOUT_S, INVITE_HINT, build_web_client, call
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,22 @@ class SlackPlatform:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> SlackPlatform:
+        """A platform whose client opens a connection per call: nothing to close."""
         return cls(build_web_client(settings), **kwargs)
+
+    @classmethod
+    @asynccontextmanager
+    async def pooled(
+        cls, settings: Settings, *, request_timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any
+    ) -> AsyncIterator[SlackPlatform]:
+        """A platform sharing one connection pool (much faster for a fan-out), closed on exit.
+        slack_sdk ignores its own timeout when given a session, so the session carries it."""
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=request_timeout)
+        ) as session:
+            yield cls(
+                build_web_client(settings, timeout=request_timeout, session=session), **kwargs
+            )
 
     # ------------------------------------------------------------------ writes
 

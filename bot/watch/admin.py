@@ -1,0 +1,234 @@
+"""Managing feeds and alerts: the use cases behind `leaderbot feeds …` and `/leadership feeds …`,
+`/leadership alerts on|off`. Every change is audited in the same transaction.
+
+Errors are FeedAdminError with a sentence that says what to do instead, fit to show a user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from bot.domain.feed_match import Keywords
+from bot.services import audit
+from bot.services.channels import ensure_channel
+from bot.services.context import Context
+from bot.store.models import Channel
+from bot.store.models_feeds import Feed
+from bot.watch.catalogue import CATALOGUE_PATH, CatalogueFeed, find_in_catalogue, load_catalogue
+
+MAX_KEYWORDS = 20
+MAX_KEYWORD_LENGTH = 100
+MIN_INTERVAL_MINUTES = 5
+MAX_INTERVAL_MINUTES = 1440
+DEFAULT_INTERVAL_MINUTES = 60
+
+
+class FeedAdminError(ValueError):
+    """A refused change; the message is for the person who asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedView:
+    id: int
+    url: str
+    source: str
+    channel_id: str | None
+    keywords: tuple[str, ...]
+    enabled: bool
+    from_catalogue: bool
+    poll_minutes: int
+    primed: bool
+    last_success_at: datetime | None
+    next_poll_at: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+
+    @classmethod
+    def of(cls, row: Feed) -> FeedView:
+        return cls(
+            id=row.id,
+            url=row.url,
+            source=row.source,
+            channel_id=row.channel_id,
+            keywords=tuple(row.keywords or ()),
+            enabled=row.enabled,
+            from_catalogue=row.from_catalogue,
+            poll_minutes=row.poll_interval_s // 60,
+            primed=row.primed,
+            last_success_at=row.last_success_at,
+            next_poll_at=row.next_poll_at,
+            consecutive_failures=row.consecutive_failures,
+            last_error=row.last_error,
+        )
+
+
+def validate_url(url: str) -> str:
+    url = url.strip()
+    if len(url) > 2048:
+        raise FeedAdminError("That address is too long (2,048 characters at most).")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        raise FeedAdminError(f"{url!r} is not a web address.") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise FeedAdminError("A feed address starts with https:// (or http://).")
+    if parts.username is not None or parts.password is not None:
+        raise FeedAdminError("Feed addresses with a user name or password are not supported.")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise FeedAdminError("A feed address has no spaces in it.")
+    return url
+
+
+def validate_keywords(words: Iterable[str]) -> Keywords:
+    cleaned = [" ".join(w.split()) for w in words]
+    cleaned = [w for w in dict.fromkeys(cleaned) if w]
+    if len(cleaned) > MAX_KEYWORDS:
+        raise FeedAdminError(f"Give {MAX_KEYWORDS} keywords at most.")
+    for word in cleaned:
+        if len(word) > MAX_KEYWORD_LENGTH:
+            raise FeedAdminError(f"Keywords can be {MAX_KEYWORD_LENGTH} characters at most.")
+    return Keywords.parse(cleaned)
+
+
+def _host_name(url: str) -> str:
+    host = urlsplit(url).hostname or url
+    return host.removeprefix("www.")
+
+
+async def add_feed(
+    ctx: Context,
+    url: str,
+    *,
+    channel_id: str | None = None,
+    keywords: Iterable[str] = (),
+    name: str | None = None,
+    interval_minutes: int | None = None,
+    actor: str = "cli",
+    catalogue_path: Path = CATALOGUE_PATH,
+) -> FeedView:
+    """Watch a feed. Its current items are recorded on the first fetch, never alerted."""
+    url = validate_url(url)
+    chosen = validate_keywords(keywords)
+    if interval_minutes is not None and not (
+        MIN_INTERVAL_MINUTES <= interval_minutes <= MAX_INTERVAL_MINUTES
+    ):
+        raise FeedAdminError(
+            f"Poll every {MIN_INTERVAL_MINUTES} to {MAX_INTERVAL_MINUTES} minutes."
+        )
+    try:
+        listed: CatalogueFeed | None = find_in_catalogue(url, load_catalogue(catalogue_path))
+    except ValueError:
+        listed = None  # a broken catalogue file must not stop an admin adding a feed
+    if not chosen and listed is not None:
+        chosen = listed.keywords
+    minutes = interval_minutes or (listed.poll_minutes if listed else DEFAULT_INTERVAL_MINUTES)
+    source = (name or (listed.name if listed else _host_name(url))).strip()[:200]
+    now = ctx.clock()
+    async with ctx.db.write() as session:
+        row = await session.scalar(select(Feed).where(Feed.url == url))
+        before = None
+        if row is not None:
+            if row.enabled:
+                raise FeedAdminError(f"That feed is already watched, as feed {row.id}.")
+            before = {"enabled": False}
+            # Coming back after a removal: its backlog is recorded again, not alerted.
+            row.enabled = True
+            row.primed = False
+            row.etag = row.last_modified = None
+            row.next_poll_at = None
+            row.consecutive_failures = 0
+            row.failing_since = None
+            row.failure_notified = False
+            row.last_error = None
+        else:
+            row = Feed(
+                url=url,
+                from_catalogue=listed is not None,
+                enabled=True,
+                primed=False,
+                consecutive_failures=0,
+                failure_notified=False,
+                created_at=now,
+            )
+            session.add(row)
+        row.source = source
+        row.channel_id = channel_id
+        row.keywords = chosen.as_list() or None
+        row.publisher_is_subject = bool(listed and listed.publisher_is_subject)
+        row.poll_interval_s = minutes * 60
+        row.added_by = actor[:64]
+        await session.flush()
+        audit.record(
+            session,
+            ctx,
+            actor=actor,
+            action="feeds.add",
+            channel_id=channel_id,
+            before=before,
+            after={"feed_id": row.id, "url": url, "keywords": row.keywords, "source": source},
+        )
+        return FeedView.of(row)
+
+
+async def remove_feed(ctx: Context, feed_id: int, *, actor: str = "cli") -> FeedView:
+    """Stop watching a feed. A catalogue feed is disabled rather than deleted, so that the
+    catalogue does not bring it back."""
+    async with ctx.db.write() as session:
+        row = await session.get(Feed, feed_id)
+        if row is None or not row.enabled:
+            raise FeedAdminError(f"There is no feed {feed_id}: `feeds` lists them.")
+        view = FeedView.of(row)
+        if row.from_catalogue:
+            row.enabled = False
+        else:
+            await session.delete(row)
+        audit.record(
+            session,
+            ctx,
+            actor=actor,
+            action="feeds.remove",
+            channel_id=view.channel_id,
+            before={"feed_id": feed_id, "url": view.url, "keywords": list(view.keywords)},
+            after=None,
+        )
+        return view
+
+
+async def list_feeds(ctx: Context, *, include_removed: bool = False) -> list[FeedView]:
+    async with ctx.db.read() as session:
+        query = select(Feed).order_by(Feed.id)
+        if not include_removed:
+            query = query.where(Feed.enabled.is_(True))
+        return [FeedView.of(row) for row in (await session.scalars(query)).all()]
+
+
+async def set_alerts(ctx: Context, channel_id: str, enabled: bool, *, actor: str) -> bool:
+    """Turn report alerts on or off in a channel. Returns the previous setting."""
+    async with ctx.db.write() as session:
+        channel: Channel = await ensure_channel(session, ctx, channel_id)
+        before = channel.alerts_enabled
+        channel.alerts_enabled = enabled
+        if before != enabled:
+            audit.record(
+                session,
+                ctx,
+                actor=actor,
+                action="alerts",
+                channel_id=channel_id,
+                before={"alerts_enabled": before},
+                after={"alerts_enabled": enabled},
+            )
+        return before
+
+
+async def alerts_enabled(ctx: Context, channel_id: str) -> bool:
+    async with ctx.db.read() as session:
+        channel = await session.get(Channel, channel_id)
+        return bool(channel and channel.alerts_enabled)

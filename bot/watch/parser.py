@@ -1,0 +1,441 @@
+"""Parsing feeds: feedparser on bytes, bounded in size, time and memory.
+
+- Always `feedparser.parse(io.BytesIO(body))`: given a str, feedparser may open it as a path or
+  a URL.
+- Before parsing, `prepare_body` (linear, bytes only): drops any DOCTYPE (no entity
+  declarations reach the XML parser: billion laughs, external entities), cuts author-like text
+  to a few hundred characters (feedparser 6.0.14's author e-mail regex is quadratic: 64 KB of
+  author takes minutes), and keeps only the first `max_entries` entries.
+- Parsing runs in a worker process, never in the bot's process: feedparser is CPU-bound pure
+  Python and C regex that holds the GIL, so in-process it would stall every other task. A
+  worker that overruns its wall-clock timeout is killed (and replaced); its address space and
+  CPU time are capped with setrlimit as a backstop.
+- Malformed ("bozo") feeds that still yield entries are used; the reason is kept for the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import math
+import multiprocessing
+import os
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bot.domain.feed_match import FeedItem, cap, html_to_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    timeout: float = 10.0  # wall clock for one parse; the worker is killed after it
+    memory_bytes: int = 768 * 1024 * 1024  # address space of a worker process
+    max_entries: int = 200  # entries kept (feeds list newest first)
+    max_author_chars: int = 256
+    title_chars: int = 500
+    summary_chars: int = 4000
+    raw_summary_chars: int = 20_000  # HTML read before it is turned into text
+    link_chars: int = 2048
+    guid_chars: int = 1024
+    max_categories: int = 20
+    category_chars: int = 100
+    isolate: bool = True  # False only where worker processes cannot start: no hard timeout
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    ok: bool
+    items: tuple[FeedItem, ...] = ()
+    title: str | None = None
+    link: str | None = None
+    entries: int = 0  # entries feedparser saw (after the cut)
+    dropped: int = 0  # entries beyond max_entries, never parsed
+    bozo: str | None = None  # why feedparser found the document malformed, if it did
+    notes: tuple[str, ...] = ()
+    code: str = ""
+    reason: str = ""
+    elapsed: float = 0.0
+
+
+# --- before parsing (pure, linear) --------------------------------------------------------------
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE\b[^\[>]*(?:\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
+_PREFIX = rb"(?:[A-Za-z_][\w.-]{0,40}:)?"
+_AUTHOR_TAGS = rb"(?:author|creator|managingEditor|webMaster|publisher|contributor|name|email)"
+_ENTRY_END = re.compile(rb"</" + _PREFIX + rb"(?:item|entry)\s*>")
+
+
+def _author_pattern(limit: int) -> re.Pattern[bytes]:
+    return re.compile(
+        rb"(<"
+        + _PREFIX
+        + _AUTHOR_TAGS
+        + rb"(?:\s[^<>]{0,2000})?>\s*(?:<!\[CDATA\[)?)([^<\]]{%d})[^<\]]*" % limit
+    )
+
+
+def prepare_body(body: bytes, limits: ParseLimits) -> tuple[bytes, list[str], int]:
+    """(body to parse, notes, entries dropped)."""
+    notes: list[str] = []
+    doctype = _DOCTYPE.search(body, 0, 1 << 20)
+    if doctype is not None:
+        if b"[" in doctype.group(0):
+            notes.append("DOCTYPE with entity declarations removed")
+        body = body[: doctype.start()] + body[doctype.end() :]
+    body, cut = _author_pattern(limits.max_author_chars).subn(rb"\1\2", body)
+    if cut:
+        notes.append(f"{cut} author field(s) cut to {limits.max_author_chars} characters")
+    ends = _ENTRY_END.finditer(body)
+    keep_end = last_end = None
+    count = 0
+    for count, found in enumerate(ends, start=1):
+        if count == limits.max_entries:
+            keep_end = found.end()
+        last_end = found.end()
+    dropped = 0
+    if keep_end is not None and last_end is not None and count > limits.max_entries:
+        # Keep the closing tags after the last entry so the document stays well-formed.
+        body = body[:keep_end] + body[last_end:]
+        dropped = count - limits.max_entries
+        notes.append(f"{dropped} entries beyond the first {limits.max_entries} ignored")
+    return body, notes, dropped
+
+
+# --- the parse itself (runs in a worker) --------------------------------------------------------
+
+
+def _text(value: Any, limit: int) -> str:
+    if not isinstance(value, str):
+        return ""
+    return cap(html_to_text(value, limit * 4), limit)
+
+
+def _plain(value: Any, limit: int) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value[:limit] if value else None
+
+
+def _when(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        parsed = entry.get(key)
+        if parsed:
+            try:
+                return datetime(*parsed[:6], tzinfo=UTC)
+            except (TypeError, ValueError, OverflowError):
+                continue
+    return None
+
+
+def _item(entry: Any, limits: ParseLimits) -> FeedItem:
+    summary = entry.get("summary")
+    if not summary:
+        content = entry.get("content") or []
+        summary = content[0].get("value") if content else ""
+    raw_summary = summary[: limits.raw_summary_chars] if isinstance(summary, str) else ""
+    categories = []
+    for tag in (entry.get("tags") or [])[: limits.max_categories]:
+        term = _text(tag.get("term") or tag.get("label"), limits.category_chars)
+        if term:
+            categories.append(term)
+    return FeedItem(
+        title=_text(entry.get("title"), limits.title_chars),
+        link=_plain(entry.get("link"), limits.link_chars),
+        guid=_plain(entry.get("id"), limits.guid_chars),
+        summary=cap(html_to_text(raw_summary, limits.raw_summary_chars), limits.summary_chars),
+        categories=tuple(categories),
+        published=_when(entry),
+        author=_text(entry.get("author"), 200) or None,
+    )
+
+
+def parse_bytes(
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    base_url: str | None = None,
+    limits: ParseLimits = ParseLimits(),
+) -> ParsedFeed:
+    """Parse in this process (the worker calls this). Never raises for bad input."""
+    import feedparser
+
+    started = time.monotonic()
+    prepared, notes, dropped = prepare_body(body, limits)
+    headers = {}
+    if content_type:
+        headers["content-type"] = content_type
+    if base_url:
+        headers["content-location"] = base_url  # resolves relative entry links
+    data = feedparser.parse(
+        io.BytesIO(prepared),
+        response_headers=headers or None,
+        sanitize_html=False,  # we never render feed HTML: it is reduced to text
+        resolve_relative_uris=False,
+    )
+    bozo = None
+    if data.get("bozo"):
+        exc = data.get("bozo_exception")
+        bozo = f"{type(exc).__name__}: {exc}"[:300] if exc is not None else "malformed"
+    entries = list(data.get("entries") or [])
+    if not entries and not data.get("version"):
+        why = f"not an RSS or Atom feed ({bozo})" if bozo else "not an RSS or Atom feed"
+        return ParsedFeed(
+            ok=False,
+            code="not_a_feed",
+            reason=why,
+            bozo=bozo,
+            notes=tuple(notes),
+            elapsed=time.monotonic() - started,
+        )
+    items = tuple(_item(e, limits) for e in entries[: limits.max_entries])
+    feed = data.get("feed") or {}
+    return ParsedFeed(
+        ok=True,
+        items=items,
+        title=_text(feed.get("title"), 300) or None,
+        link=_plain(feed.get("link"), limits.link_chars),
+        entries=len(entries),
+        dropped=dropped + max(0, len(entries) - limits.max_entries),
+        bozo=bozo,
+        notes=tuple(notes),
+        elapsed=time.monotonic() - started,
+    )
+
+
+# --- worker processes ---------------------------------------------------------------------------
+
+WORKER_RECYCLE_AFTER = 500  # parses; a fresh process now and then keeps memory flat
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    body: bytes
+    content_type: str | None
+    base_url: str | None
+    limits: ParseLimits
+
+
+def _set_limits(limits: ParseLimits) -> None:
+    try:
+        import resource
+    except ImportError:  # not on this platform: the wall-clock kill still applies
+        return
+    try:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        soft = (
+            limits.memory_bytes
+            if hard == resource.RLIM_INFINITY
+            else min(limits.memory_bytes, hard)
+        )
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        # CPU: this parse's budget on top of what the worker has used so far. Exceeding it
+        # kills the worker (SIGXCPU) even if the parent is no longer watching.
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        used = usage.ru_utime + usage.ru_stime
+        _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+        budget = math.ceil(used + limits.timeout) + 2
+        if cpu_hard == resource.RLIM_INFINITY or budget <= cpu_hard:
+            resource.setrlimit(resource.RLIMIT_CPU, (budget, cpu_hard))
+    except (ValueError, OSError):
+        pass
+
+
+def _worker_main(conn: Connection) -> None:
+    """A parse worker: one request at a time until told to stop (None) or the pipe closes."""
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        _set_limits(request.limits)
+        try:
+            result = parse_bytes(
+                request.body,
+                content_type=request.content_type,
+                base_url=request.base_url,
+                limits=request.limits,
+            )
+        except MemoryError:
+            result = ParsedFeed(
+                ok=False,
+                code="parse_memory",
+                reason=f"parsing needed more than {request.limits.memory_bytes >> 20} MB",
+            )
+        except Exception as exc:  # a feedparser bug must not take the worker down silently
+            result = ParsedFeed(
+                ok=False, code="parse_error", reason=f"parser error: {type(exc).__name__}: {exc}"
+            )
+        request = None  # free the body before waiting for the next one
+        try:
+            conn.send(result)
+        except (OSError, ValueError):
+            return
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        # Not plain fork: the bot has threads (aiosqlite, to_thread), and forking a threaded
+        # process can copy a held lock. The forkserver is a clean process with feedparser
+        # already imported, so a worker starts in milliseconds.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["bot.watch.parser", "feedparser"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class _Worker:
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        self.conn, child = context.Pipe(duplex=True)
+        self.proc = context.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(child,), daemon=True, name="leaderbot-feed-parser"
+        )
+        self.proc.start()
+        child.close()
+        self.uses = 0
+
+    def stop(self, *, kill: bool) -> None:
+        try:
+            if kill:
+                self.proc.kill()
+            else:
+                self.conn.send(None)
+            self.proc.join(2)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join(2)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.conn.close()
+
+
+class ParserPool:
+    """At most `size` worker processes, reused; a worker that overruns is killed and replaced.
+    Thread-safe and blocking: call `parse` through asyncio.to_thread (`parse_feed` does)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._context: multiprocessing.context.BaseContext | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _take(self) -> _Worker:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                if self._context is None:
+                    self._context = _mp_context()
+            return _Worker(self._context)
+
+    def parse(self, request: _Request) -> ParsedFeed:
+        with self._slots:
+            if self._closed:
+                return ParsedFeed(ok=False, code="parse_error", reason="parser pool closed")
+            started = time.monotonic()
+            try:
+                worker = self._take()
+            except Exception as exc:
+                return ParsedFeed(
+                    ok=False,
+                    code="parse_error",
+                    reason=f"cannot start a parser process: {type(exc).__name__}: {exc}",
+                )
+            keep = False
+            try:
+                try:
+                    worker.conn.send(request)
+                except (OSError, ValueError) as exc:
+                    return ParsedFeed(
+                        ok=False,
+                        code="parse_crash",
+                        reason=f"parser process unreachable: {type(exc).__name__}",
+                    )
+                if not worker.conn.poll(request.limits.timeout):
+                    return ParsedFeed(
+                        ok=False,
+                        code="parse_timeout",
+                        reason=f"parsing took longer than {request.limits.timeout:g} s: stopped",
+                        elapsed=time.monotonic() - started,
+                    )
+                try:
+                    result: ParsedFeed = worker.conn.recv()
+                except (EOFError, OSError):
+                    worker.proc.join(1)
+                    return ParsedFeed(
+                        ok=False,
+                        code="parse_crash",
+                        reason=f"parser process died (exit code {worker.proc.exitcode}): "
+                        "likely its CPU or memory cap",
+                        elapsed=time.monotonic() - started,
+                    )
+                worker.uses += 1
+                keep = worker.uses < WORKER_RECYCLE_AFTER
+                return result
+            finally:
+                if keep and not self._closed:
+                    self._idle.put(worker)
+                else:
+                    worker.stop(kill=not keep)
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().stop(kill=False)
+            except queue.Empty:
+                return
+
+
+_POOL: ParserPool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def pool() -> ParserPool:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._closed:
+            _POOL = ParserPool(size=max(2, min(4, os.cpu_count() or 1)))
+        return _POOL
+
+
+def shutdown() -> None:
+    """Stop the idle workers (tests, benchmarks, shutdown). The next parse starts new ones."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is not None:
+            _POOL.close()
+            _POOL = None
+
+
+async def parse_feed(
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    base_url: str | None = None,
+    limits: ParseLimits = ParseLimits(),
+) -> ParsedFeed:
+    """Parse a fetched body, bounded in time and memory. Never raises for bad input."""
+    started = time.monotonic()
+    if limits.isolate:
+        request = _Request(body, content_type, base_url, limits)
+        result = await asyncio.to_thread(pool().parse, request)
+    else:
+        result = await asyncio.to_thread(
+            parse_bytes, body, content_type=content_type, base_url=base_url, limits=limits
+        )
+    return replace(result, elapsed=time.monotonic() - started)
