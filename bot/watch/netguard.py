@@ -38,8 +38,8 @@ BLOCKED_V4 = _nets(
     ("198.51.100.0/24", "documentation"),
     ("203.0.113.0/24", "documentation"),
     ("224.0.0.0/4", "multicast"),
+    ("255.255.255.255/32", "broadcast"),  # before 240/4, which contains it
     ("240.0.0.0/4", "reserved"),
-    ("255.255.255.255/32", "broadcast"),
 )
 BLOCKED_V6 = _nets(
     ("::/128", "unspecified"),

@@ -1,0 +1,96 @@
+"""bench/fanout: one question to 200 channels against the fake Slack at 50 ms per call.
+
+    python -m bench.fanout [--channels 200] [--latency 0.05]
+
+Prints wall time, posts/s, peak RSS, duplicates and lost posts, for the concurrent outbox and
+for the same run one post at a time (the baseline). Target: under 2 s, 0 duplicates, 0 lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from bot.app import load_features
+from bot.domain.questions import load_question_set
+from bot.platforms.slack.platform import SlackPlatform
+from bot.services import outbox
+from bot.services.ask import ask_now
+from bot.services.context import Context
+from bot.settings import BUNDLED_PROMPTS, Settings
+from bot.store.db import Database
+from tests.fakes.slack_api import FakeSlack
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def one_run(channels: int, latency: float, concurrency: int) -> dict[str, float]:
+    load_features()
+    async with FakeSlack(latency=latency) as fake:
+        ids = [f"C{n:06d}" for n in range(channels)]
+        for cid in ids:
+            fake.add_channel(cid)
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                SLACK_BOT_TOKEN=fake.bot_token,
+                SLACK_API_URL=fake.url,
+                DATABASE_URL=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
+                LEADERBOT_MAX_CONCURRENT_POSTS=concurrency,
+            )
+            db = Database(settings.database_url)
+            await db.upgrade()
+            async with SlackPlatform.pooled(settings) as platform:
+                ctx = Context(
+                    settings=settings,
+                    db=db,
+                    platform=platform,
+                    questions=load_question_set(BUNDLED_PROMPTS),
+                )
+                keys = [(await ask_now(ctx, cid, "Q1")).key for cid in ids]
+                started = time.perf_counter()
+                report = await outbox.deliver_due(ctx, only_keys=keys)
+                wall = time.perf_counter() - started
+            await db.dispose()
+        per_channel = Counter(m.channel for m in fake.messages() if not m.is_reply)
+        return {
+            "wall_s": wall,
+            "posts_per_s": len(report.sent) / wall,
+            "sent": len(report.sent),
+            "duplicates": sum(n - 1 for n in per_channel.values() if n > 1),
+            "lost": sum(1 for cid in ids if per_channel[cid] == 0),
+        }
+
+
+def show(label: str, figures: dict[str, float]) -> None:
+    print(
+        f"{label:<12} wall {figures['wall_s']:6.2f} s   {figures['posts_per_s']:7.1f} posts/s   "
+        f"sent {figures['sent']:.0f}   duplicates {figures['duplicates']:.0f}   "
+        f"lost {figures['lost']:.0f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--channels", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per fake API call")
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    print(f"fan-out: 1 question to {args.channels} channels, {args.latency * 1000:.0f} ms/call")
+    concurrent = asyncio.run(one_run(args.channels, args.latency, args.concurrency))
+    show("concurrent", concurrent)
+    sequential = asyncio.run(one_run(args.channels, args.latency, 1))
+    show("sequential", sequential)
+    print(f"peak RSS {peak_rss_mb():.0f} MB")
+    print(f"speed-up {sequential['wall_s'] / concurrent['wall_s']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

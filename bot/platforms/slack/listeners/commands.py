@@ -1,0 +1,93 @@
+"""The `/leadership` slash command in Slack.
+
+Slack wants an answer within 3 seconds, so the command is acknowledged first (an empty ack:
+nothing shows yet) and the work happens after; the answer then goes to the person alone,
+through the command's response_url (it works in any channel, even one the bot is not in),
+or chat.postEphemeral if that fails. Only a question or a digest is posted for everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.domain.command_grammar import SLASH
+from bot.platforms.slack.blocks import escape_mrkdwn, link
+from bot.services.admin_commands import Invocation, Outcome, Style, run
+from bot.services.context import Context
+
+log = logging.getLogger(__name__)
+
+RESPONSE_TIMEOUT_S = 10
+SOMETHING_WENT_WRONG = (
+    "Something went wrong on my side, so that may not have worked. "
+    f"`{SLASH} status` shows the current settings; try again in a minute."
+)
+
+# mrkdwn: channels and people as mentions (shown as names, no notification in a reply only
+# the sender sees), and whatever came from outside escaped.
+SLACK_STYLE = Style(
+    channel=lambda channel_id: f"<#{channel_id}>",
+    user=lambda user_id: f"<@{user_id}>",
+    escape=escape_mrkdwn,
+    bold=lambda text: f"*{text}*",
+    link=lambda url, label: link(url, label),
+)
+
+
+def invocation(body: dict[str, Any]) -> Invocation:
+    return Invocation(
+        user_id=str(body.get("user_id") or ""),
+        channel_id=str(body.get("channel_id") or ""),
+        team_id=body.get("team_id") or None,
+        channel_name=body.get("channel_name") or None,
+        style=SLACK_STYLE,
+    )
+
+
+async def answer(ctx: Context, body: dict[str, Any], client: AsyncWebClient) -> Outcome:
+    """Run the command (after the ack) and send the reply to the person who typed it."""
+    try:
+        outcome = await run(ctx, str(body.get("text") or ""), invocation(body))
+    except Exception:
+        log.exception("/leadership %r failed", body.get("text"))
+        outcome = Outcome(SOMETHING_WENT_WRONG, ok=False)
+    await reply(client, body, outcome.text)
+    return outcome
+
+
+async def reply(client: AsyncWebClient, body: dict[str, Any], text: str) -> bool:
+    """An ephemeral reply: response_url first, chat.postEphemeral if that fails."""
+    url = body.get("response_url")
+    if url:
+        try:
+            webhook = AsyncWebhookClient(url=str(url), timeout=RESPONSE_TIMEOUT_S)
+            response = await webhook.send_dict({"response_type": "ephemeral", "text": text})
+            if response.status_code == 200:
+                return True
+            log.warning("response_url answered HTTP %s: %s", response.status_code, response.body)
+        except (aiohttp.ClientError, TimeoutError, OSError, SlackClientError) as exc:
+            log.warning("response_url failed (%s): trying chat.postEphemeral", exc)
+    try:
+        await client.chat_postEphemeral(
+            channel=str(body.get("channel_id") or ""),
+            user=str(body.get("user_id") or ""),
+            text=text,
+        )
+        return True
+    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.error("could not answer /leadership for %s: %s", body.get("user_id"), exc)
+        return False
+
+
+def register(app: AsyncApp, ctx: Context) -> None:
+    @app.command(SLASH)
+    async def leadership(ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()  # first: Slack shows an error if no ack comes within 3 s
+        await answer(ctx, command, client)

@@ -1,0 +1,232 @@
+"""The safe fetcher against the fake feed server: the normal path and every hostile case.
+
+Each hostile case must end with a clear code and reason, in bounded time and memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+import tracemalloc
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from bot.watch.fetcher import FetchLimits, FetchStatus, SafeFetcher
+from bot.watch.netguard import IPAddress
+from tests.fakes.feed_server import FeedServer, Item, rss
+
+FEED = rss([Item(title="Socitm publishes its digital trends report", guid="1")])
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FeedServer]:
+    async with FeedServer() as fake:
+        yield fake
+
+
+def fetcher(server: FeedServer, **options: object) -> SafeFetcher:
+    """Private addresses refused, except the fake server's own port (so hops elsewhere on
+    127.0.0.1 are still refused)."""
+    options.setdefault("exempt", (("127.0.0.1/32", server.port),))
+    options.setdefault("limits", FetchLimits(deadline=5.0))
+    return SafeFetcher(**options)  # type: ignore[arg-type]
+
+
+async def test_fetches_a_feed_naming_itself(server: FeedServer) -> None:
+    server.feed("/feed", FEED)
+    async with fetcher(server) as f:
+        result = await f.fetch(server.url("/feed"))
+    assert result.status is FetchStatus.OK and result.body == FEED
+    seen = server.requests_to("/feed")[0]
+    agent = seen.raw_header("user-agent") or b""
+    assert agent.startswith(b"leaderbot/") and b"(+https://" in agent
+    assert seen.raw_header("accept-encoding") == b"gzip, deflate"
+
+
+async def test_conditional_get_sends_validators_back_byte_for_byte(server: FeedServer) -> None:
+    etag = 'W/"caf\u00e9;  v=1,\t x"'  # odd but legal-ish: non-ASCII, spaces, a tab, a comma
+    modified = "Tue, 28 Jan 2025 09:00:00 GMT"
+    server.feed("/feed", FEED, etag=etag, last_modified=modified)
+    async with fetcher(server) as f:
+        first = await f.fetch(server.url("/feed"))
+        assert first.status is FetchStatus.OK and first.etag is not None
+        second = await f.fetch(
+            server.url("/feed"), etag=first.etag, last_modified=first.last_modified
+        )
+    assert second.status is FetchStatus.NOT_MODIFIED and second.body == b""
+    sent = server.requests_to("/feed")[1]
+    assert sent.raw_header("if-none-match") == etag.encode("utf-8")
+    assert sent.raw_header("if-modified-since") == modified.encode()
+
+
+async def test_gzip_bodies_are_inflated(server: FeedServer) -> None:
+    server.feed("/feed", FEED, gzip=True)
+    async with fetcher(server) as f:
+        result = await f.fetch(server.url("/feed"))
+    assert result.status is FetchStatus.OK and result.body == FEED
+
+
+async def test_gzip_bomb_stops_at_the_cap_without_inflating(server: FeedServer) -> None:
+    server.gzip_bomb("/bomb", 200 << 20)
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        async with fetcher(server) as f:
+            result = await f.fetch(server.url("/bomb"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.status is FetchStatus.FAILED and result.code == "too_large"
+    assert "5242880 bytes" in result.reason
+    assert time.monotonic() - started < 5
+    assert peak < 24 << 20  # the 5 MB cap plus one bounded chunk, not 200 MB
+    assert server.bytes_sent["/bomb"] < 1 << 20  # it stopped reading early
+
+
+async def test_endless_chunked_body_stops_at_the_cap(server: FeedServer) -> None:
+    server.endless("/endless")
+    started = time.monotonic()
+    async with fetcher(server) as f:
+        result = await f.fetch(server.url("/endless"))
+    assert result.code == "too_large"
+    assert time.monotonic() - started < 5
+
+
+async def test_a_drip_is_cut_by_the_overall_deadline(server: FeedServer) -> None:
+    server.drip("/drip", every=0.2)  # never silent for long enough to trip the read timeout
+    started = time.monotonic()
+    async with fetcher(server, limits=FetchLimits(deadline=1.0)) as f:
+        result = await f.fetch(server.url("/drip"))
+    elapsed = time.monotonic() - started
+    assert result.code == "deadline" and "1 s overall deadline" in result.reason
+    assert 0.9 < elapsed < 2.5
+
+
+async def test_declared_oversize_is_refused_before_reading(server: FeedServer) -> None:
+    server.feed("/big", b"x" * 2000)
+    async with fetcher(server, limits=FetchLimits(max_bytes=1000)) as f:
+        result = await f.fetch(server.url("/big"))
+    assert result.code == "too_large"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:{other}/feed"],
+    ids=["metadata", "loopback"],
+)
+async def test_redirect_to_a_private_address_is_refused(server: FeedServer, target: str) -> None:
+    server.redirect("/hop", target.format(other=server.port + 1 if server.port < 65535 else 1))
+    async with fetcher(server) as f:
+        result = await f.fetch(server.url("/hop"))
+    assert result.status is FetchStatus.FAILED and result.code == "blocked_address"
+    assert "refused" in result.reason and result.redirects == 1
+
+
+async def test_a_hostname_resolving_to_a_private_address_is_refused(server: FeedServer) -> None:
+    server.feed("/feed", FEED)
+    async with SafeFetcher(allow_private=False) as f:
+        result = await f.fetch(f"http://localhost:{server.port}/feed")
+    assert result.code == "blocked_address"
+    assert "localhost resolves to" in result.reason and "loopback" in result.reason
+    assert server.hits("/feed") == 0  # nothing was sent
+
+
+async def test_allow_private_reaches_an_intranet_feed(server: FeedServer) -> None:
+    server.feed("/feed", FEED)
+    async with SafeFetcher(allow_private=True) as f:
+        result = await f.fetch(f"http://localhost:{server.port}/feed")
+    assert result.status is FetchStatus.OK
+
+
+async def test_connects_to_the_checked_address_not_the_name(server: FeedServer) -> None:
+    """The name is resolved once, checked, and that address is dialled: a second lookup (DNS
+    rebinding) never happens. Host and TLS still use the name."""
+    lookups: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[IPAddress]:
+        lookups.append(host)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    server.feed("/feed", FEED)
+    async with fetcher(server, resolver=resolver) as f:
+        result = await f.fetch(f"http://feeds.invalid:{server.port}/feed")
+    assert result.status is FetchStatus.OK
+    assert lookups == ["feeds.invalid"]
+    assert server.requests_to("/feed")[0].raw_header("host") == f"feeds.invalid:{server.port}".encode()
+
+
+async def test_a_name_with_any_private_address_is_refused(server: FeedServer) -> None:
+    async def resolver(host: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("10.0.0.5")]
+
+    async with fetcher(server, resolver=resolver) as f:
+        result = await f.fetch("http://mixed.invalid/feed")
+    assert result.code == "blocked_address" and "10.0.0.5" in result.reason
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/feed.xml", "gopher://x/"])
+async def test_only_http_and_https(server: FeedServer, url: str) -> None:
+    async with fetcher(server) as f:
+        result = await f.fetch(url)
+    assert result.code == "bad_scheme" and "only http and https" in result.reason
+
+
+async def test_redirect_to_file_scheme_is_refused(server: FeedServer) -> None:
+    server.redirect("/hop", "file:///etc/passwd")
+    async with fetcher(server) as f:
+        result = await f.fetch(server.url("/hop"))
+    assert result.code == "bad_scheme" and result.reason.startswith("redirect to")
+
+
+async def test_at_most_three_redirects(server: FeedServer) -> None:
+    for i in range(5):
+        server.redirect(f"/r{i}", f"/r{i + 1}", status=301)
+    server.feed("/r5", FEED)
+    async with fetcher(server) as f:
+        result = await f.fetch(server.url("/r0"))
+        assert result.code == "too_many_redirects"
+        assert sum(server.hits(f"/r{i}") for i in range(6)) == 4
+        ok = await f.fetch(server.url("/r2"))  # three hops: fine
+    assert ok.status is FetchStatus.OK and ok.redirects == 3
+    assert ok.permanent_redirect == server.url("/r3")
+
+
+async def test_retry_after_is_reported(server: FeedServer) -> None:
+    server.feed("/busy", b"", status=429, headers={"Retry-After": "120"})
+    server.feed("/gone", b"", status=404)
+    async with fetcher(server) as f:
+        busy = await f.fetch(server.url("/busy"))
+        gone = await f.fetch(server.url("/gone"))
+    assert busy.code == "http_status" and busy.retry_after == 120
+    assert "HTTP 429" in busy.reason and "Retry-After 120 s" in busy.reason
+    assert gone.reason.startswith("HTTP 404")
+
+
+async def test_odd_encodings_and_urls(server: FeedServer) -> None:
+    server.feed("/br", FEED, headers={"Content-Encoding": "br"})
+    async with fetcher(server) as f:
+        br = await f.fetch(server.url("/br"))
+        creds = await f.fetch(f"http://user:pw@127.0.0.1:{server.port}/feed")
+    assert br.code == "bad_encoding"
+    assert creds.code == "bad_url" and "credentials" in creds.reason
+
+
+async def test_connection_refused_is_a_clear_failure() -> None:
+    async with SafeFetcher(allow_private=True, limits=FetchLimits(deadline=3)) as f:
+        result = await f.fetch("http://127.0.0.1:1/feed")
+    assert result.code == "connect"
+
+
+async def test_a_silent_server_trips_the_read_timeout(server: FeedServer) -> None:
+    async def silent(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    server.custom("/silent", silent)
+    limits = FetchLimits(read_timeout=0.3, deadline=3)
+    async with fetcher(server, limits=limits) as f:
+        result = await f.fetch(server.url("/silent"))
+    assert result.code == "read_timeout"

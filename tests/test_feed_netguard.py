@@ -1,0 +1,64 @@
+"""Which addresses feeds may be fetched from (pure)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from bot.watch.netguard import AddressPolicy, address_refusal
+
+REFUSED = {
+    "127.0.0.1": "loopback",
+    "127.8.9.10": "loopback",
+    "10.1.2.3": "private",
+    "172.16.0.1": "private",
+    "192.168.1.1": "private",
+    "100.64.0.1": "carrier-grade NAT",
+    "169.254.169.254": "link-local",
+    "0.0.0.0": "this network",
+    "224.0.0.1": "multicast",
+    "240.0.0.1": "reserved",
+    "255.255.255.255": "broadcast",
+    "192.0.2.10": "documentation",
+    "198.18.0.1": "benchmarking",
+    "::1": "loopback",
+    "::": "unspecified",
+    "fe80::1": "link-local",
+    "fc00::1": "unique local",
+    "fd12:3456::1": "unique local",
+    "fec0::1": "site-local",
+    "ff02::1": "multicast",
+    "2001:db8::1": "documentation",
+    "::ffff:127.0.0.1": "IPv4-mapped IPv6 address for 127.0.0.1 (loopback)",
+    "::ffff:169.254.169.254": "IPv4-mapped",
+    "64:ff9b::a9fe:a9fe": "NAT64 IPv6 address for 169.254.169.254",
+    "64:ff9b::7f00:1": "NAT64",
+    "2002:7f00:1::1": "6to4 IPv6 address for 127.0.0.1",
+    "2002:a00:1::1": "6to4",
+    "::7f00:1": "IPv4-compatible IPv6 address for 127.0.0.1",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2": "Teredo",
+}
+
+ALLOWED = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1"]
+
+
+@pytest.mark.parametrize(("address", "why"), sorted(REFUSED.items()))
+def test_private_and_reserved_addresses_are_refused(address: str, why: str) -> None:
+    reason = address_refusal(ipaddress.ip_address(address))
+    assert reason is not None and why in reason
+
+
+@pytest.mark.parametrize("address", ALLOWED)
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert address_refusal(ipaddress.ip_address(address)) is None
+
+
+def test_allow_private_lifts_everything_and_exempt_lifts_one_server() -> None:
+    loopback = ipaddress.ip_address("127.0.0.1")
+    assert AddressPolicy().refusal(loopback, 80) is not None
+    assert AddressPolicy(allow_private=True).refusal(loopback, 80) is None
+    narrow = AddressPolicy.build(exempt=[("127.0.0.1/32", 8080)])
+    assert narrow.refusal(loopback, 8080) is None
+    assert narrow.refusal(loopback, 8081) is not None
+    assert narrow.refusal(ipaddress.ip_address("169.254.169.254"), 8080) is not None

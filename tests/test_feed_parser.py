@@ -1,0 +1,147 @@
+"""The bounded parser: feedparser on bytes, in a worker, with hostile documents."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from bot.watch.parser import ParseLimits, parse_feed, prepare_body
+from tests.fakes.feed_server import FeedServer, Item, rss
+
+
+async def test_a_plain_feed_is_parsed_to_clean_items() -> None:
+    when = datetime(2025, 1, 28, 9, 30, tzinfo=UTC)
+    body = rss(
+        [
+            Item(
+                title="Socitm <b>publishes</b> report",
+                link="https://e.com/a?utm_source=rss",
+                guid="g1",
+                summary="<p>First &amp; best.</p><p>Second.</p>",
+                published=when,
+                categories=["Socitm", "Reports"],
+            )
+        ]
+    )
+    parsed = await parse_feed(body)
+    assert parsed.ok and parsed.title == "Fake news" and parsed.bozo is None
+    (item,) = parsed.items
+    assert item.title == "Socitm publishes report"
+    assert item.summary == "First & best.\n\nSecond."
+    assert item.published == when and item.guid == "g1"
+    assert item.categories == ("Socitm", "Reports")
+
+
+async def test_relative_links_resolve_against_the_feed_address() -> None:
+    body = (
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>'
+        b'<entry><title>x</title><id>tag:1</id><link href="/news/1"/></entry></feed>'
+    )
+    parsed = await parse_feed(body, base_url="https://publisher.example/feed.atom")
+    assert parsed.items[0].link == "https://publisher.example/news/1"
+
+
+async def test_malformed_xml_with_entries_is_used() -> None:
+    body = b'<rss version="2.0"><channel><title>t</title><item><title>a & b</title></item><item><title>c</ti'
+    parsed = await parse_feed(body)
+    assert parsed.ok and parsed.bozo is not None
+    assert [i.title for i in parsed.items][:1] == ["a & b"]
+
+
+async def test_garbage_is_not_a_feed() -> None:
+    for body in (b"<html><body>Hello</body></html>", b"\x00\xff\xfe garbage", b""):
+        parsed = await parse_feed(body)
+        assert not parsed.ok and parsed.code == "not_a_feed", body
+
+
+async def test_bytes_that_look_like_a_path_or_url_are_never_opened() -> None:
+    async with FeedServer() as server:
+        server.feed("/secret", rss([Item(title="should never be fetched")]))
+        for body in (b"/etc/passwd", server.url("/secret").encode()):
+            parsed = await parse_feed(body)
+            assert not parsed.ok
+        assert server.hits("/secret") == 0
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY lol "lol">\n'
+    + b"".join(
+        b'<!ENTITY lol%d "%s">\n' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
+        for i in range(1, 10)
+    )
+    + b']>\n<rss version="2.0"><channel><title>t</title>'
+    b"<item><title>&lol9;</title><guid>1</guid></item></channel></rss>"
+)
+
+
+async def test_billion_laughs_is_not_expanded() -> None:
+    started = time.monotonic()
+    parsed = await parse_feed(BILLION_LAUGHS)
+    assert time.monotonic() - started < 5
+    assert "DOCTYPE with entity declarations removed" in parsed.notes
+    assert all("lollol" not in i.title for i in parsed.items)
+
+
+async def test_external_entities_are_not_resolved(tmp_path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-VALUE")
+    body = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://%s">]>\n'
+        b'<rss version="2.0"><channel><title>t</title><item><title>a &xxe; b</title>'
+        b"<description>&xxe;</description><guid>1</guid></item></channel></rss>" % str(secret).encode()
+    )
+    parsed = await parse_feed(body)
+    text = " ".join(i.title + i.summary for i in parsed.items)
+    assert "TOP-SECRET-VALUE" not in text
+
+
+async def test_a_64kb_author_is_cut_before_parsing() -> None:
+    body = rss([Item(title="x", guid="1", author="a." * 32_768)])
+    started = time.monotonic()
+    parsed = await parse_feed(body)
+    assert time.monotonic() - started < 3
+    assert parsed.ok and any("author field(s) cut" in n for n in parsed.notes)
+
+
+async def test_a_parse_that_overruns_is_killed() -> None:
+    """Without the author cut, feedparser's quadratic regex runs for minutes: the worker is
+    killed at the timeout, and the next parse gets a fresh one."""
+    body = rss([Item(title="x", guid="1", author="a." * 32_768)])
+    limits = ParseLimits(max_author_chars=1_000_000, timeout=1.0)
+    started = time.monotonic()
+    parsed = await parse_feed(body, limits=limits)
+    assert not parsed.ok and parsed.code == "parse_timeout"
+    assert "longer than 1 s" in parsed.reason
+    assert time.monotonic() - started < 3
+    after = await parse_feed(rss([Item(title="fine", guid="2")]))
+    assert after.ok and after.items[0].title == "fine"
+
+
+async def test_ten_thousand_entries_are_capped() -> None:
+    body = rss([Item(title=f"Item {i}", guid=str(i)) for i in range(10_000)])
+    started = time.monotonic()
+    parsed = await parse_feed(body)
+    assert time.monotonic() - started < 3
+    assert parsed.ok and len(parsed.items) == 200 and parsed.dropped == 9_800
+    assert parsed.items[0].title == "Item 0" and parsed.items[-1].title == "Item 199"
+
+
+async def test_a_wrong_declared_encoding_is_tolerated() -> None:
+    body = rss([Item(title="Café “quoted”", guid="1")], encoding="windows-1252", declared="utf-8")
+    parsed = await parse_feed(body)
+    assert parsed.ok and parsed.bozo is not None and "windows-1252" in parsed.bozo
+    assert parsed.items[0].title == "Café “quoted”"
+
+
+async def test_utf16_is_fine() -> None:
+    body = rss([Item(title="Ünïcode", guid="1")], encoding="utf-16")
+    parsed = await parse_feed(body)
+    assert parsed.ok and parsed.items[0].title == "Ünïcode"
+
+
+def test_prepare_body_keeps_the_document_closed() -> None:
+    body = rss([Item(title=str(i), guid=str(i)) for i in range(5)])
+    trimmed, notes, dropped = prepare_body(body, ParseLimits(max_entries=2))
+    assert dropped == 3 and trimmed.endswith(b"</channel></rss>")
+    assert trimmed.count(b"<item>") == 2
+
