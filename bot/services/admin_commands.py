@@ -526,7 +526,7 @@ async def _ask(ctx: Context, cmd: Ask, where: _Where, inv: Invocation) -> Outcom
         "ask",
         where.id,
         None,
-        {"question": post.question_id, "status": post.status, "ts": post.ts},
+        {"question": post.question_id, "status": post.status},
     )
     if result.delivered:
         link = f" ({inv.style.link(post.permalink, 'see it')})" if post.permalink else ""
@@ -694,7 +694,7 @@ async def _digest_now(ctx: Context, cmd: DigestNow, where: _Where, inv: Invocati
         "digest.now",
         where.id,
         None,
-        {"to": target.id, "from": window.start.isoformat(), "delivered": delivered},
+        {"to": target.id, "days": DIGEST_NOW_DAYS, "status": "sent" if delivered else "not sent"},
     )
     s = inv.style
     if delivered:
@@ -767,22 +767,49 @@ async def _add_admin(ctx: Context, cmd: AddAdmin, where: _Where, inv: Invocation
         return Outcome(f"{person} is a workspace admin or owner, so can already change settings.")
     if cmd.user.id in ctx.settings.admins:
         return Outcome(f"{person} is {ALLOW_LISTED}, so can already change settings.")
-    async with ctx.db.write() as session:
-        if await session.get(BotAdmin, cmd.user.id) is not None:
-            return Outcome(f"{person} is already a leaderbot admin.")
-        session.add(BotAdmin(user_id=cmd.user.id, added_by=inv.user_id, added_at=ctx.clock()))
-        audit.record(
-            session,
-            ctx,
-            actor=inv.user_id,
-            action="admins.add",
-            channel_id=None,
-            before=None,
-            after={"admin": cmd.user.id},
-        )
+    if not await add_bot_admin(ctx, cmd.user.id, actor=inv.user_id):
+        return Outcome(f"{person} is already a leaderbot admin.")
     return _change_made(
         f"{person} can now change leaderbot's settings. `{SLASH} admins remove` takes that back."
     )
+
+
+async def add_bot_admin(ctx: Context, user_id: str, *, actor: str) -> bool:
+    """Add to the admins (audited); False if they already were one."""
+    async with ctx.db.write() as session:
+        if await session.get(BotAdmin, user_id) is not None:
+            return False
+        session.add(BotAdmin(user_id=user_id, added_by=actor, added_at=ctx.clock()))
+        audit.record(
+            session,
+            ctx,
+            actor=actor,
+            action="admins.add",
+            channel_id=None,
+            before=None,
+            after={"admin": user_id},
+        )
+    return True
+
+
+async def remove_bot_admin(ctx: Context, user_id: str, *, actor: str) -> bool:
+    """Remove from the admins (audited); False if they were not one."""
+    async with ctx.db.write() as session:
+        row = await session.get(BotAdmin, user_id)
+        if row is None:
+            return False
+        before = {"admin": row.user_id, "added_by": row.added_by}
+        await session.delete(row)
+        audit.record(
+            session,
+            ctx,
+            actor=actor,
+            action="admins.remove",
+            channel_id=None,
+            before=before,
+            after=None,
+        )
+    return True
 
 
 def _who_cannot(user: UserInfo) -> str:
@@ -795,21 +822,7 @@ def _who_cannot(user: UserInfo) -> str:
 
 async def _remove_admin(ctx: Context, cmd: RemoveAdmin, where: _Where, inv: Invocation) -> Outcome:
     person = inv.style.user(cmd.user.id)
-    async with ctx.db.write() as session:
-        row = await session.get(BotAdmin, cmd.user.id)
-        if row is not None:
-            before = {"admin": row.user_id, "added_by": row.added_by}
-            await session.delete(row)
-            audit.record(
-                session,
-                ctx,
-                actor=inv.user_id,
-                action="admins.remove",
-                channel_id=None,
-                before=before,
-                after=None,
-            )
-    if row is not None:
+    if await remove_bot_admin(ctx, cmd.user.id, actor=inv.user_id):
         return _change_made(f"{person} is no longer a leaderbot admin.")
     if cmd.user.id in ctx.settings.admins:
         return _refused(

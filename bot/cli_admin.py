@@ -1,0 +1,114 @@
+"""`leaderbot audit` and `leaderbot admins list|add|remove`: the admin side of the CLI.
+
+Whoever runs the CLI runs the bot, so these need no chat permission; they are audited all the
+same, with the actor "cli".
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.cli import OneLineParser, UsageError, print_table
+from bot.domain.parsing import ParseError, parse_user
+from bot.services.admin_commands import add_bot_admin, describe_change, remove_bot_admin
+from bot.services.context import Context
+from bot.store.models import AuditEntry, BotAdmin
+
+CLI_ACTOR = "cli"
+
+
+def register(sub: Any) -> None:
+    log = sub.add_parser("audit", help="the log of admin changes, newest first")
+    log.add_argument("--limit", type=int, default=50, help="how many entries (default 50)")
+    log.add_argument("--channel", help="only changes to this channel (and workspace-wide ones)")
+    log.set_defaults(handler=audit_log)
+
+    admins = sub.add_parser("admins", help="who may change settings besides workspace admins")
+    actions = admins.add_subparsers(
+        dest="admins_command", metavar="ACTION", parser_class=OneLineParser
+    )
+    actions.required = True
+    listing = actions.add_parser("list", help="LEADERBOT_ADMINS and the admins added")
+    listing.set_defaults(handler=admins_list)
+    add = actions.add_parser("add", help="let a user change settings")
+    add.add_argument("user", metavar="USER_ID", help="e.g. U0123ABCD")
+    add.set_defaults(handler=admins_add)
+    remove = actions.add_parser("remove", help="take that back")
+    remove.add_argument("user", metavar="USER_ID", help="e.g. U0123ABCD")
+    remove.set_defaults(handler=admins_remove)
+
+
+async def audit_log(args: argparse.Namespace, ctx: Context) -> int:
+    if args.limit < 1:
+        raise UsageError(f"--limit must be 1 or more, not {args.limit} (e.g. --limit 20)")
+    async with ctx.db.read() as session:
+        query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        if args.channel:
+            query = query.where(
+                (AuditEntry.channel_id == args.channel) | AuditEntry.channel_id.is_(None)
+            )
+        entries = list((await session.scalars(query.limit(args.limit))).all())
+    if not entries:
+        print("no changes recorded yet")
+        return 0
+    rows = [
+        {
+            "when": f"{e.at:%Y-%m-%d %H:%M} UTC",
+            "who": e.actor,
+            "action": e.action,
+            "channel": e.channel_id or "-",
+            "change": describe_change(e.before, e.after, arrow="->"),
+        }
+        for e in entries
+    ]
+    print_table(rows, ["when", "who", "action", "channel", "change"])
+    return 0
+
+
+def _user(value: str) -> str:
+    try:
+        return parse_user(value).id
+    except ParseError as exc:
+        raise UsageError(exc.message.replace("`", "")) from None
+
+
+async def admins_list(args: argparse.Namespace, ctx: Context) -> int:
+    print("Workspace admins and owners can always change settings; guests and bots never can.")
+    listed = sorted(ctx.settings.admins)
+    print(f"LEADERBOT_ADMINS: {', '.join(listed) if listed else '(empty)'}")
+    async with ctx.db.read() as session:
+        added = list((await session.scalars(select(BotAdmin).order_by(BotAdmin.added_at))).all())
+    if not added:
+        print("added admins: none (`leaderbot admins add USER_ID`)")
+        return 0
+    rows = [
+        {"user": a.user_id, "added by": a.added_by, "added": f"{a.added_at:%Y-%m-%d %H:%M} UTC"}
+        for a in added
+    ]
+    print_table(rows, ["user", "added by", "added"])
+    return 0
+
+
+async def admins_add(args: argparse.Namespace, ctx: Context) -> int:
+    user_id = _user(args.user)
+    if not await add_bot_admin(ctx, user_id, actor=CLI_ACTOR):
+        print(f"{user_id} is already an admin")
+        return 0
+    print(f"{user_id} can now change settings")
+    return 0
+
+
+async def admins_remove(args: argparse.Namespace, ctx: Context) -> int:
+    user_id = _user(args.user)
+    if await remove_bot_admin(ctx, user_id, actor=CLI_ACTOR):
+        print(f"{user_id} is no longer an admin")
+        return 0
+    hint = (
+        "listed in LEADERBOT_ADMINS: change that setting instead"
+        if user_id in ctx.settings.admins
+        else "`leaderbot admins list` shows who is"
+    )
+    raise UsageError(f"{user_id} is not an added admin ({hint})")

@@ -1,0 +1,187 @@
+"""Slack events: replies in question threads (new, edited, deleted), and uninstalls.
+
+Bolt acks an Events API request as soon as a listener matches (process_before_response is
+False), then runs the listener as a task; the listener only parses and queues, and the reply
+writer stores in batches. So the ack never waits for the database.
+
+Retries (X-Slack-Retry-Num) and replays carry the same event_id and are stored once; the
+same message under another event id is stored once too (unique channel+ts). A malformed event
+is logged and dropped: it has been acked, and raising would only make Bolt log a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from bot.services.collect import ReconcileResult, ReplyEvent, reconcile_recent
+from bot.services.privacy import purge_team
+from bot.services.reply_writer import Deletion, Op, writer_for
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
+
+    from bot.services.context import Context
+
+log = logging.getLogger(__name__)
+
+# Subtypes that are a person's message: plain, "also send to channel", with a file.
+REPLY_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+# Subtypes of a changed message that are not a person's reply (a deleted parent, a bot).
+NOT_REPLIES = frozenset({"tombstone", "bot_message"})
+
+_TS = re.compile(r"\d{1,12}\.\d{1,9}")
+_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_EVENT_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+class Malformed(ValueError):
+    """An event without the fields its type promises."""
+
+
+def _field(data: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise Malformed(f"{name} missing or invalid")
+    return value
+
+
+def _optional(data: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise Malformed(f"{name} invalid")
+    return value
+
+
+def _is_bot(message: dict[str, Any]) -> bool:
+    return bool(message.get("bot_id")) or message.get("subtype") == "bot_message"
+
+
+def _reply(
+    message: dict[str, Any], channel_id: str, *, team_id: str | None, event_id: str | None
+) -> ReplyEvent | None:
+    """A person's message in a thread, or None (a bot, a thread parent, the channel itself)."""
+    if _is_bot(message) or message.get("subtype") in NOT_REPLIES:
+        return None
+    ts = _field(message, "ts", _TS)
+    thread_ts = _optional(message, "thread_ts", _TS)
+    if thread_ts is None or thread_ts == ts:
+        return None  # top level, or the parent of a thread
+    text = message.get("text", "")
+    if not isinstance(text, str):
+        raise Malformed("text is not a string")
+    return ReplyEvent(
+        channel_id=channel_id,
+        thread_ts=thread_ts,
+        ts=ts,
+        user_id=_field(message, "user", _ID),
+        text=text,
+        # message_changed also fires for unfurls and reply counts; only `edited` is an edit.
+        edited=bool(message.get("edited")),
+        team_id=team_id,
+        event_id=event_id,
+    )
+
+
+def parse_message_event(body: dict[str, Any]) -> Op | None:
+    """What a `message` event means for the replies: a reply, a deletion, or nothing.
+    Raises Malformed when the event lacks what its subtype needs."""
+    event = body.get("event")
+    if not isinstance(event, dict):
+        raise Malformed("event is not an object")
+    event_id = _optional(body, "event_id", _EVENT_ID)
+    team_id = _optional(body, "team_id", _ID) or _optional(event, "team", _ID)
+    subtype = event.get("subtype")
+    if subtype == "message_deleted":
+        return Deletion(
+            channel_id=_field(event, "channel", _ID),
+            ts=_field(event, "deleted_ts", _TS),
+            event_id=event_id,
+        )
+    if subtype == "message_changed":
+        inner = event.get("message")
+        if not isinstance(inner, dict):
+            raise Malformed("message_changed without the message")
+        return _reply(inner, _field(event, "channel", _ID), team_id=team_id, event_id=event_id)
+    if subtype not in REPLY_SUBTYPES:
+        return None  # channel_join, bot_message, channel_topic...
+    return _reply(event, _field(event, "channel", _ID), team_id=team_id, event_id=event_id)
+
+
+def _describe(body: Any) -> str:
+    """Enough to find the event in Slack's logs, nothing of its content."""
+    if not isinstance(body, dict):
+        return type(body).__name__
+    event = body.get("event")
+    kind = event.get("type") if isinstance(event, dict) else None
+    subtype = event.get("subtype") if isinstance(event, dict) else None
+    return f"event_id={body.get('event_id')!r} type={kind!r} subtype={subtype!r}"
+
+
+def register(app: AsyncApp, ctx: Context) -> None:
+    writer = writer_for(ctx)
+
+    # Events are acked by Bolt before this runs; nothing here may raise.
+    @app.event("message")
+    async def on_message(body: dict[str, Any]) -> None:
+        try:
+            op = parse_message_event(body)
+        except Malformed as exc:
+            log.warning("malformed message event ignored (%s): %s", exc, _describe(body))
+            return
+        except Exception:
+            log.exception("unreadable message event ignored: %s", _describe(body))
+            return
+        if op is not None:
+            await writer.submit(op)
+
+    async def purge(body: dict[str, Any]) -> None:
+        team_id = body.get("team_id") if isinstance(body, dict) else None
+        if not isinstance(team_id, str) or not _ID.fullmatch(team_id):
+            log.warning("uninstall event without a team id ignored: %s", _describe(body))
+            return
+
+        async def run() -> None:
+            await purge_team(ctx, team_id)
+
+        # After the events queued before it: a reply written later would survive the purge.
+        try:
+            await writer.after_pending(run)
+        except Exception:
+            log.exception("purging workspace %s failed", team_id)
+
+    @app.event("app_uninstalled")
+    async def on_app_uninstalled(body: dict[str, Any]) -> None:
+        await purge(body)
+
+    @app.event("tokens_revoked")
+    async def on_tokens_revoked(body: dict[str, Any]) -> None:
+        event = body.get("event") if isinstance(body, dict) else None
+        tokens = event.get("tokens") if isinstance(event, dict) else None
+        if isinstance(tokens, dict) and not tokens.get("bot"):
+            # Only user tokens went: the bot still works there, so its data stays.
+            log.info("user tokens revoked in %s; bot token intact", body.get("team_id"))
+            return
+        await purge(body)
+
+
+async def on_start(ctx: Context) -> ReconcileResult:
+    """At start: bring this week's question threads up to date (events lost while down).
+    Never raises: a failed reconciliation must not stop the bot; the digest reconciles again."""
+    try:
+        result = await reconcile_recent(ctx)
+    except Exception as exc:
+        log.exception("reconciling this week's threads at start failed")
+        return ReconcileResult(error=str(exc))
+    log.info(
+        "reconciled this week's threads: +%d ~%d -%d", result.added, result.updated, result.removed
+    )
+    return result
+
+
+async def on_stop(ctx: Context) -> None:
+    """At stop: write the replies already acked but still queued."""
+    await writer_for(ctx).close()
