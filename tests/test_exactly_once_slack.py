@@ -137,6 +137,20 @@ async def test_cli_ask_through_faults_posts_once(fake, tmp_path: Path) -> None:
     assert len(questions_in(fake)) == 1
 
 
+async def _start_run(env: dict[str, str], cwd: Path, log: str) -> asyncio.subprocess.Process:
+    with (cwd / log).open("wb") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+
+
 def _db_status(db: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(db) as conn:
         return conn.execute("select key, status from posts where kind='question'").fetchall()
@@ -172,13 +186,7 @@ async def test_kill_9_between_send_and_record_then_restart_posts_once(fake, tmp_
     # Slack accepts the post; the permalink lookup that follows hangs, so the process is
     # caught after the send and before the record.
     fake.inject("chat.getPermalink", Latency(60))
-    first = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    first = await _start_run(env, tmp_path, "first.log")
     try:
 
         async def posted() -> bool:
@@ -188,16 +196,10 @@ async def test_kill_9_between_send_and_record_then_restart_posts_once(fake, tmp_
         assert [s for _, s in _db_status(db)] == ["sending"]
     finally:
         first.send_signal(signal.SIGKILL)
-        first.wait(10)
+        await asyncio.wait_for(first.wait(), 10)
     fake.clear_faults()
 
-    second = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    second = await _start_run(env, tmp_path, "second.log")
     try:
 
         async def recorded() -> bool:
@@ -209,7 +211,8 @@ async def test_kill_9_between_send_and_record_then_restart_posts_once(fake, tmp_
         await eventually(lambda: _later(fake, sweeps), within=10)
     finally:
         second.send_signal(signal.SIGTERM)
-        assert second.wait(15) == 0, second.stderr.read().decode() if second.stderr else ""
+        code = await asyncio.wait_for(second.wait(), 15)
+        assert code == 0, (tmp_path / "second.log").read_text()
     assert len(questions_in(fake)) == 1
     assert len(fake.calls("chat.postMessage")) == 1
 

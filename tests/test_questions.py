@@ -23,7 +23,10 @@ def _write(tmp_path: Path, body: str) -> Path:
 
 
 GOOD_HEAD = 'edition = "x"\ntitle = "t"\nsource_url = "https://example.org/"\n'
-Q = '[[questions]]\nid = "{id}"\ntext = "{text}"\ntheme = "Cyber"\nprovenance = "quoted"\nsource = "s s"\n'
+Q = (
+    '[[questions]]\nid = "{id}"\ntext = "{text}"\ntheme = "Cyber"\n'
+    'provenance = "quoted"\nsource = "s s"\n'
+)
 
 
 def test_error_names_the_file_and_the_field(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from bot.platforms.console.platform import ConsolePlatform
 from bot.scheduling.runner import BotScheduler
 from bot.services import schedules
 
-
 # APScheduler fires by the real clock: keep these tests' times in the future.
 FUTURE = datetime(2030, 1, 16, 12, 0, tzinfo=UTC)  # a Wednesday
 

@@ -679,23 +679,33 @@ async def _notify_failure(
 
 # --- catalogue ------------------------------------------------------------------------------------
 
-_SEEDED: dict[tuple[str, Path], float] = {}
+_SEEDED: dict[tuple[str, Path, bool], float] = {}
 
 
-async def seed_catalogue(ctx: Context, path: Path = CATALOGUE_PATH) -> int:
+async def seed_catalogue(
+    ctx: Context, path: Path = CATALOGUE_PATH, *, include_unconfirmed: bool = False
+) -> int:
     """Add catalogue feeds not yet in the database (a removed one stays, disabled). Returns how
-    many were added. Skipped while the file is unchanged since the last seed."""
+    many were added. Skipped while the file is unchanged since the last seed.
+
+    Only `confirmed = true` entries are added automatically: a guessed URL would fail, back off
+    and post a failure notice to every alerts channel. `leaderbot feeds add --catalogue` adds
+    the unconfirmed ones on purpose."""
     try:
         mtime = path.stat().st_mtime  # noqa: ASYNC240  (one stat a cycle)
     except OSError as exc:
         raise CatalogueError(f"{path}: cannot read: {exc}") from None
-    marker = (ctx.db.url, path)
+    marker = (ctx.db.url, path, include_unconfirmed)
     if _SEEDED.get(marker) == mtime:
         return 0
     catalogue = load_catalogue(path)
     async with ctx.db.read() as session:
         present = set((await session.scalars(select(Feed.url))).all())
-    missing = [entry for entry in catalogue if entry.url not in present]
+    missing = [
+        entry
+        for entry in catalogue
+        if entry.url not in present and (entry.confirmed or include_unconfirmed)
+    ]
     if missing:
         now = ctx.clock()
         try:
