@@ -15,7 +15,7 @@ from bot.cli import OneLineParser, UsageError, print_table
 from bot.domain.parsing import ParseError, parse_user
 from bot.services.admin_commands import add_bot_admin, describe_change, remove_bot_admin
 from bot.services.context import Context
-from bot.store.models import AuditEntry, BotAdmin
+from bot.store.models import AuditEntry, BotAdmin, ChatUser
 
 CLI_ACTOR = "cli"
 
@@ -51,13 +51,18 @@ async def audit_log(args: argparse.Namespace, ctx: Context) -> int:
                 (AuditEntry.channel_id == args.channel) | AuditEntry.channel_id.is_(None)
             )
         entries = list((await session.scalars(query.limit(args.limit))).all())
+        actors = {e.actor for e in entries}
+        names = {
+            u.id: u.display_name
+            for u in (await session.scalars(select(ChatUser).where(ChatUser.id.in_(actors))))
+        }
     if not entries:
         print("no changes recorded yet")
         return 0
     rows = [
         {
             "when": f"{e.at:%Y-%m-%d %H:%M} UTC",
-            "who": e.actor,
+            "who": f"{e.actor} ({names[e.actor]})" if e.actor in names else e.actor,
             "action": e.action,
             "channel": e.channel_id or "-",
             "change": describe_change(e.before, e.after, arrow="->"),

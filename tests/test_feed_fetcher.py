@@ -155,7 +155,9 @@ async def test_connects_to_the_checked_address_not_the_name(server: FeedServer) 
         result = await f.fetch(f"http://feeds.invalid:{server.port}/feed")
     assert result.status is FetchStatus.OK
     assert lookups == ["feeds.invalid"]
-    assert server.requests_to("/feed")[0].raw_header("host") == f"feeds.invalid:{server.port}".encode()
+    assert (
+        server.requests_to("/feed")[0].raw_header("host") == f"feeds.invalid:{server.port}".encode()
+    )
 
 
 async def test_a_name_with_any_private_address_is_refused(server: FeedServer) -> None:

@@ -184,7 +184,9 @@ def test_every_theme_in_the_rules_exists_in_the_question_set() -> None:
 
 
 def test_no_theme_no_question() -> None:
-    assert relate_question(FeedItem(title="Socitm publishes annual report"), QUESTIONS, RULES) is None
+    assert (
+        relate_question(FeedItem(title="Socitm publishes annual report"), QUESTIONS, RULES) is None
+    )
 
 
 # --- links and identity --------------------------------------------------------------------
@@ -193,8 +195,10 @@ def test_no_theme_no_question() -> None:
 def test_normalise_link_strips_tracking_and_noise() -> None:
     a = "HTTPS://WWW.UKAuthority.com:443/articles/x/?utm_source=rss&utm_medium=feed&fbclid=1#top"
     b = "http://www.ukauthority.com/articles/x?gclid=abc"
-    assert normalise_link(a, RULES) == normalise_link(b, RULES) == (
-        "https://www.ukauthority.com/articles/x"
+    assert (
+        normalise_link(a, RULES)
+        == normalise_link(b, RULES)
+        == ("https://www.ukauthority.com/articles/x")
     )
     assert normalise_link("https://e.com/p?b=2&a=1&utm_x=3", RULES) == "https://e.com/p?a=1&b=2"
     for bad in ("javascript:alert(1)", "ftp://e.com/x", "file:///etc/passwd", "", None, "nope"):
@@ -223,7 +227,9 @@ def test_item_keys_alias_changed_guids_and_two_feeds() -> None:
         item_keys(FeedItem(title="y", guid="1"), "2", RULES)
     )
     # Title + date catches a story whose guid and link both changed.
-    moved_a = FeedItem(title="Socitm: the Report!", guid="a", link="https://a.com/1", published=when)
+    moved_a = FeedItem(
+        title="Socitm: the Report!", guid="a", link="https://a.com/1", published=when
+    )
     moved_b = FeedItem(title="socitm the report", guid="b", link="https://b.com/2", published=when)
     assert set(item_keys(moved_a, "1", RULES)) & set(item_keys(moved_b, "1", RULES))
     assert item_keys(FeedItem(title=""), "1", RULES) == ()

@@ -42,7 +42,10 @@ async def test_relative_links_resolve_against_the_feed_address() -> None:
 
 
 async def test_malformed_xml_with_entries_is_used() -> None:
-    body = b'<rss version="2.0"><channel><title>t</title><item><title>a & b</title></item><item><title>c</ti'
+    body = (
+        b'<rss version="2.0"><channel><title>t</title>'
+        b"<item><title>a & b</title></item><item><title>c</ti"
+    )
     parsed = await parse_feed(body)
     assert parsed.ok and parsed.bozo is not None
     assert [i.title for i in parsed.items][:1] == ["a & b"]
@@ -88,7 +91,8 @@ async def test_external_entities_are_not_resolved(tmp_path) -> None:
     body = (
         b'<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://%s">]>\n'
         b'<rss version="2.0"><channel><title>t</title><item><title>a &xxe; b</title>'
-        b"<description>&xxe;</description><guid>1</guid></item></channel></rss>" % str(secret).encode()
+        b"<description>&xxe;</description><guid>1</guid></item></channel></rss>"
+        % str(secret).encode()
     )
     parsed = await parse_feed(body)
     text = " ".join(i.title + i.summary for i in parsed.items)
@@ -143,5 +147,5 @@ def test_prepare_body_keeps_the_document_closed() -> None:
     body = rss([Item(title=str(i), guid=str(i)) for i in range(5)])
     trimmed, notes, dropped = prepare_body(body, ParseLimits(max_entries=2))
     assert dropped == 3 and trimmed.endswith(b"</channel></rss>")
+    assert notes == ["3 entries beyond the first 2 ignored"]
     assert trimmed.count(b"<item>") == 2
-

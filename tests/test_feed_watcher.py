@@ -118,8 +118,9 @@ async def test_a_report_alerts_each_subscribed_channel_once(ctx, server) -> None
     assert payload["title"] == REPORT.title
     assert payload["source"] == "127.0.0.1"
     assert payload["link"] == "https://news.example/socitm-cyber"  # tracking stripped
-    assert payload["summary"].startswith("The Society for Innovation") and "Second" not in (
-        payload["summary"]
+    assert (
+        payload["summary"].startswith("The Society for Innovation")
+        and "Second" not in (payload["summary"])
     )
     assert payload["published"] == WHEN.isoformat()
     assert payload["question_id"] in ("Q6", "Q8")  # the cyber security questions
@@ -356,7 +357,7 @@ async def test_catalogue_seeding_respects_removals(ctx, server, tmp_path) -> Non
 poll_minutes = 30
 [[feeds]]
 name = "Socitm"
-url = "{server.url('/socitm')}"
+url = "{server.url("/socitm")}"
 confirmed = true
 publisher_is_subject = true
 keywords = ["-webinar"]
@@ -411,3 +412,12 @@ async def test_alerts_reach_slack_escaped_and_once(make_context, sqlite_url, ser
             assert forbidden not in raw
         assert "https://news.example/r1" in raw
         assert message.unfurl_links in (False, "false", "0", 0)
+
+
+async def test_unconfirmed_catalogue_urls_are_only_added_on_purpose(ctx, tmp_path) -> None:
+    catalogue = tmp_path / "catalogue.toml"
+    catalogue.write_text(
+        '[[feeds]]\nname = "Guess"\nurl = "https://guess.invalid/feed/"\nconfirmed = false\n'
+    )
+    assert await seed_catalogue(ctx, catalogue) == 0
+    assert await seed_catalogue(ctx, catalogue, include_unconfirmed=True) == 1

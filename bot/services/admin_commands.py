@@ -63,6 +63,8 @@ from bot.services.channels import ensure_channel
 from bot.services.context import Context
 from bot.services.digest import post_digest_now, window_ending
 from bot.store.models import AuditEntry, BotAdmin, Channel, ChatUser, Post, Schedule
+from bot.watch import admin as feed_admin
+from bot.watch.admin import FeedAdminError, FeedView
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +73,14 @@ log = logging.getLogger(__name__)
 ROLE_CACHE_TTL = timedelta(seconds=60)
 STATUS_AUDIT_ENTRIES = 5
 DIGEST_NOW_DAYS = 7
-FEEDS_COMING = (
-    "News feeds are coming with feed alerts, in a later version of leaderbot: nothing was "
-    f"changed. `{SLASH} status` shows this channel's settings."
-)
+FEED_EXAMPLE = f"`{SLASH} feeds add https://www.socitm.net/feed/ digital`"
 
 
 # --- how replies look on each platform ----------------------------------------------------
 
 
 def _plain_link(url: str, label: str) -> str:
-    return f"{label} ({url})"
+    return url if label == url else f"{label} ({url})"
 
 
 @dataclass(frozen=True)
@@ -293,7 +292,10 @@ async def _join(ctx: Context, where: _Where, inv: Invocation) -> Outcome | None:
         return _refused(
             inv.style.escape(f"I can't post in that channel: {exc}. Then try again.")
             if "invite" in str(exc)
-            else inv.style.escape(f"I can't post in that channel ({exc}). Nothing was changed.")
+            else inv.style.escape(
+                f"I can't post in that channel ({exc}). Nothing was changed; name another "
+                f"channel, e.g. `{SLASH} schedule mon 09:00 #general`."
+            )
         )
     except PlatformError as exc:
         return _refused(
@@ -383,6 +385,7 @@ class ChannelSummary:
     last_question: Post | None = None
     last_problem: Post | None = None  # the newest question post, when it failed or was missed
     alerts: bool = False
+    feeds: list[FeedView] = field(default_factory=list)  # its own, and those for every channel
     recent: list[AuditEntry] = field(default_factory=list)
 
 
@@ -395,6 +398,7 @@ async def summarise(ctx: Context, channel_id: str, *, audit_entries: int = 0) ->
             summary.question, summary.question_state, summary.question_next = s, view.state, due
         elif s.kind == "digest":
             summary.digest, summary.digest_state, summary.digest_next = s, view.state, due
+    summary.feeds = feeds_of(await feed_admin.list_feeds(ctx), channel_id)
     async with ctx.db.read() as session:
         channel = await session.get(Channel, channel_id)
         if channel is not None:
@@ -479,7 +483,7 @@ async def _status(ctx: Context, cmd: Status, where: _Where, inv: Invocation) -> 
     lines.append(last_question_line(summary, s, ctx.questions))
     lines.append(digest_line(summary, s))
     lines.append(f"Alerts about new Socitm reports: {'on' if summary.alerts else 'off'}.")
-    lines.append("Feeds: coming with feed alerts.")
+    lines.append(feeds_line(summary, s))
     if summary.recent:
         lines.append(s.bold("Recent changes:"))
         lines += [f"• {audit_line(e, s)}" for e in summary.recent]
@@ -507,9 +511,79 @@ async def _admins(ctx: Context, cmd: ListAdmins, where: _Where, inv: Invocation)
     return Outcome("\n".join(lines))
 
 
-async def _feeds(ctx: Context, cmd: Any, where: _Where, inv: Invocation) -> Outcome:
-    # Issue 5 (feed alerts) brings the feed service; until then say so and change nothing.
-    return Outcome(inv.style.escape(FEEDS_COMING), ok=not cmd.changes)
+def feeds_of(feeds: list[FeedView], channel_id: str) -> list[FeedView]:
+    """The feeds that can alert a channel: its own, and those for every alerts channel."""
+    return [f for f in feeds if f.channel_id in (None, channel_id)]
+
+
+def feeds_line(summary: ChannelSummary, s: Style) -> str:
+    if not summary.feeds:
+        return f"Feeds: none. Add one with {FEED_EXAMPLE}."
+    names = ", ".join(f"{f.id} {s.escape(f.source)}" for f in summary.feeds)
+    return f"Feeds: {names} (`{SLASH} feeds` for details)."
+
+
+def _feed_line(feed: FeedView, s: Style) -> str:
+    text = f"• {feed.id}: {s.escape(feed.source)}, {s.link(feed.url, feed.url)}"
+    if feed.keywords:
+        text += f", keywords {s.escape(', '.join(feed.keywords))}"
+    if feed.channel_id is None:
+        text += ", for every channel with alerts on"
+    if feed.consecutive_failures:
+        text += f", failing ({s.escape(show_question(feed.last_error or 'no reason', 80))})"
+    elif not feed.primed:
+        text += ", first check pending"
+    return text
+
+
+async def _alerts_off_hint(ctx: Context, where: _Where) -> str:
+    if await feed_admin.alerts_enabled(ctx, where.id):
+        return ""
+    return f" Alerts are off here, so nothing is posted yet: `{SLASH} alerts on` turns them on."
+
+
+async def _list_feeds(ctx: Context, cmd: ListFeeds, where: _Where, inv: Invocation) -> Outcome:
+    s = inv.style
+    feeds = feeds_of(await feed_admin.list_feeds(ctx), where.id)
+    if not feeds:
+        return Outcome(f"No news feeds for {s.channel(where.id)} yet. Add one with {FEED_EXAMPLE}.")
+    lines = [s.bold(f"News feeds for {s.channel(where.id)}:")]
+    lines += [_feed_line(f, s) for f in feeds]
+    lines.append(f"`{SLASH} feeds remove NUMBER` stops one.{await _alerts_off_hint(ctx, where)}")
+    return Outcome("\n".join(lines))
+
+
+async def _add_feed(ctx: Context, cmd: AddFeed, where: _Where, inv: Invocation) -> Outcome:
+    s = inv.style
+    if (refusal := await _join(ctx, where, inv)) is not None:
+        return refusal
+    await _ensure(ctx, where, inv)
+    try:
+        feed = await feed_admin.add_feed(
+            ctx, cmd.url, channel_id=where.id, keywords=cmd.keywords, actor=inv.user_id
+        )
+    except FeedAdminError as exc:
+        return _refused(_feed_error(exc, s))
+    text = (
+        f"Watching feed {feed.id} ({s.escape(feed.source)}) for {s.channel(where.id)}: "
+        "what it holds now is never alerted, only what is new from now on."
+    )
+    return _change_made(text + await _alerts_off_hint(ctx, where))
+
+
+def _feed_error(exc: FeedAdminError, s: Style) -> str:
+    # The feed service words its errors for the CLI and Slack alike ("`feeds` lists them").
+    text = s.escape(_sentence(str(exc))).replace("`feeds`", f"`{SLASH} feeds`")
+    return text if SLASH in text else f"{text} `{SLASH} feeds` lists the feeds."
+
+
+async def _remove_feed(ctx: Context, cmd: RemoveFeed, where: _Where, inv: Invocation) -> Outcome:
+    s = inv.style
+    try:
+        feed = await feed_admin.remove_feed(ctx, cmd.feed_id, actor=inv.user_id)
+    except FeedAdminError as exc:
+        return _refused(_feed_error(exc, s))
+    return _change_made(f"Stopped watching feed {feed.id} ({s.escape(feed.source)}).")
 
 
 # --- changing -----------------------------------------------------------------------------
@@ -664,12 +738,10 @@ async def _set_digest(ctx: Context, cmd: SetDigest, where: _Where, inv: Invocati
         actor=inv.user_id,
     )
     s = inv.style
-    goes = (
-        f" in {s.channel(destination.id)}"
-        if destination.id != where.id
-        else f" in {s.channel(where.id)}"
+    text = (
+        f"Done: the digest of {s.channel(where.id)} goes out {rule_text(schedule)} "
+        f"in {s.channel(destination.id)}."
     )
-    text = f"Done: the digest of {s.channel(where.id)} goes out {rule_text(schedule)}{goes}."
     if nxt := await _next_due(ctx, schedule):
         text += f" Next: {nxt}."
     if question is None:
@@ -725,20 +797,8 @@ async def _alerts(ctx: Context, cmd: SetAlerts, where: _Where, inv: Invocation) 
     state = "on" if cmd.enabled else "off"
     if cmd.enabled and (refusal := await _join(ctx, where, inv)) is not None:
         return refusal
-    async with ctx.db.write() as session:
-        row = await ensure_channel(session, ctx, where.id, name=where.name, team_id=inv.team_id)
-        before = bool(row.alerts_enabled)
-        if before != cmd.enabled:
-            row.alerts_enabled = cmd.enabled
-            audit.record(
-                session,
-                ctx,
-                actor=inv.user_id,
-                action="alerts",
-                channel_id=where.id,
-                before={"alerts": before},
-                after={"alerts": cmd.enabled},
-            )
+    await _ensure(ctx, where, inv)
+    before = await feed_admin.set_alerts(ctx, where.id, cmd.enabled, actor=inv.user_id)
     if before == cmd.enabled:
         return Outcome(f"Alerts about new Socitm reports are already {state} in {channel}.")
     if cmd.enabled:
@@ -761,7 +821,8 @@ async def _add_admin(ctx: Context, cmd: AddAdmin, where: _Where, inv: Invocation
     if user.deleted or user.is_bot or user.is_guest:
         # They would never pass the check (bot.domain.permissions): adding them would mislead.
         return _refused(
-            f"{person} can't be a leaderbot admin: {_who_cannot(user)}. Nothing was changed."
+            f"{person} can't be a leaderbot admin: {_who_cannot(user)}. Nothing was changed; "
+            f"`{SLASH} admins` lists who can."
         )
     if user.is_owner or user.is_admin:
         return Outcome(f"{person} is a workspace admin or owner, so can already change settings.")
@@ -848,9 +909,9 @@ _HANDLERS: dict[type, Handler] = {
     SetDigest: _set_digest,
     DigestNow: _digest_now,
     DigestOff: _digest_off,
-    ListFeeds: _feeds,
-    AddFeed: _feeds,
-    RemoveFeed: _feeds,
+    ListFeeds: _list_feeds,
+    AddFeed: _add_feed,
+    RemoveFeed: _remove_feed,
     SetAlerts: _alerts,
     ListAdmins: _admins,
     AddAdmin: _add_admin,
@@ -866,6 +927,8 @@ def _value(value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return "on" if value else "off"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "none"
     return str(value)
 
 

@@ -276,9 +276,6 @@ async def _poll(
             limits=options.parse,
         )
     if not parsed.ok:
-        log.warning(
-            "feed %d (%s) not parsed [%s]: %s", feed.id, feed.url, parsed.code, parsed.reason
-        )
         return _failure(feed, now, parsed.code, parsed.reason, result.http_status)
     for note in (parsed.bozo, *parsed.notes):
         if note:
@@ -483,6 +480,8 @@ async def _record_items(
     for entry in to_alert:
         payload = alert_payload(entry.item, feed, entry.item_id, entry.question, rules, parsed)
         for channel_id in targets:
+            # The related question travels in the payload, not in Post.question_id, which marks
+            # the weekly question's own posts.
             row = await outbox.enqueue(
                 ctx,
                 key=f"alert:{channel_id}:{entry.item_id}",
@@ -490,7 +489,6 @@ async def _record_items(
                 channel_id=channel_id,
                 due_at=now,
                 payload=payload,
-                question_id=entry.question.id if entry.question else None,
             )
             alerts += row is not None
         log.info(
@@ -523,29 +521,46 @@ async def _resolve(
                 select(FeedItemKey.key, FeedItemKey.item_id).where(FeedItemKey.key.in_(chunk))
             )
             known.update({key: item_id for key, item_id in rows.all()})
-        resolved: dict[int, FeedItem] = {}
+        # New stories are inserted together (one batched INSERT … RETURNING at the flush), not
+        # one round trip each: a first fetch records a whole backlog.
+        targets: list[tuple[FeedItem, int | FeedItemRow]] = []
+        fresh: dict[str, FeedItemRow] = {}  # key -> new story, for duplicates within the batch
         for item, keys in keyed:
             ids = {known[k] for k in keys if k in known}
+            target: int | FeedItemRow
             if ids:
-                item_id = min(ids)  # the oldest story wins if keys disagree
+                target = min(ids)  # the oldest story wins if keys disagree
             else:
-                row = FeedItemRow(
-                    title=item.title[:500] or "(untitled)",
-                    link=item.link,
-                    guid=item.guid,
-                    published=item.published,
-                    matched=False,
-                    first_feed_id=feed.id,
-                    first_seen_at=now,
-                )
-                session.add(row)
-                await session.flush()
-                item_id = row.id
+                same = next((fresh[k] for k in keys if k in fresh), None)
+                if same is None:
+                    same = FeedItemRow(
+                        title=item.title[:500] or "(untitled)",
+                        link=item.link,
+                        guid=item.guid,
+                        published=item.published,
+                        matched=False,
+                        first_feed_id=feed.id,
+                        first_seen_at=now,
+                    )
+                    session.add(same)
+                target = same
             for key in keys:
-                if key not in known:  # new aliases: a changed guid, a second feed's link
-                    session.add(FeedItemKey(key=key, item_id=item_id))
-                    known[key] = item_id
-            resolved.setdefault(item_id, item)
+                if key in known or key in fresh:
+                    continue
+                # New aliases: a changed guid, a second feed's link, a new story's keys.
+                if isinstance(target, int):
+                    known[key] = target
+                    session.add(FeedItemKey(key=key, item_id=target))
+                else:
+                    fresh[key] = target
+            targets.append((item, target))
+        if fresh:
+            await session.flush()
+            for key, row in fresh.items():
+                session.add(FeedItemKey(key=key, item_id=row.id))
+        resolved: dict[int, FeedItem] = {}
+        for item, target in targets:
+            resolved.setdefault(target if isinstance(target, int) else target.id, item)
         seen: set[int] = set()
         for ids in _chunks(list(resolved)):
             seen.update(

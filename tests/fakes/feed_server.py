@@ -225,7 +225,8 @@ class FeedServer:
     # --- serving ---------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(Seen(request.path, request.query_string, tuple(request.raw_headers)))
+        seen = Seen(request.path, request.query_string, tuple(request.raw_headers))
+        self.requests.append(seen)
         if request.path.startswith("/_bench/"):
             return await self._bench_control(request)
         route = self.routes.get(request.path)
@@ -240,7 +241,6 @@ class FeedServer:
             headers["ETag"] = route.etag
         if route.last_modified is not None:
             headers["Last-Modified"] = route.last_modified
-        seen = self.requests[-1]
         # Validators compared as raw bytes: what the client sends back must be exactly ours.
         if (
             route.etag is not None

@@ -6,14 +6,22 @@ Slack has the message before sending it again.
 
 Writes (post, upload, join) raise RateLimited to the caller, who owns the retry schedule.
 Reads are idempotent, so they wait out Retry-After themselves, a bounded number of times.
+
+A digest (`DigestPost`) is several messages: the head, tagged with the outbox key, then its
+continuations in the head's thread, each tagged "<key>#<n>" (n as in "continued (n of N)"),
+then the chart. Once the head is in Slack the post counts as made: a continuation that fails
+is retried here, and if it still fails the thread says which parts are missing, but no error
+reaches the outbox (it would post the head again).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,10 +29,11 @@ from typing import Any
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain.content import FileUpload, ThreadMessage, UserInfo
-from bot.platforms.base import PermanentFailure, PlatformError, RateLimited, Sent
-from bot.platforms.slack.blocks import render
+from bot.domain.content import DigestPost, FileUpload, ThreadMessage, UserInfo
+from bot.platforms.base import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited, Sent
+from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, render
 from bot.platforms.slack.client import DEFAULT_TIMEOUT_S, INVITE_HINT, build_web_client, call
+from bot.platforms.slack.digest_blocks import digest_messages
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +41,10 @@ log = logging.getLogger(__name__)
 METADATA_EVENT_TYPE = "leaderbot_post"
 PAGE_SIZE = 200  # Slack recommends at most 200 per page
 READ_ATTEMPTS = 5
+POST_INTERVAL_S = 1.0  # chat.postMessage: about one message per second per channel
+PART_ATTEMPTS = 4  # tries for each continuation of a digest (and for its chart)
+LONGEST_PART_WAIT_S = 60.0  # a longer Retry-After gives that part up (the thread says so)
+CHART_FILENAME = "leadership-participation.png"
 # Our clock and Slack's can disagree: look a little before `since` (the key decides anyway).
 CLOCK_SKEW_MARGIN = timedelta(minutes=10)
 
@@ -52,14 +65,37 @@ def _ts_order(ts: str) -> Decimal:
         return Decimal(0)
 
 
-def post_key(message: dict[str, Any]) -> str | None:
-    """The outbox key a message was tagged with, if it is one of ours."""
+def _payload(message: dict[str, Any]) -> dict[str, Any]:
     metadata = message.get("metadata")
     if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT_TYPE:
-        return None
+        return {}
     payload = metadata.get("event_payload")
-    key = payload.get("key") if isinstance(payload, dict) else None
+    return payload if isinstance(payload, dict) else {}
+
+
+def post_key(message: dict[str, Any]) -> str | None:
+    """The outbox key a message was tagged with, if it is one of ours."""
+    key = _payload(message).get("key")
     return key if isinstance(key, str) else None
+
+
+def post_parts(message: dict[str, Any]) -> int:
+    """How many messages the post tagged on this head has in all (1 unless a long digest)."""
+    parts = _payload(message).get("parts")
+    return parts if isinstance(parts, int) and parts > 1 else 1
+
+
+def metadata_for(key: str, parts: int = 1) -> dict[str, Any]:
+    payload: dict[str, Any] = {"key": key}
+    if parts > 1:
+        payload["parts"] = parts
+    return {"event_type": METADATA_EVENT_TYPE, "event_payload": payload}
+
+
+@dataclass
+class ThreadContents:
+    keys: set[str] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)
 
 
 class SlackPlatform:
@@ -72,15 +108,19 @@ class SlackPlatform:
         sleep: Sleep = asyncio.sleep,
         read_attempts: int = READ_ATTEMPTS,
         page_size: int = PAGE_SIZE,
+        post_interval: float = POST_INTERVAL_S,
     ) -> None:
         self.client = client
         self._sleep = sleep
         self._read_attempts = read_attempts
         self._page_size = page_size
+        # Between the messages of one multi-message post (a long digest's continuations).
+        self.post_interval = post_interval
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> SlackPlatform:
         """A platform whose client opens a connection per call: nothing to close."""
+        kwargs.setdefault("post_interval", settings.per_channel_interval_s)
         return cls(build_web_client(settings), **kwargs)
 
     @classmethod
@@ -90,6 +130,7 @@ class SlackPlatform:
     ) -> AsyncIterator[SlackPlatform]:
         """A platform sharing one connection pool (much faster for a fan-out), closed on exit.
         slack_sdk ignores its own timeout when given a session, so the session carries it."""
+        kwargs.setdefault("post_interval", settings.per_channel_interval_s)
         async with aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=request_timeout)
         ) as session:
@@ -102,22 +143,192 @@ class SlackPlatform:
     async def post(
         self, channel_id: str, content: Any, *, key: str, thread_ts: str | None = None
     ) -> Sent:
-        rendered = render(content)
+        if isinstance(content, DigestPost):
+            return await self._post_digest(channel_id, content, key=key, thread_ts=thread_ts)
+        channel, ts = await self.send(channel_id, render(content), key=key, thread_ts=thread_ts)
+        return Sent(channel, ts, await self.permalink(channel, ts))
+
+    async def send(
+        self,
+        channel_id: str,
+        message: SlackMessage,
+        *,
+        key: str,
+        thread_ts: str | None = None,
+        parts: int = 1,
+    ) -> tuple[str, str]:
+        """One chat.postMessage, tagged with `key`; returns (channel, ts). No retries."""
         response = await call(
             self.client.chat_postMessage(
                 channel=channel_id,
-                text=rendered["text"],
-                blocks=rendered["blocks"],
+                text=message["text"],
+                blocks=message["blocks"],
                 thread_ts=thread_ts,
                 # Links from feeds must not expand into previews; never link_names/parse=full.
                 unfurl_links=False,
                 unfurl_media=False,
-                metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": key}},
+                metadata=metadata_for(key, parts),
             )
         )
-        channel = str(response.get("channel") or channel_id)
-        ts = str(response["ts"])
-        return Sent(channel, ts, await self.permalink(channel, ts))
+        return str(response.get("channel") or channel_id), str(response["ts"])
+
+    # ------------------------------------------------------------------ digests
+
+    async def _post_digest(
+        self, channel_id: str, content: DigestPost, *, key: str, thread_ts: str | None
+    ) -> Sent:
+        """The head (tagged `key`, with the number of parts), each continuation in the
+        head's thread, then the chart. Resumes a digest whose head is already in Slack."""
+        messages = digest_messages(content.digest)
+        # The digest is posted after its window ends: no earlier message can carry its key.
+        since = content.digest.window.end
+        head = await self.find_message(channel_id, key, since, thread_ts=thread_ts)
+        if head is not None:
+            channel, head_ts = channel_id, str(head["ts"])
+            log.info("digest %s: head already in Slack (ts %s), resuming", key, head_ts)
+        else:
+            channel, head_ts = await self._send_head(
+                channel_id,
+                messages[0],
+                key=key,
+                thread_ts=thread_ts,
+                parts=len(messages),
+                since=since,
+            )
+        parent = thread_ts or head_ts
+        there = (
+            await self.thread_contents(channel, parent, since)
+            if head is not None
+            else ThreadContents()
+        )
+        missing: list[int] = []
+        for number, message in enumerate(messages[1:], start=2):
+            part_key = f"{key}#{number}"
+            if part_key in there.keys:
+                continue
+            if not await self._post_part(channel, message, part_key, parent, since):
+                missing.append(number)
+        if content.chart_png and CHART_FILENAME not in there.files:
+            await self._upload_chart(channel, content, parent)
+        if missing and f"{key}#missing" not in there.keys:
+            await self._report_missing(channel, content, key, parent, missing, len(messages))
+        return Sent(channel, head_ts, await self.permalink(channel, head_ts))
+
+    async def _send_head(
+        self,
+        channel_id: str,
+        message: SlackMessage,
+        *,
+        key: str,
+        thread_ts: str | None,
+        parts: int,
+        since: datetime,
+    ) -> tuple[str, str]:
+        try:
+            return await self.send(channel_id, message, key=key, thread_ts=thread_ts, parts=parts)
+        except DeliveryUnknown as exc:
+            # It may have arrived: if so, carry on with the continuations now rather than
+            # leave them to a retry. If we cannot tell, the outbox looks again later.
+            try:
+                found = await self.find_message(channel_id, key, since, thread_ts=thread_ts)
+            except PlatformError:
+                raise exc from None
+            if found is None:
+                raise
+            log.info("digest %s: head arrived despite the error (ts %s)", key, found["ts"])
+            return channel_id, str(found["ts"])
+
+    async def _post_part(
+        self, channel: str, message: SlackMessage, key: str, parent: str, since: datetime
+    ) -> bool:
+        """One continuation in the head's thread, retried; False if it could not be posted."""
+        unknown = False
+        for attempt in range(1, PART_ATTEMPTS + 1):
+            await self._sleep(self.post_interval)  # the head (or the last part) just went
+            try:
+                if unknown and await self.find_message(channel, key, since, thread_ts=parent):
+                    return True  # the last attempt arrived after all
+                await self.send(channel, message, key=key, thread_ts=parent)
+                return True
+            except RateLimited as exc:
+                if exc.retry_after > LONGEST_PART_WAIT_S:
+                    log.error(
+                        "digest part %s: rate limited for %.0f s, given up", key, exc.retry_after
+                    )
+                    return False
+                log.info("digest part %s: rate limited, waiting %.1f s", key, exc.retry_after)
+                await self._sleep(exc.retry_after)
+            except DeliveryUnknown as exc:
+                unknown = True
+                log.warning("digest part %s: attempt %d unknown (%s)", key, attempt, exc)
+                await self._sleep(min(0.5 * 2**attempt, 8.0))
+            except PlatformError as exc:
+                log.error("digest part %s could not be posted: %s", key, exc)
+                return False
+        with contextlib.suppress(PlatformError):
+            if unknown and await self.find_message(channel, key, since, thread_ts=parent):
+                return True
+        log.error("digest part %s: not posted after %d attempts", key, PART_ATTEMPTS)
+        return False
+
+    async def _upload_chart(self, channel: str, content: DigestPost, parent: str) -> None:
+        """The participation chart in the thread. A failure is logged, never raised."""
+        chart = FileUpload(
+            filename=CHART_FILENAME,
+            data=content.chart_png,
+            title="People taking part per week, last 12 weeks",
+            alt_text=content.chart_alt,
+        )
+        for attempt in range(1, PART_ATTEMPTS + 1):
+            try:
+                await self.upload(channel, chart, thread_ts=parent)
+                return
+            except RateLimited as exc:
+                if exc.retry_after > LONGEST_PART_WAIT_S or attempt == PART_ATTEMPTS:
+                    break
+                await self._sleep(exc.retry_after)
+            except DeliveryUnknown as exc:
+                # Only a failed upload step is safe to repeat; a lost completion may have
+                # shared the file, and a second chart is worse than none.
+                if exc.code != "upload_failed" or attempt == PART_ATTEMPTS:
+                    log.warning("digest chart in %s/%s: %s (not retried)", channel, parent, exc)
+                    return
+                await self._sleep(min(0.5 * 2**attempt, 8.0))
+            except PlatformError as exc:
+                log.warning("digest chart in %s/%s not uploaded: %s", channel, parent, exc)
+                return
+        log.warning("digest chart in %s/%s not uploaded: rate limited", channel, parent)
+
+    async def _report_missing(
+        self,
+        channel: str,
+        content: DigestPost,
+        key: str,
+        parent: str,
+        missing: list[int],
+        total: int,
+    ) -> None:
+        """Never truncate silently: say in the thread what is missing and where to get it."""
+        digest = content.digest
+        since = digest.window.start.astimezone(digest.window.tz).date().isoformat()
+        numbers = ", ".join(str(n) for n in missing)
+        text = (
+            f"Parts {numbers} of {total} of this digest could not be posted. The full digest: "
+            f"`leaderbot digest --channel {escape_mrkdwn(digest.channel.id)} --since {since}`"
+        )
+        log.error("digest %s in %s: parts %s of %d missing", key, channel, numbers, total)
+        try:
+            await self.send(
+                channel,
+                {
+                    "text": text,
+                    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+                },
+                key=f"{key}#missing",
+                thread_ts=parent,
+            )
+        except PlatformError as exc:
+            log.error("could not say in %s/%s that parts are missing: %s", channel, parent, exc)
 
     async def permalink(self, channel_id: str, ts: str) -> str | None:
         """The message's permalink, or None: a post must not fail because of its link."""
@@ -192,7 +403,50 @@ class SlackPlatform:
 
         A post made into a thread (a nudge, a digest reply) is only in that thread: pass its
         `thread_ts` to look there instead; the channel history does not list thread replies.
+
+        A long digest's head counts as found only once all its continuations are in its
+        thread: until then this answers None, so the outbox calls `post` again, which finds
+        the head itself and posts only the missing parts (never the head twice).
         """
+        message = await self.find_message(channel_id, key, since, thread_ts=thread_ts)
+        if message is None:
+            return None
+        ts = str(message["ts"])
+        parts = post_parts(message)
+        if parts > 1:
+            keys = (await self.thread_contents(channel_id, thread_ts or ts, since)).keys
+            missing = [n for n in range(2, parts + 1) if f"{key}#{n}" not in keys]
+            if missing:
+                log.info("post %s is in Slack but parts %s are not: not complete", key, missing)
+                return None
+        return Sent(channel_id, ts, await self.permalink(channel_id, ts))
+
+    async def find_message(
+        self, channel_id: str, key: str, since: datetime, *, thread_ts: str | None = None
+    ) -> dict[str, Any] | None:
+        """The raw message tagged `key` (top level, or in `thread_ts`'s thread), if any."""
+        for message in await self._tagged_messages(channel_id, since, thread_ts):
+            if post_key(message) == key:
+                return message
+        return None
+
+    async def thread_contents(
+        self, channel_id: str, thread_ts: str, since: datetime
+    ) -> ThreadContents:
+        """The keys our messages in a thread carry, and the names of the files in it."""
+        contents = ThreadContents()
+        for message in await self._tagged_messages(channel_id, since, thread_ts):
+            key = post_key(message)
+            if key is not None:
+                contents.keys.add(key)
+            for file in message.get("files") or []:
+                if isinstance(file, dict) and isinstance(file.get("name"), str):
+                    contents.files.add(file["name"])
+        return contents
+
+    async def _tagged_messages(
+        self, channel_id: str, since: datetime, thread_ts: str | None
+    ) -> list[dict[str, Any]]:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         oldest = f"{max(0.0, (since - CLOCK_SKEW_MARGIN).timestamp()):.6f}"
@@ -219,11 +473,7 @@ class SlackPlatform:
                 ),
                 "messages",
             )
-        for message in messages:
-            if post_key(message) == key:
-                ts = str(message["ts"])
-                return Sent(channel_id, ts, await self.permalink(channel_id, ts))
-        return None
+        return [m for m in messages if isinstance(m, dict)]
 
     async def fetch_thread(self, channel_id: str, thread_ts: str) -> list[ThreadMessage]:
         messages = await self._pages(

@@ -34,6 +34,7 @@ from bot.services.admin_commands import (
     admin_decision,
     digest_line,
     execute,
+    feeds_line,
     last_question_line,
     local_today,
     question_line,
@@ -69,7 +70,7 @@ async def served_channels(ctx: Context) -> list[str]:
         alerted = set(
             await session.scalars(select(Channel.id).where(Channel.alerts_enabled.is_(True)))
         )
-        names = dict((await session.execute(select(Channel.id, Channel.name))).tuples().all())
+        names = {cid: name for cid, name in await session.execute(select(Channel.id, Channel.name))}
     return sorted(scheduled | alerted, key=lambda c: ((names.get(c) or c).lower(), c))
 
 
@@ -94,8 +95,8 @@ async def _channel_blocks(ctx: Context, channel_id: str, admin: bool) -> list[di
     lines += [
         last_question_line(summary, s, ctx.questions),
         digest_line(summary, s),
-        f"Alerts about new Socitm reports: {'on' if summary.alerts else 'off'}. "
-        "Feeds: coming with feed alerts.",
+        f"Alerts about new Socitm reports: {'on' if summary.alerts else 'off'}.",
+        feeds_line(summary, s),
     ]
     blocks = [{"type": "divider"}, section("\n".join(lines))]
     if admin:

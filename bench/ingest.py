@@ -1,0 +1,238 @@
+"""bench/ingest: signed reply events over HTTP to the bot in HTTP mode, as fast as it acks them.
+
+    python -m bench.ingest [--events 10000] [--concurrency 32] [--threads 10] [--batch-size 500]
+
+The bot (SlackRuntime with every listener, SQLite in a temporary directory, the fake Slack
+Web API) runs in this process; the load comes from a child process, so the client's CPU is
+not counted against the bot's. Prints events/s, p50/p99 ack latency, the time until every
+reply is stored, peak RSS of the bot's process, and how many were lost (replies counted in
+the database once the background writes drain). Target: >= 500 events/s, p99 ack < 100 ms,
+none lost. `--batch-size 1` writes one transaction per event (the baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sqlalchemy import func, select
+
+SECRET = "bench-signing-secret"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------------------- the load
+
+
+def reply_body(n: int, channel: str, thread_ts: str, base: int) -> str:
+    from tests.fakes.signing import event_body
+
+    ts = f"{base + n // 1_000_000}.{n % 1_000_000:06d}"
+    event = {
+        "type": "message",
+        "channel": channel,
+        "channel_type": "channel",
+        "user": f"U{n % 500:05d}",
+        "text": f"Reply {n}: fewer meetings, more shared platforms & better data.",
+        "ts": ts,
+        "thread_ts": thread_ts,
+        "event_ts": ts,
+    }
+    return event_body(event, event_id=f"EvBench{n:08d}")
+
+
+async def send_all(
+    url: str, threads: list[list[str]], events: int, concurrency: int
+) -> dict[str, Any]:
+    """Send `events` signed replies with `concurrency` connections; ack latencies in ms."""
+    from tests.fakes.signing import signed_headers
+
+    base = int(time.time()) + 1
+    bodies = [reply_body(n, *threads[n % len(threads)], base) for n in range(events)]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    next_index = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal next_index
+            while next_index < len(bodies):
+                body = bodies[next_index]
+                next_index += 1
+                headers = signed_headers(body, SECRET)  # signed now: the timestamp is checked
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                latencies.append((time.perf_counter() - started) * 1000)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return {"wall_s": wall, "latencies_ms": latencies, "statuses": statuses}
+
+
+def client_main(args: argparse.Namespace) -> None:
+    threads = json.loads(args.threads_json)
+    result = asyncio.run(send_all(args.url, threads, args.events, args.concurrency))
+    print(json.dumps(result))
+
+
+# ----------------------------------------------------------------------------- the bot
+
+
+async def count_replies(ctx: Any) -> int:
+    from bot.store.models import Reply
+
+    async with ctx.db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(Reply)) or 0)
+
+
+async def wait_for_replies(ctx: Any, expected: int, quiet_s: float = 5.0) -> int:
+    """Wait until `expected` replies are stored, or nothing moves for `quiet_s` seconds."""
+    from bot.services.reply_writer import writer_for
+
+    last, last_change = -1, time.monotonic()
+    while True:
+        await writer_for(ctx).drain()
+        stored = await count_replies(ctx)
+        if stored >= expected:
+            return stored
+        if stored != last:
+            last, last_change = stored, time.monotonic()
+        elif time.monotonic() - last_change > quiet_s:
+            return stored
+        await asyncio.sleep(0.05)
+
+
+async def run(events: int, concurrency: int, thread_count: int, batch_size: int) -> dict[str, Any]:
+    from bot.app import load_features
+    from bot.domain.questions import load_question_set
+    from bot.platforms.slack.app import SlackRuntime
+    from bot.platforms.slack.listeners.events import on_stop
+    from bot.platforms.slack.platform import SlackPlatform
+    from bot.services.ask import ask_and_deliver
+    from bot.services.context import Context
+    from bot.services.reply_writer import writer_for
+    from bot.settings import BUNDLED_PROMPTS, Settings
+    from bot.store.db import Database
+    from tests.fakes.slack_api import FakeSlack
+
+    load_features()
+    async with FakeSlack() as fake:
+        channels = [f"C{n:06d}" for n in range(thread_count)]
+        for cid in channels:
+            fake.add_channel(cid)
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                SLACK_BOT_TOKEN=fake.bot_token,
+                SLACK_SIGNING_SECRET=SECRET,
+                SLACK_API_URL=fake.url,
+                DATABASE_URL=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
+                LEADERBOT_LOG_LEVEL="WARNING",
+            )
+            db = Database(settings.database_url)
+            await db.upgrade()
+            async with SlackPlatform.pooled(settings) as platform:
+                ctx = Context(
+                    settings=settings,
+                    db=db,
+                    platform=platform,
+                    questions=load_question_set(BUNDLED_PROMPTS),
+                )
+                threads = []
+                for cid in channels:
+                    result = await ask_and_deliver(ctx, cid)
+                    threads.append([cid, result.post.ts])
+                runtime = SlackRuntime(ctx, host="127.0.0.1", port=0)
+                writer_for(ctx).batch_size = batch_size
+                port = await runtime.start()
+                client = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "bench.ingest",
+                    "--client",
+                    f"http://127.0.0.1:{port}/slack/events",
+                    "--events",
+                    str(events),
+                    "--concurrency",
+                    str(concurrency),
+                    "--threads-json",
+                    json.dumps(threads),
+                    stdout=asyncio.subprocess.PIPE,
+                    env=os.environ | {"PYTHONPATH": str(Path.cwd())},
+                )
+                out, _ = await client.communicate()
+                if client.returncode != 0:
+                    raise SystemExit(f"the load client failed (exit {client.returncode})")
+                load = json.loads(out)
+                acked_at = time.perf_counter()
+                stored = await wait_for_replies(ctx, events)
+                drain_s = time.perf_counter() - acked_at
+                await runtime.stop()
+                await on_stop(ctx)
+            await db.dispose()
+    latencies = sorted(load["latencies_ms"])
+    return {
+        "events": events,
+        "wall_s": load["wall_s"],
+        "events_per_s": events / load["wall_s"],
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "max_ms": latencies[-1],
+        "statuses": load["statuses"],
+        "drain_s": drain_s,
+        "stored_per_s": stored / (load["wall_s"] + drain_s),
+        "stored": stored,
+        "lost": events - stored,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=32, help="client connections")
+    parser.add_argument("--threads", type=int, default=10, help="question threads replied to")
+    parser.add_argument("--batch-size", type=int, default=500, help="events per transaction")
+    parser.add_argument("--client", metavar="URL", dest="url", help=argparse.SUPPRESS)
+    parser.add_argument("--threads-json", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.url:
+        client_main(args)
+        return
+    figures = asyncio.run(run(args.events, args.concurrency, args.threads, args.batch_size))
+    print(
+        f"{figures['events']} events, {args.concurrency} connections, "
+        f"batches of up to {args.batch_size}: "
+        f"{figures['events_per_s']:.0f} events/s acked "
+        f"(p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
+        f"max {figures['max_ms']:.1f} ms; HTTP {figures['statuses']})"
+    )
+    print(
+        f"all stored {figures['drain_s']:.2f} s after the last ack "
+        f"({figures['stored_per_s']:.0f} events/s end to end); "
+        f"stored {figures['stored']}, lost {figures['lost']}; "
+        f"peak RSS {figures['peak_rss_mb']:.0f} MB"
+    )
+    met = figures["events_per_s"] >= 500 and figures["p99_ms"] < 100 and figures["lost"] == 0
+    print("target (>= 500 events/s, p99 < 100 ms, none lost):", "met" if met else "NOT met")
+
+
+if __name__ == "__main__":
+    main()

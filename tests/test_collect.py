@@ -1,0 +1,332 @@
+"""Collecting replies: the event rules (once per event and per message, edits, deletions),
+the batching writer (same rules, in order), and reconciliation against the fake Slack.
+On SQLite, and on PostgreSQL when LEADERBOT_TEST_POSTGRES_URL is set."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.domain.clock import ManualClock
+from bot.platforms.slack.client import build_web_client
+from bot.platforms.slack.platform import SlackPlatform
+from bot.services.ask import ask_and_deliver
+from bot.services.collect import (
+    ReplyEvent,
+    reconcile_recent,
+    reconcile_thread,
+    record_deletion,
+    record_reply,
+)
+from bot.services.context import Context
+from bot.services.privacy import purge_team
+from bot.services.reply_writer import Deletion, Op, ReplyWriter, apply_batch
+from bot.store.models import Post, ProcessedEvent, Reply
+from tests.fakes.slack_api import FakeSlack, HttpError, RateLimit
+
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+async def question(ctx: Context, channel: str = "C1") -> Post:
+    result = await ask_and_deliver(ctx, channel)
+    assert result.delivered and result.post.ts
+    return result.post
+
+
+def reply(post: Post, n: int, text: str = "", **fields: Any) -> ReplyEvent:
+    values: dict[str, Any] = {
+        "channel_id": post.channel_id,
+        "thread_ts": post.ts,
+        "ts": f"{1_800_000_000 + n}.000100",
+        "user_id": f"U{n % 5}",
+        "text": text or f"reply {n}",
+        "event_id": f"Ev{n}",
+    }
+    values.update(fields)
+    return ReplyEvent(**values)
+
+
+async def stored(ctx: Context, channel: str = "C1") -> dict[str, tuple[str, str, bool]]:
+    async with ctx.db.read() as session:
+        rows = (await session.scalars(select(Reply).where(Reply.channel_id == channel))).all()
+    return {r.ts: (r.user_id, r.text, r.edited) for r in rows}
+
+
+async def event_ids(ctx: Context) -> set[str]:
+    async with ctx.db.read() as session:
+        return set((await session.scalars(select(ProcessedEvent.event_id))).all())
+
+
+# ----------------------------------------------------------------------------- event rules
+
+
+async def test_a_reply_is_stored_once_across_retries_and_replays(
+    database_url: str, make_context: Any
+) -> None:
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    event = reply(post, 1, "Fewer dashboards")
+    assert await record_reply(ctx, event) is True
+    assert await record_reply(ctx, event) is False  # Slack's retry: same event id
+    assert await record_reply(ctx, reply(post, 1, "Fewer dashboards", event_id="Ev1b")) is True
+    assert await stored(ctx) == {event.ts: ("U1", "Fewer dashboards", False)}
+
+
+async def test_replies_outside_question_threads_are_ignored(
+    database_url: str, make_context: Any
+) -> None:
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    assert await record_reply(ctx, reply(post, 1, thread_ts="1700000000.000001")) is False
+    assert await record_reply(ctx, reply(post, 2, channel_id="C2")) is False
+    assert await stored(ctx) == {}
+
+
+async def test_edits_apply_and_a_late_original_does_not_undo_them(
+    database_url: str, make_context: Any
+) -> None:
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    await record_reply(ctx, reply(post, 1, "v2", edited=True, event_id="EvEdit"))
+    await record_reply(ctx, reply(post, 1, "v1", event_id="EvOriginal"))
+    assert await stored(ctx) == {reply(post, 1).ts: ("U1", "v2", True)}
+    await record_reply(ctx, reply(post, 1, "v3", edited=True, event_id="EvEdit2"))
+    assert await stored(ctx) == {reply(post, 1).ts: ("U1", "v3", True)}
+
+
+async def test_a_deleted_reply_leaves_nothing_behind(database_url: str, make_context: Any) -> None:
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    kept, gone = reply(post, 1), reply(post, 2)
+    await record_reply(ctx, kept)
+    await record_reply(ctx, gone)
+    assert await record_deletion(ctx, "C1", gone.ts, event_id="EvDel") is True
+    assert await record_deletion(ctx, "C1", gone.ts, event_id="EvDel") is False
+    assert await stored(ctx) == {kept.ts: ("U1", "reply 1", False)}
+
+
+# ----------------------------------------------------------------------------- the writer
+
+
+def random_ops(post: Post, other: Post, seed: int, count: int = 300) -> list[Op]:
+    """Events as Slack might deliver them: retries, replays, edits before originals,
+    deletions before and after, other threads, other channels."""
+    rng = random.Random(seed)
+    ops: list[Op] = []
+    for n in range(count):
+        target = rng.choice([post, post, post, other])
+        ts_n = rng.randrange(40)
+        roll = rng.random()
+        if ops and roll < 0.1:
+            ops.append(rng.choice(ops))  # a retry: same event id
+        elif roll < 0.25:
+            ops.append(Deletion(target.channel_id, reply(target, ts_n).ts, event_id=f"EvD{n}"))
+        elif roll < 0.3:
+            ops.append(reply(target, ts_n, thread_ts="1700000000.000009", event_id=f"EvX{n}"))
+        else:
+            edited = roll > 0.7
+            text = f"{'edit' if edited else 'text'} {n}"
+            ops.append(reply(target, ts_n, text, edited=edited, event_id=f"EvR{n}"))
+    return ops
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_batches_follow_the_same_rules_as_one_event_at_a_time(
+    database_url: str, make_context: Any, tmp_path: Any, seed: int
+) -> None:
+    # The reference, one event at a time, on SQLite; the batches on the database under test.
+    one_by_one = await make_context(f"sqlite+aiosqlite:///{tmp_path}/reference-{seed}.db")
+    post, other = await question(one_by_one, "C1"), await question(one_by_one, "C2")
+    ops = random_ops(post, other, seed)
+    for op in ops:
+        if isinstance(op, Deletion):
+            await record_deletion(one_by_one, op.channel_id, op.ts, event_id=op.event_id)
+        else:
+            await record_reply(one_by_one, op)
+    expected = (
+        await stored(one_by_one, "C1"),
+        await stored(one_by_one, "C2"),
+        await event_ids(one_by_one),
+    )
+
+    batched = await make_context(database_url)
+    post_b, other_b = await question(batched, "C1"), await question(batched, "C2")
+    assert (post_b.ts, other_b.ts) != (None, None)
+    # Same threads in both databases: map the ops onto this one's question posts.
+    thread = {post.ts: post_b.ts, other.ts: other_b.ts}
+    mapped = [
+        op if isinstance(op, Deletion) else _rethread(op, thread.get(op.thread_ts)) for op in ops
+    ]
+    rng = random.Random(seed)
+    start = 0
+    while start < len(mapped):
+        size = rng.randrange(1, 60)
+        await apply_batch(batched, mapped[start : start + size])
+        start += size
+    got = (await stored(batched, "C1"), await stored(batched, "C2"), await event_ids(batched))
+    assert got == expected
+    assert expected[0] and expected[1]  # both channels had replies to compare
+
+
+def _rethread(op: ReplyEvent, thread_ts: str | None) -> ReplyEvent:
+    if thread_ts is None:
+        return op
+    return ReplyEvent(**{**op.__dict__, "thread_ts": thread_ts})
+
+
+async def test_a_batch_that_conflicts_falls_back_to_one_event_at_a_time(
+    database_url: str, make_context: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.services.reply_writer")
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    await record_reply(ctx, reply(post, 1, "first"))
+    # Deleting and re-adding one message in a batch trips the unique channel+ts key in a
+    # single flush; the fallback applies them in order.
+    await apply_batch(
+        ctx,
+        [
+            Deletion("C1", reply(post, 1).ts, event_id="EvDel"),
+            reply(post, 1, "again", event_id="EvAgain"),
+            reply(post, 2, "other"),
+        ],
+    )
+    assert await stored(ctx) == {
+        reply(post, 1).ts: ("U1", "again", False),
+        reply(post, 2).ts: ("U2", "other", False),
+    }
+    assert any("one by one" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_writer_applies_events_in_order_and_a_purge_after_them(
+    database_url: str, make_context: Any
+) -> None:
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    writer = ReplyWriter(ctx, batch_size=7)
+    for n in range(50):
+        await writer.submit(reply(post, n, team_id="T0FAKE"))
+    await writer.submit(reply(post, 3, "edited", edited=True, event_id="EvE"))
+    await writer.submit(Deletion("C1", reply(post, 4).ts, event_id="EvD"))
+    await writer.drain()
+    replies = await stored(ctx)
+    assert len(replies) == 49 and replies[reply(post, 3).ts] == ("U3", "edited", True)
+    assert writer.written == 52
+
+    for n in range(50, 60):
+        await writer.submit(reply(post, n, team_id="T0FAKE"))
+
+    async def purge() -> None:
+        await purge_team(ctx, "T0FAKE")
+
+    await writer.after_pending(purge)  # runs after the ten queued before it
+    assert await stored(ctx) == {}
+    await writer.close()
+
+
+# ----------------------------------------------------------------------------- reconcile
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(replies_page_size=3) as server:  # small pages: pagination matters
+        for uid in ("U1", "U2", "U3"):
+            server.add_user(uid, uid.lower())
+        server.add_channel("C1", "leadership", members={"U1", "U2", "U3"})
+        yield server
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # Near the real time: the fake stamps messages with it.
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+async def slack_ctx(fake: FakeSlack, make_context: Any, database_url: str) -> Context:
+    ctx = await make_context(database_url, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
+    ctx.platform = SlackPlatform(build_web_client(ctx.settings), sleep=RecordingSleep())
+    return ctx
+
+
+async def test_reconcile_adds_edits_and_drops_to_match_the_thread(
+    slack_ctx: Context, fake: FakeSlack
+) -> None:
+    post = await question(slack_ctx)
+    assert post.ts
+    kept = fake.add_message("C1", "kept", user="U1", thread_ts=post.ts)
+    edited = fake.add_message("C1", "before", user="U2", thread_ts=post.ts)
+    gone = fake.add_message("C1", "gone", user="U3", thread_ts=post.ts)
+    for message in (kept, edited, gone):
+        await record_reply(
+            slack_ctx,
+            ReplyEvent("C1", post.ts, message.ts, message.user or "", message.text),
+        )
+    fake.edit_message("C1", edited.ts, "after")
+    fake.delete_message("C1", gone.ts)
+    missed = [fake.add_message("C1", f"missed {n}", user="U3", thread_ts=post.ts) for n in range(7)]
+    fake.add_message("C1", "a bot in the thread", thread_ts=post.ts, bot=True)
+
+    result = await reconcile_thread(slack_ctx, post)
+    assert (result.added, result.updated, result.removed, result.error) == (7, 1, 1, None)
+    assert await stored(slack_ctx) == {
+        kept.ts: ("U1", "kept", False),
+        edited.ts: ("U2", "after", True),
+        **{m.ts: ("U3", m.text, False) for m in missed},
+    }
+    assert len(fake.calls("conversations.replies")) >= 4  # 12 messages, pages of 3
+    again = await reconcile_thread(slack_ctx, post)
+    assert (again.added, again.updated, again.removed) == (0, 0, 0)
+
+
+async def test_reconcile_waits_out_rate_limits(slack_ctx: Context, fake: FakeSlack) -> None:
+    post = await question(slack_ctx)
+    assert post.ts
+    message = fake.add_message("C1", "hello", user="U1", thread_ts=post.ts)
+    fake.inject("conversations.replies", RateLimit(retry_after=4))
+    result = await reconcile_thread(slack_ctx, post)
+    assert result.added == 1 and message.ts in await stored(slack_ctx)
+    platform = slack_ctx.platform
+    assert isinstance(platform, SlackPlatform)
+    assert platform._sleep.waits == [4]  # type: ignore[attr-defined]
+
+
+async def test_an_unreadable_thread_keeps_what_was_stored(
+    slack_ctx: Context, fake: FakeSlack
+) -> None:
+    post = await question(slack_ctx)
+    assert post.ts
+    message = fake.add_message("C1", "stored", user="U1", thread_ts=post.ts)
+    await record_reply(slack_ctx, ReplyEvent("C1", post.ts, message.ts, "U1", "stored"))
+    fake.inject("conversations.replies", HttpError(500))
+    result = await reconcile_thread(slack_ctx, post)
+    assert result.error and result.removed == 0
+    assert await stored(slack_ctx) == {message.ts: ("U1", "stored", False)}
+
+
+async def test_reconcile_recent_covers_this_weeks_questions_only(
+    slack_ctx: Context, fake: FakeSlack, clock: ManualClock
+) -> None:
+    now = clock()
+    clock.set(now - timedelta(days=8))
+    old = await question(slack_ctx)
+    clock.set(now)
+    recent = await question(slack_ctx)
+    assert old.ts and recent.ts
+    fake.add_message("C1", "late answer to an old question", user="U1", thread_ts=old.ts)
+    fresh = fake.add_message("C1", "this week's", user="U2", thread_ts=recent.ts)
+    result = await reconcile_recent(slack_ctx)
+    assert result.added == 1
+    assert await stored(slack_ctx) == {fresh.ts: ("U2", "this week's", False)}

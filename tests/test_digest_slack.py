@@ -1,0 +1,345 @@
+"""The weekly digest posted to Slack: head, continuations in its thread, chart; exactly once
+through faults, retries and restarts. Real HTTP to the fake Slack Web API, no mocks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bot.domain.clock import ManualClock
+from bot.domain.digest_render import render
+from bot.platforms.slack.blocks import escape_mrkdwn
+from bot.platforms.slack.client import build_web_client
+from bot.platforms.slack.digest_blocks import (
+    MAX_BLOCKS,
+    MESSAGE_TEXT_BUDGET,
+    SECTION_LIMIT,
+    digest_messages,
+    slack_len,
+)
+from bot.platforms.slack.platform import CHART_FILENAME, SlackPlatform, post_key
+from bot.scheduling.jobs import tick
+from bot.services import schedules
+from bot.services.ask import ask_and_deliver
+from bot.services.context import Context
+from bot.services.digest import (
+    build_channel_digest,
+    digest_post,
+    post_digest_now,
+    window_ending,
+)
+from bot.store.models import Post
+from tests.fakes.slack_api import (
+    DropAfterAccept,
+    FakeMessage,
+    FakeSlack,
+    HttpError,
+    Pass,
+    RateLimit,
+    SlackError,
+)
+
+LONDON = ZoneInfo("Europe/London")
+PEOPLE = {f"U{n:03d}": f"Person {n}" for n in range(40)}
+PLATFORM_LOGGER = "bot.platforms.slack.platform"
+
+
+class RecordingSleep:
+    """Stands in for asyncio.sleep in the platform: Retry-After waits are checked, not waited."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # The fake stamps messages with the real time; keep the bot's clock near it.
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(replies_page_size=200) as server:
+        for uid, name in PEOPLE.items():
+            server.add_user(uid, name.lower().replace(" ", ""), display_name=name)
+        server.add_channel("C1", "leadership", members=PEOPLE)
+        yield server
+
+
+@pytest.fixture
+def sleep() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture
+async def ctx(fake: FakeSlack, make_context: Any, sqlite_url: str, sleep: RecordingSleep):
+    context = await make_context(sqlite_url, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
+    context.platform = SlackPlatform(build_web_client(context.settings), sleep=sleep)
+    return context
+
+
+async def question_with_replies(ctx: Context, fake: FakeSlack, count: int) -> str:
+    """Ask in C1; `count` people reply in its thread (read back by reconciliation)."""
+    result = await ask_and_deliver(ctx, "C1")
+    assert result.delivered and result.post.ts
+    for n in range(count):
+        user = f"U{n % len(PEOPLE):03d}"
+        text = f"Reply {n:03d} <&> " + " ".join(f"point{n}-{w}" for w in range(40))
+        fake.add_message("C1", text, user=user, thread_ts=result.post.ts)
+    return result.post.ts
+
+
+def top_level(fake: FakeSlack) -> list[FakeMessage]:
+    return [m for m in fake.messages("C1") if not m.is_reply]
+
+
+def digest_heads(fake: FakeSlack) -> list[FakeMessage]:
+    return [
+        m for m in top_level(fake) if (post_key({"metadata": m.metadata}) or "").count("digest")
+    ]
+
+
+def keys_in(fake: FakeSlack, thread_ts: str) -> list[str | None]:
+    return [post_key({"metadata": m.metadata}) for m in fake.replies("C1", thread_ts)]
+
+
+def section_texts(message: FakeMessage) -> list[str]:
+    texts = []
+    for block in message.blocks or []:
+        if block["type"] in ("section", "header"):
+            texts.append(block["text"]["text"])
+        elif block["type"] == "context":
+            texts += [e.get("text", "") for e in block["elements"]]
+    return texts
+
+
+def within_limits(message: FakeMessage) -> bool:
+    blocks = message.blocks or []
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    return (
+        len(blocks) <= MAX_BLOCKS
+        and all(slack_len(t) <= SECTION_LIMIT for t in sections)
+        and sum(slack_len(t) for t in section_texts(message)) <= MESSAGE_TEXT_BUDGET
+    )
+
+
+async def digest_rows(ctx: Context) -> list[Post]:
+    async with ctx.db.read() as session:
+        query = select(Post).where(Post.kind == "digest").order_by(Post.id)
+        return list((await session.scalars(query)).all())
+
+
+def last_week(ctx: Context):
+    return window_ending(ctx.clock() + timedelta(seconds=1), "Europe/London")
+
+
+# ----------------------------------------------------------------------------- posting
+
+
+async def test_a_short_digest_is_one_message_with_its_chart_in_the_thread(
+    ctx: Context, fake: FakeSlack
+) -> None:
+    await question_with_replies(ctx, fake, 3)
+    row, report = await post_digest_now(ctx, "C1", last_week(ctx), None)
+    assert report.sent == [row.key]
+    (head,) = digest_heads(fake)
+    assert post_key({"metadata": head.metadata}) == row.key
+    assert fake.replies("C1", head.ts) == []  # it all fitted in one message
+    assert "3* replies from *3* people" in json.dumps(head.blocks)
+    (chart,) = fake.files.values()
+    assert (chart.completed, chart.channel, chart.thread_ts) == (True, "C1", head.ts)
+    assert chart.filename == CHART_FILENAME and chart.data and chart.data.startswith(b"\x89PNG")
+    assert chart.alt_txt and chart.alt_txt.startswith("Bar chart of people taking part")
+
+
+async def test_a_long_digest_continues_in_its_thread_within_limits_with_every_reply(
+    ctx: Context, fake: FakeSlack
+) -> None:
+    await question_with_replies(ctx, fake, 400)
+    row, report = await post_digest_now(ctx, "C1", last_week(ctx), None)
+    assert report.sent == [row.key]
+
+    (head,) = digest_heads(fake)
+    parts = fake.replies("C1", head.ts)
+    assert len(parts) >= 5
+    assert head.metadata["event_payload"] == {"key": row.key, "parts": len(parts) + 1}
+    assert keys_in(fake, head.ts) == [f"{row.key}#{n}" for n in range(2, len(parts) + 2)]
+    assert all(within_limits(m) for m in [head, *parts])
+    assert "continued (2 of" in parts[0].text
+    everything = "\n".join(t for m in [head, *parts] for t in section_texts(m))
+    for n in range(400):
+        text = f"Reply {n:03d} <&> " + " ".join(f"point{n}-{w}" for w in range(40))
+        assert escape_mrkdwn(text) in everything, n
+    (chart,) = fake.files.values()
+    assert chart.thread_ts == head.ts
+
+
+async def test_continuations_survive_500s_drops_and_rate_limits_without_duplicates(
+    ctx: Context, fake: FakeSlack, sleep: RecordingSleep
+) -> None:
+    await question_with_replies(ctx, fake, 400)
+    fake.inject(
+        "chat.postMessage",
+        Pass(),  # the head
+        HttpError(500),  # part 2, first try: nothing stored
+        DropAfterAccept(),  # part 2, second try: stored, answer lost
+        RateLimit(retry_after=7),  # part 3: told to wait
+    )
+    row, report = await post_digest_now(ctx, "C1", last_week(ctx), None)
+    assert report.sent == [row.key]
+    (head,) = digest_heads(fake)
+    keys = keys_in(fake, head.ts)
+    assert keys == [f"{row.key}#{n}" for n in range(2, len(keys) + 2)]  # each once, in order
+    assert fake.pending_faults("chat.postMessage") == 0
+    assert [c.fault for c in fake.calls("chat.postMessage")][1:6] == [  # [0]: the question
+        "Pass",
+        "HttpError",
+        "DropAfterAccept",
+        "RateLimit",
+        None,
+    ]
+    assert 7 in sleep.waits
+
+
+async def test_a_part_that_cannot_be_posted_is_reported_in_the_thread_not_raised(
+    ctx: Context, fake: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    await question_with_replies(ctx, fake, 400)
+    fake.inject("chat.postMessage", Pass(), SlackError("invalid_blocks"))
+    row, report = await post_digest_now(ctx, "C1", last_week(ctx), None)
+    assert report.sent == [row.key]  # the head is out: the outbox must not post it again
+    (head,) = digest_heads(fake)
+    keys = keys_in(fake, head.ts)
+    assert f"{row.key}#2" not in keys and f"{row.key}#3" in keys
+    assert keys[-1] == f"{row.key}#missing"
+    notice = fake.replies("C1", head.ts)[-1].text
+    assert "Parts 2 of" in notice and "leaderbot digest --channel C1 --since" in notice
+    assert any("parts 2 of" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+
+
+async def test_a_failed_chart_upload_leaves_the_digest_posted(
+    ctx: Context, fake: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    await question_with_replies(ctx, fake, 2)
+    fake.inject("files.getUploadURLExternal", SlackError("missing_scope"))
+    row, report = await post_digest_now(ctx, "C1", last_week(ctx), None)
+    assert report.sent == [row.key] and len(digest_heads(fake)) == 1
+    assert not any(f.completed for f in fake.files.values())
+    assert any("chart" in r.getMessage() for r in caplog.records if r.name == PLATFORM_LOGGER)
+
+
+@pytest.mark.parametrize("fault", [HttpError(500), DropAfterAccept()], ids=["500", "drop"])
+async def test_a_head_that_fails_is_retried_and_never_duplicated(
+    ctx: Context, fake: FakeSlack, fault: Any
+) -> None:
+    await question_with_replies(ctx, fake, 400)
+    fake.inject("chat.postMessage", fault)
+    row, report = await post_digest_now(ctx, "C1", last_week(ctx), None)
+    assert fake.pending_faults("chat.postMessage") == 0
+    assert report.sent + report.found == [row.key]
+    (head,) = digest_heads(fake)
+    (stored,) = await digest_rows(ctx)
+    assert (stored.status, stored.ts) == ("sent", head.ts)
+    keys = keys_in(fake, head.ts)
+    assert keys == [f"{row.key}#{n}" for n in range(2, len(keys) + 2)]
+    assert len(fake.files) == 1
+
+
+async def test_an_interrupted_digest_is_resumed_not_reposted(ctx: Context, fake: FakeSlack) -> None:
+    """A crash after the head and part 2: the outbox does not count the digest as found, and
+    posting it again adds only the missing parts."""
+    await question_with_replies(ctx, fake, 400)
+    slack = ctx.platform
+    assert isinstance(slack, SlackPlatform)
+    content = digest_post(await build_channel_digest(ctx, "C1", last_week(ctx)))
+    messages = digest_messages(content.digest)
+    channel, head_ts = await slack.send("C1", messages[0], key="k", parts=len(messages))
+    await slack.send(channel, messages[1], key="k#2", thread_ts=head_ts)
+    since = content.digest.window.end
+
+    assert await slack.find_post("C1", "k", since) is None  # incomplete
+    sent = await slack.post("C1", content, key="k")
+    assert sent.ts == head_ts and len(digest_heads_keyed(fake, "k")) == 1
+    assert keys_in(fake, head_ts) == [f"k#{n}" for n in range(2, len(messages) + 1)]
+    found = await slack.find_post("C1", "k", since)
+    assert found is not None and found.ts == head_ts
+    assert await slack.post("C1", content, key="k") == sent  # nothing more to do
+    assert len(fake.replies("C1", head_ts)) == len(messages) - 1
+
+
+def digest_heads_keyed(fake: FakeSlack, key: str) -> list[FakeMessage]:
+    return [m for m in top_level(fake) if post_key({"metadata": m.metadata}) == key]
+
+
+# ----------------------------------------------------------------------------- names
+
+
+async def test_users_info_failure_falls_back_to_the_user_id(ctx: Context, fake: FakeSlack) -> None:
+    result = await ask_and_deliver(ctx, "C1")
+    q = result.post.ts
+    assert q
+    fake.add_message("C1", "From a known person", user="U001", thread_ts=q)
+    fake.add_message("C1", "From someone Slack cannot name", user="U404", thread_ts=q)
+    fake.inject("users.info", HttpError(500))  # U001's look-up fails this once
+
+    digest = await build_channel_digest(ctx, "C1", last_week(ctx))
+    replies = json.loads(render(digest, "json"))["questions"][0]["replies"]
+    assert [(r["user"], r["user_name"]) for r in replies] == [("U001", "U001"), ("U404", "U404")]
+
+    _, report = await post_digest_now(ctx, "C1", last_week(ctx), None)
+    assert report.sent
+    (head,) = digest_heads(fake)
+    assert "*Person 1*" in json.dumps(head.blocks)  # asked again: the failure was not cached
+    assert "*U404*" in json.dumps(head.blocks)
+
+
+# ----------------------------------------------------------------------------- scheduled
+
+
+def last_friday_at_four() -> datetime:
+    now = datetime.now(LONDON)
+    friday = (now - timedelta(days=(now.weekday() - 4) % 7)).replace(
+        hour=16, minute=0, second=0, microsecond=0
+    )
+    return friday if friday < now - timedelta(minutes=5) else friday - timedelta(days=7)
+
+
+async def test_a_scheduled_digest_posts_once_across_ticks_and_a_restart(
+    fake: FakeSlack, make_context: Any, sqlite_url: str, clock: ManualClock, caplog: Any
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = {"SLACK_BOT_TOKEN": fake.bot_token, "SLACK_API_URL": fake.url}
+    friday = last_friday_at_four()
+    clock.set((friday - timedelta(days=2, hours=6)).astimezone(UTC))  # Wednesday 10:00
+    first = await make_context(sqlite_url, **settings)
+    first.platform = SlackPlatform.from_settings(first.settings)
+    await schedules.set_schedule(first, "C1", weekday=4, time="16:00", kind="digest")
+    await question_with_replies(first, fake, 5)
+
+    clock.set((friday + timedelta(seconds=30)).astimezone(UTC))
+    await tick(first)
+    await tick(first)
+    (head,) = digest_heads(fake)
+
+    # A restart: a new process on the same database, a new Slack client.
+    second = await make_context(sqlite_url, **settings)
+    second.platform = SlackPlatform.from_settings(second.settings)
+    await tick(second)
+    clock.set((friday + timedelta(hours=1)).astimezone(UTC))
+    await tick(second)
+
+    assert digest_heads(fake) == [head]
+    (row,) = await digest_rows(second)
+    assert (row.status, row.ts, row.occurrence) == ("sent", head.ts, friday.date())
+    assert "5* replies from *5* people" in json.dumps(head.blocks)
+    assert len(fake.files) == 1
