@@ -8,6 +8,7 @@ ends with a reason while the others carry on.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -60,8 +61,9 @@ async def server() -> AsyncIterator[FeedServer]:
 
 
 @pytest.fixture
-async def ctx(make_context, sqlite_url: str) -> Context:
-    return await make_context(sqlite_url)
+async def ctx(make_context, database_url: str) -> Context:
+    """SQLite always; PostgreSQL too when LEADERBOT_TEST_POSTGRES_URL is set."""
+    return await make_context(database_url)
 
 
 def options(server: FeedServer, **changes: Any) -> WatchOptions:
@@ -137,8 +139,8 @@ async def test_a_report_alerts_each_subscribed_channel_once(ctx, server) -> None
     assert len(await posts(ctx)) == 2
 
 
-async def test_a_restart_does_not_realert(make_context, sqlite_url, server) -> None:
-    ctx = await make_context(sqlite_url)
+async def test_a_restart_does_not_realert(make_context, database_url, server) -> None:
+    ctx = await make_context(database_url)
     await alerts_on(ctx, "C1")
     server.feed("/news", rss(OLD))
     await add_feed(ctx, server, "/news")
@@ -148,7 +150,7 @@ async def test_a_restart_does_not_realert(make_context, sqlite_url, server) -> N
     assert len(await posts(ctx)) == 1
     await ctx.db.dispose()
 
-    restarted = await make_context(sqlite_url)  # same database, fresh process state
+    restarted = await make_context(database_url)  # same database, fresh process state
     restarted.clock.advance(days=2)
     report = await run_cycle(restarted, options(server))
     assert report.outcomes[0].status == "changed" and report.outcomes[0].new_items == 0
@@ -421,3 +423,23 @@ async def test_unconfirmed_catalogue_urls_are_only_added_on_purpose(ctx, tmp_pat
     )
     assert await seed_catalogue(ctx, catalogue) == 0
     assert await seed_catalogue(ctx, catalogue, include_unconfirmed=True) == 1
+
+
+async def test_two_processes_polling_at_once_alert_once(make_context, database_url, server) -> None:
+    """Two bots on one database (forced, so both poll the same feeds at the same moment)."""
+    first = await make_context(database_url)
+    second = await make_context(database_url)  # its own engine: another process, in effect
+    await alerts_on(first, "C1", "C2")
+    server.feed("/a", rss(OLD))
+    server.feed("/b", rss(OLD))
+    await add_feed(first, server, "/a")
+    await add_feed(first, server, "/b")
+    await cycle(first, server)
+    server.feed("/a", rss([REPORT, *OLD]))
+    server.feed("/b", rss([REPORT, UNRELATED, *OLD]))
+    await asyncio.gather(
+        run_cycle(first, options(server), force=True),
+        run_cycle(second, options(server), force=True),
+    )
+    rows = await posts(first)
+    assert sorted(r.channel_id for r in rows) == ["C1", "C2"]
