@@ -232,3 +232,23 @@ async def test_socket_mode_abrupt_drop_is_noticed(
 
 async def _is(status: Any, expected: int) -> bool:
     return await status() == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "this is not json",
+        "[1, 2, 3]",
+        json.dumps({"type": "event_callback", "event": "not an object"}),
+        json.dumps({"type": "event_callback", "event": {"type": "message"}, "authorizations": 7}),
+    ],
+)
+async def test_signed_but_malformed_bodies_are_acked_not_500(http_server, body: str) -> None:
+    headers = signed_headers(body, SECRET, content_type="application/json")
+    status, _ = await request(http_server, "POST", "/slack/events", body, headers)
+    assert status == 200
+
+
+async def test_unsigned_garbage_is_refused_before_parsing(http_server) -> None:
+    status, _ = await request(http_server, "POST", "/slack/events", "{{{ not json", {})
+    assert status == 401

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 import pkgutil
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.platforms.slack import listeners
@@ -77,6 +80,24 @@ def register_listeners(app: AsyncApp, ctx: Context, modules: list[str] | None = 
     return registered
 
 
+def malformed_envelope(body: str, content_type: str) -> str | None:
+    """Why a JSON Events API envelope cannot be handled, or None if its shape is fine.
+    (Form bodies, i.e. slash commands and interactivity, are left to Bolt.)"""
+    if content_type != "application/json":
+        return None
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return "body is not JSON"
+    if not isinstance(envelope, dict):
+        return "body is not a JSON object"
+    if "event" in envelope and not isinstance(envelope["event"], dict):
+        return "`event` is not an object"
+    if "authorizations" in envelope and not isinstance(envelope["authorizations"], list):
+        return "`authorizations` is not a list"
+    return None
+
+
 class SlackServer:
     """Runs the Bolt app in HTTP or Socket Mode (chosen by settings), with /healthz."""
 
@@ -99,6 +120,8 @@ class SlackServer:
         self.socket_handler: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self._connect_task: asyncio.Task[None] | None = None
+        secret = settings.secret(settings.slack_signing_secret)
+        self._verifier = SignatureVerifier(secret) if secret else None
 
     @property
     def mode(self) -> str:
@@ -112,7 +135,28 @@ class SlackServer:
         return application
 
     async def _events(self, request: web.Request) -> web.Response:
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        body = await request.text()
+        # Check the signature before anything parses the body: Bolt parses first, so a
+        # malformed unsigned body would otherwise get a 500 instead of a 401.
+        if self._verifier is None or not self._verifier.is_valid(
+            body,
+            request.headers.get("X-Slack-Request-Timestamp"),
+            request.headers.get("X-Slack-Signature"),
+        ):
+            return web.json_response({"error": "invalid signature"}, status=401)
+        problem = malformed_envelope(body, request.content_type)
+        if problem is not None:
+            # Signed but malformed: log it and ack, so Slack does not retry it forever.
+            log.warning("malformed request acked and dropped: %s", problem)
+            return web.Response(status=200)
+        try:
+            bolt_response = await self.app.async_dispatch(
+                AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+            )
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            # Signed but malformed: log it and ack, so Slack does not retry it forever.
+            log.warning("malformed request acked and dropped: %s: %s", type(exc).__name__, exc)
+            return web.Response(status=200)
         return await to_aiohttp_response(bolt_response)
 
     async def connected(self) -> bool:
@@ -170,12 +214,28 @@ class SlackRuntime:
         self.app = build_bolt_app(ctx.settings)
         self.listeners = register_listeners(self.app, ctx)
         self.server = SlackServer(self.app, ctx.settings, host=host, port=port)
+        self._start_tasks: list[asyncio.Task[Any]] = []
+
+    def _hooks(self, name: str) -> list[Any]:
+        modules = [importlib.import_module(m) for m in self.listeners]
+        return [getattr(m, name) for m in modules if callable(getattr(m, name, None))]
 
     async def start(self) -> int:
-        return await self.server.start()
+        port = await self.server.start()
+        # Listener modules may have start-up work (reconciling this week's threads): run it
+        # aside so the server answers Slack at once.
+        self._start_tasks = [
+            asyncio.create_task(hook(self.ctx)) for hook in self._hooks("on_start")
+        ]
+        return port
 
     async def stop(self) -> None:
+        for task in self._start_tasks:
+            task.cancel()
+        await asyncio.gather(*self._start_tasks, return_exceptions=True)
         await self.server.stop()
+        for hook in self._hooks("on_stop"):  # e.g. write replies acked but still queued
+            await hook(self.ctx)
 
 
 async def serve(
