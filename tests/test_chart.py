@@ -5,9 +5,17 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from bot.domain.chart import HEIGHT, WIDTH, chart_alt_text, participation_chart, week_label
+from bot.domain.chart import (
+    HEIGHT,
+    WIDTH,
+    _font,
+    _text,
+    chart_alt_text,
+    participation_chart,
+    week_label,
+)
 from bot.domain.digest import WeekParticipation, participation_series
 
 FIRST = date(2025, 1, 20)
@@ -67,3 +75,27 @@ def test_labels_and_alt_text() -> None:
     assert alt.startswith("Bar chart of people taking part per week")
     assert "20 Jan: 0" in alt and "7 Apr: 10" in alt
     assert chart_alt_text([]) == "No participation data."
+
+
+def test_a_week_far_below_the_peak_still_gets_a_bar() -> None:
+    # 1 person against 1,000 is under half a pixel at this height: it was an empty
+    # rectangle, which Pillow rejects; it is now one pixel high.
+    points = [WeekParticipation(FIRST, 1000, 1000), WeekParticipation(FIRST + timedelta(7), 1, 1)]
+    image = decode(participation_chart(points)).convert("RGB")
+    slot = (WIDTH - 24) / 2
+    x = round(12 + slot + slot / 2)
+    column = [image.getpixel((x, y)) for y in range(HEIGHT)]
+    assert column.count((0, 48, 120)) == 1
+
+
+def test_cached_text_draws_what_imagedraw_draws() -> None:
+    """Texts are rendered once into masks and pasted: the same pixels as `ImageDraw.text`,
+    over any background."""
+    for text, size in [("People taking part", 14), ("7 Apr", 11), ("12", 11), ("Ÿj|g", 11)]:
+        for fill in [(11, 12, 12), (80, 90, 95)]:
+            expected = Image.new("RGB", (120, 40), (255, 255, 255))
+            expected.paste((29, 112, 184), (0, 0, 60, 40))
+            actual = expected.copy()
+            ImageDraw.Draw(expected).text((5, 7), text, fill=fill, font=_font(size))
+            _text(actual, (5, 7), text, fill, size)
+            assert expected.tobytes() == actual.tobytes(), (text, size, fill)

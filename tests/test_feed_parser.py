@@ -149,3 +149,16 @@ def test_prepare_body_keeps_the_document_closed() -> None:
     assert dropped == 3 and trimmed.endswith(b"</channel></rss>")
     assert notes == ["3 entries beyond the first 2 ignored"]
     assert trimmed.count(b"<item>") == 2
+
+
+def test_the_pre_pass_stays_linear_on_crafted_input() -> None:
+    crafted = [
+        b"<!DOCTYPE [" * 100_000,
+        b"<rss><channel><item><author>" + b" " * 2_000_000 + b"<x/></item></channel></rss>",
+        b"<author " * 200_000,
+        b"</item" * 300_000,
+    ]
+    for body in crafted:
+        started = time.monotonic()
+        prepare_body(body, ParseLimits())
+        assert time.monotonic() - started < 1.0, body[:20]

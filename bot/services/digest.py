@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.chart import chart_alt_text, participation_chart
 from bot.domain.content import DigestPost
@@ -24,7 +28,7 @@ from bot.domain.digest import (
 from bot.domain.schedule import Occurrence
 from bot.platforms.base import PlatformError
 from bot.services import outbox, planning
-from bot.services.ask import asked_history
+from bot.services.ask import ASKED_STATUSES
 from bot.services.collect import reconcile_thread
 from bot.services.context import Context
 from bot.store.models import Channel, ChatUser, Post, Reply, Schedule
@@ -36,15 +40,25 @@ NAME_CACHE_TTL = timedelta(days=1)
 
 async def display_names(ctx: Context, user_ids: set[str]) -> dict[str, str]:
     """Display names from the cache, else the platform; a failed lookup falls back to the id."""
-    names: dict[str, str] = {}
-    fresh_after = ctx.clock() - NAME_CACHE_TTL
     async with ctx.db.read() as session:
-        cached = (
-            await session.scalars(select(ChatUser).where(ChatUser.id.in_(list(user_ids))))
-        ).all()
-    for user in cached:
-        if user.fetched_at >= fresh_after:
-            names[user.id] = user.display_name
+        cached = await _cached_names(session, ChatUser.id.in_(list(user_ids)))
+    return await _complete_names(ctx, user_ids, cached)
+
+
+async def _cached_names(
+    session: AsyncSession, which: ColumnElement[bool]
+) -> list[tuple[str, str, datetime]]:
+    """(id, display name, fetched at) of the cached users matching `which`."""
+    query = select(ChatUser.id, ChatUser.display_name, ChatUser.fetched_at).where(which)
+    return [(uid, name, at) for uid, name, at in (await session.execute(query)).all()]
+
+
+async def _complete_names(
+    ctx: Context, user_ids: set[str], cached: Iterable[tuple[str, str, datetime]]
+) -> dict[str, str]:
+    """Fresh cached names, then users.info for the rest (cached in turn); the id on failure."""
+    fresh_after = ctx.clock() - NAME_CACHE_TTL
+    names = {uid: name for uid, name, at in cached if uid in user_ids and at >= fresh_after}
     for user_id in sorted(user_ids - names.keys()):
         try:
             info = await ctx.platform.user_info(user_id)
@@ -70,84 +84,154 @@ async def display_names(ctx: Context, user_ids: set[str]) -> dict[str, str]:
     return names
 
 
-async def build_channel_digest(
-    ctx: Context, channel_id: str, window: DigestWindow, *, reconcile: bool = True
-) -> Digest:
-    """The digest of one channel's questions posted in `window` (replies reconciled first)."""
-    async with ctx.db.read() as session:
-        posts = (
-            await session.scalars(
-                select(Post)
-                .where(
-                    Post.channel_id == channel_id,
-                    Post.kind == "question",
-                    Post.status == "sent",
-                    Post.sent_at >= window.start,
-                    Post.sent_at < window.end,
-                )
-                .order_by(Post.sent_at)
-            )
-        ).all()
+async def _window_questions(
+    session: AsyncSession, channel_ids: list[str], window: DigestWindow
+) -> list[Post]:
+    """The question posts sent in `window` in these channels, oldest first."""
+    query = (
+        select(Post)
+        .where(
+            Post.channel_id.in_(channel_ids),
+            Post.kind == "question",
+            Post.status == "sent",
+            Post.sent_at >= window.start,
+            Post.sent_at < window.end,
+        )
+        .order_by(Post.sent_at, Post.id)
+    )
+    return list((await session.scalars(query)).all())
+
+
+_ReplyRow = tuple[str, str, str, bool, datetime]
+"""user_id, text, ts, edited, posted_at: the fields of a `DigestReply` but its name."""
+
+
+@dataclass
+class _Reads:
+    """Everything a set of digests needs from the database, grouped by channel or post."""
+
+    channel_names: dict[str, str | None] = field(default_factory=dict)
+    replies: dict[int, list[_ReplyRow]] = field(default_factory=lambda: defaultdict(list))
+    history: dict[str, list[tuple[str, datetime]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    asked: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    cached_names: list[tuple[str, str, datetime]] = field(default_factory=list)
+
+
+async def _read_inputs(
+    session: AsyncSession, channel_ids: list[str], posts: list[Post], window: DigestWindow
+) -> _Reads:
+    """One query per table, for every channel at once (each id is one bound parameter)."""
+    reads = _Reads()
+    post_ids = [p.id for p in posts]
+    reads.channel_names = {
+        cid: name
+        for cid, name in await session.execute(
+            select(Channel.id, Channel.name).where(Channel.id.in_(channel_ids))
+        )
+    }
+    if post_ids:
+        thread_replies = select(
+            Reply.post_id, Reply.user_id, Reply.text, Reply.ts, Reply.edited, Reply.posted_at
+        ).where(Reply.post_id.in_(post_ids))
+        rows = await session.execute(thread_replies.order_by(Reply.id))
+        for post_id, user_id, text, ts, edited, posted_at in rows:
+            reads.replies[post_id].append((user_id, text, ts, edited, posted_at))
+        # The authors of those replies, by subquery: no list of user ids to bind.
+        authors = select(Reply.user_id).where(Reply.post_id.in_(post_ids)).scalar_subquery()
+        reads.cached_names = await _cached_names(session, ChatUser.id.in_(authors))
+    history_since = window.end - timedelta(weeks=WEEKS + 1)
+    for cid, user_id, posted_at in await session.execute(
+        select(Reply.channel_id, Reply.user_id, Reply.posted_at).where(
+            Reply.channel_id.in_(channel_ids), Reply.posted_at >= history_since
+        )
+    ):
+        reads.history[cid].append((user_id, posted_at))
+    # `asked_history` for every channel at once.
+    for cid, qid in await session.execute(
+        select(Post.channel_id, Post.question_id).where(
+            Post.channel_id.in_(channel_ids),
+            Post.kind == "question",
+            Post.status.in_(ASKED_STATUSES),
+            Post.question_id.is_not(None),
+        )
+    ):
+        if qid:
+            reads.asked[cid].append(qid)
+    return reads
+
+
+async def build_channel_digests(
+    ctx: Context, channel_ids: Iterable[str], window: DigestWindow, *, reconcile: bool = True
+) -> dict[str, Digest]:
+    """The digests of these channels' questions posted in `window`, by channel id.
+
+    With `reconcile`, each question thread is first reconciled with the platform (one thread
+    at a time). Then one read session, one query per table for all the channels: posts,
+    channels, replies, participation history, questions asked, cached display names. Names not
+    cached come from users.info (the id if that fails); member counts from the platform.
+    """
+    ids = list(dict.fromkeys(channel_ids))
+    if not ids:
+        return {}
+    posts: list[Post] | None = None
     if reconcile:
+        async with ctx.db.read() as session:
+            posts = await _window_questions(session, ids, window)
         for post in posts:
             await reconcile_thread(ctx, post)
     async with ctx.db.read() as session:
-        channel = await session.get(Channel, channel_id)
-        replies = (
-            await session.scalars(
-                select(Reply).where(Reply.post_id.in_([p.id for p in posts])).order_by(Reply.id)
-            )
-        ).all()
-        history_since = window.end - timedelta(weeks=WEEKS + 1)
-        history_rows = (
-            await session.execute(
-                select(Reply.user_id, Reply.posted_at).where(
-                    Reply.channel_id == channel_id, Reply.posted_at >= history_since
-                )
-            )
-        ).all()
-        asked = [qid for qid, _ in await asked_history(session, channel_id)]
-    names = await display_names(ctx, {r.user_id for r in replies})
-    by_post: dict[int, list[DigestReply]] = {p.id: [] for p in posts}
-    for r in replies:
-        by_post[r.post_id].append(
-            DigestReply(
-                user_id=r.user_id,
-                user_name=names.get(r.user_id, r.user_id),
-                text=r.text,
-                ts=r.ts,
-                edited=r.edited,
-                posted_at=r.posted_at,
-            )
-        )
-    threads = []
+        if posts is None:
+            posts = await _window_questions(session, ids, window)
+        reads = await _read_inputs(session, ids, posts, window)
+    authors = {row[0] for rows in reads.replies.values() for row in rows}
+    names = await _complete_names(ctx, authors, reads.cached_names)
+
+    threads: dict[str, list[QuestionThread]] = {cid: [] for cid in ids}
     for post in posts:
         question = ctx.questions.get(post.question_id or "")
         if question is None:
             log.warning("post %s asked %s, not in the question set", post.key, post.question_id)
             continue
-        threads.append(
+        replies = [
+            DigestReply(user_id, names.get(user_id, user_id), text, ts, edited, posted_at)
+            for user_id, text, ts, edited, posted_at in reads.replies.get(post.id, ())
+        ]
+        threads[post.channel_id].append(
             QuestionThread(
                 question=question,
                 posted_at=post.sent_at or post.due_at,
                 permalink=post.permalink,
-                replies=by_post[post.id],
+                replies=replies,
             )
         )
-    try:
-        members = await ctx.platform.member_count(channel_id)
-    except PlatformError as exc:
-        log.warning("member count for %s unavailable: %s", channel_id, exc)
-        members = None
-    return build_digest(
-        channel=ChannelRef(channel_id, channel.name if channel else None),
-        window=window,
-        threads=threads,
-        member_count=members,
-        question_set=ctx.questions,
-        asked_ids=asked,
-        history=participation_by_week(((u, at) for u, at in history_rows), window.tz),
-    )
+
+    digests: dict[str, Digest] = {}
+    for cid in ids:
+        try:
+            members = await ctx.platform.member_count(cid)
+        except PlatformError as exc:
+            log.warning("member count for %s unavailable: %s", cid, exc)
+            members = None
+        digests[cid] = build_digest(
+            channel=ChannelRef(cid, reads.channel_names.get(cid)),
+            window=window,
+            threads=threads[cid],
+            member_count=members,
+            question_set=ctx.questions,
+            asked_ids=reads.asked.get(cid, ()),
+            history=participation_by_week(reads.history.get(cid, ()), window.tz),
+        )
+    return digests
+
+
+async def build_channel_digest(
+    ctx: Context, channel_id: str, window: DigestWindow, *, reconcile: bool = True
+) -> Digest:
+    """The digest of one channel's questions posted in `window` (replies reconciled first)."""
+    digests = await build_channel_digests(ctx, [channel_id], window, reconcile=reconcile)
+    return digests[channel_id]
 
 
 def window_ending(end: datetime, tz_name: str, days: int = 7) -> DigestWindow:

@@ -68,7 +68,10 @@ class ParsedFeed:
 
 # --- before parsing (pure, linear) --------------------------------------------------------------
 
-_DOCTYPE = re.compile(rb"<!DOCTYPE\b[^\[>]*(?:\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
+# Linear patterns only (this runs on hostile bytes): no nested or overlapping repeats, and the
+# one place a repeat could backtrack (\s* before the author text) is possessive.
+_DOCTYPE_START = re.compile(rb"<!DOCTYPE\b", re.IGNORECASE)
+_SUBSET_END = re.compile(rb"\]\s*>")
 _PREFIX = rb"(?:[A-Za-z_][\w.-]{0,40}:)?"
 _AUTHOR_TAGS = rb"(?:author|creator|managingEditor|webMaster|publisher|contributor|name|email)"
 _ENTRY_END = re.compile(rb"</" + _PREFIX + rb"(?:item|entry)\s*>")
@@ -79,18 +82,26 @@ def _author_pattern(limit: int) -> re.Pattern[bytes]:
         rb"(<"
         + _PREFIX
         + _AUTHOR_TAGS
-        + rb"(?:\s[^<>]{0,2000})?>\s*(?:<!\[CDATA\[)?)([^<\]]{%d})[^<\]]*" % limit
+        + rb"(?:\s[^<>]{0,2000})?>\s*+(?:<!\[CDATA\[)?)([^<\]]{%d})[^<\]]*" % limit
     )
 
 
 def prepare_body(body: bytes, limits: ParseLimits) -> tuple[bytes, list[str], int]:
     """(body to parse, notes, entries dropped)."""
     notes: list[str] = []
-    doctype = _DOCTYPE.search(body, 0, 1 << 20)
+    doctype = _DOCTYPE_START.search(body, 0, 1 << 20)
     if doctype is not None:
-        if b"[" in doctype.group(0):
+        start = doctype.start()
+        close = body.find(b">", start)
+        subset = body.find(b"[", start, close if close != -1 else len(body))
+        if subset != -1:
+            # An internal subset: entity declarations (billion laughs, external entities).
+            found = _SUBSET_END.search(body, subset)
+            end = found.end() if found else len(body)
             notes.append("DOCTYPE with entity declarations removed")
-        body = body[: doctype.start()] + body[doctype.end() :]
+        else:
+            end = close + 1 if close != -1 else len(body)
+        body = body[:start] + body[end:]
     body, cut = _author_pattern(limits.max_author_chars).subn(rb"\1\2", body)
     if cut:
         notes.append(f"{cut} author field(s) cut to {limits.max_author_chars} characters")

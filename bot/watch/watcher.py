@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -248,6 +248,8 @@ async def _poll(
     options: WatchOptions,
     now: datetime,
 ) -> _Polled:
+    # The fetch slot is held until the body is parsed and dropped: bodies in memory are then
+    # bounded by `concurrency` x the byte cap, however many feeds are due.
     async with fetch_gate:
         result = await fetcher.fetch(
             feed.url,
@@ -255,26 +257,27 @@ async def _poll(
             last_modified=feed.last_modified if options.conditional else None,
             now=now,
         )
-    if result.permanent_redirect:
-        log.info(
-            "feed %d (%s) permanently redirects to %s: consider updating it",
-            feed.id,
-            feed.url,
-            result.permanent_redirect,
-        )
-    if result.status is FetchStatus.FAILED:
-        return _failure(
-            feed, now, result.code, result.reason, result.http_status, result.retry_after
-        )
-    if result.status is FetchStatus.NOT_MODIFIED:
-        return _success(feed, now, result, "not_modified", title=feed.title)
-    async with parse_gate:
-        parsed = await parse_feed(
-            result.body,
-            content_type=result.content_type,
-            base_url=result.final_url,
-            limits=options.parse,
-        )
+        if result.permanent_redirect:
+            log.info(
+                "feed %d (%s) permanently redirects to %s: consider updating it",
+                feed.id,
+                feed.url,
+                result.permanent_redirect,
+            )
+        if result.status is FetchStatus.FAILED:
+            return _failure(
+                feed, now, result.code, result.reason, result.http_status, result.retry_after
+            )
+        if result.status is FetchStatus.NOT_MODIFIED:
+            return _success(feed, now, result, "not_modified", title=feed.title)
+        async with parse_gate:
+            parsed = await parse_feed(
+                result.body,
+                content_type=result.content_type,
+                base_url=result.final_url,
+                limits=options.parse,
+            )
+        result = replace(result, body=b"")  # the items are parsed: let the bytes go
     if not parsed.ok:
         return _failure(feed, now, parsed.code, parsed.reason, result.http_status)
     for note in (parsed.bozo, *parsed.notes):
@@ -417,6 +420,10 @@ async def _claim_due(
         query = query.where(or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
     query = query.order_by(Feed.next_poll_at.asc().nulls_first(), Feed.id).limit(options.max_feeds)
     lease = now + timedelta(seconds=options.lease_s)
+    # Most minutes nothing is due: look before taking the write lock (SQLite has only one).
+    async with ctx.db.read() as session:
+        if await session.scalar(query.with_only_columns(Feed.id).limit(1)) is None:
+            return []
     async with ctx.db.write() as session:
         rows = list((await session.scalars(query)).all())
         states = [FeedState.of(row) for row in rows]
