@@ -68,7 +68,7 @@ class Schedule(Base):
     # Digest only: where the digest goes (None = the schedule's own channel).
     target_channel_id: Mapped[str | None] = mapped_column(String(64))
     # Question only: days without replies before one gentle nudge (None = off).
-    nudge_after_days: Mapped[int | None] = mapped_column(Integer, default=2)
+    nudge_after_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
