@@ -10,55 +10,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
-from bot.app import load_features
-from bot.domain.questions import load_question_set
-from bot.platforms.slack.platform import SlackPlatform
+from bench._support import peak_rss_mb, temp_context
 from bot.services import outbox
 from bot.services.ask import ask_now
-from bot.services.context import Context
-from bot.settings import BUNDLED_PROMPTS, Settings
-from bot.store.db import Database
 from tests.fakes.slack_api import FakeSlack
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 async def one_run(channels: int, latency: float, concurrency: int) -> dict[str, float]:
-    load_features()
     async with FakeSlack(latency=latency) as fake:
         ids = [f"C{n:06d}" for n in range(channels)]
         for cid in ids:
             fake.add_channel(cid)
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                SLACK_BOT_TOKEN=fake.bot_token,
-                SLACK_API_URL=fake.url,
-                DATABASE_URL=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
-                LEADERBOT_MAX_CONCURRENT_POSTS=concurrency,
-            )
-            db = Database(settings.database_url)
-            await db.upgrade()
-            async with SlackPlatform.pooled(settings) as platform:
-                ctx = Context(
-                    settings=settings,
-                    db=db,
-                    platform=platform,
-                    questions=load_question_set(BUNDLED_PROMPTS),
-                )
-                keys = [(await ask_now(ctx, cid, "Q1")).key for cid in ids]
-                started = time.perf_counter()
-                report = await outbox.deliver_due(ctx, only_keys=keys)
-                wall = time.perf_counter() - started
-            await db.dispose()
+        async with temp_context(
+            SLACK_BOT_TOKEN=fake.bot_token,
+            SLACK_API_URL=fake.url,
+            LEADERBOT_MAX_CONCURRENT_POSTS=concurrency,
+        ) as ctx:
+            keys = [(await ask_now(ctx, cid, "Q1")).key for cid in ids]
+            started = time.perf_counter()
+            report = await outbox.deliver_due(ctx, only_keys=keys)
+            wall = time.perf_counter() - started
         per_channel = Counter(m.channel for m in fake.messages() if not m.is_reply)
         return {
             "wall_s": wall,

@@ -19,20 +19,14 @@ import importlib.util
 import io
 import json
 import logging
-import resource
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
-from bot.app import load_features
-from bot.domain.questions import load_question_set
+from bench._support import peak_rss_mb, temp_context
 from bot.platforms.console.platform import ConsolePlatform
 from bot.services.context import Context
-from bot.settings import BUNDLED_PROMPTS, Settings
-from bot.store.db import Database
 from bot.store.models_feeds import Feed
 from bot.watch import admin, parser
 from bot.watch.watcher import CycleReport, WatchOptions, run_cycle
@@ -44,10 +38,6 @@ class Figures:
     wall: float
     cpu: float
     report: CycleReport
-
-
-def rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KB on Linux
 
 
 def _has_sniffio() -> bool:
@@ -95,24 +85,12 @@ def change(port: int, latency: float) -> int:
 
 async def main(feeds: int, latency: float, baseline: bool) -> int:
     logging.basicConfig(level=logging.ERROR)
-    load_features()
     server, port = await spawn_server(feeds, latency)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                DATABASE_URL=url,
-                LEADERBOT_ALLOW_PRIVATE_FEEDS=True,
-            )
-            db = Database(url)
-            await db.upgrade()
-            ctx = Context(
-                settings=settings,
-                db=db,
-                platform=ConsolePlatform(io.StringIO()),
-                questions=load_question_set(BUNDLED_PROMPTS),
-            )
+        async with temp_context(
+            platform=ConsolePlatform(io.StringIO()), LEADERBOT_ALLOW_PRIVATE_FEEDS=True
+        ) as ctx:
+            settings, db = ctx.settings, ctx.db
             await admin.set_alerts(ctx, "C1", True, actor="bench")
             async with db.write() as session:
                 for i in range(feeds):
@@ -136,11 +114,11 @@ async def main(feeds: int, latency: float, baseline: bool) -> int:
             )
             await measured("1. first fetch (all 200, backlog recorded)", ctx, options)
             changed = change(port, latency)
-            rss_before = rss_mb()
+            rss_before = peak_rss_mb()
             main_cycle = await measured(
                 f"2. {changed} changed + {feeds - changed} x 304 (measured)", ctx, options
             )
-            rss_cycle = rss_mb()
+            rss_cycle = peak_rss_mb()
             idle = await measured("3. nothing changed (all 304)", ctx, options)
             base = None
             if baseline:
@@ -151,7 +129,6 @@ async def main(feeds: int, latency: float, baseline: bool) -> int:
                 base = await measured(
                     "4. baseline: sequential, no conditional GET", ctx, sequential
                 )
-            await db.dispose()
         parser.shutdown()
         per_unchanged_ms = idle.cpu / feeds * 1000
         print()
@@ -162,7 +139,8 @@ async def main(feeds: int, latency: float, baseline: bool) -> int:
             f"(+ parsing in worker processes)"
         )
         print(
-            f"peak RSS (watcher process): {rss_mb():.0f} MB over the whole run (target < 150 MB; "
+            f"peak RSS (watcher process): {peak_rss_mb():.0f} MB over the whole run "
+            f"(target < 150 MB; "
             f"{rss_before:.0f} MB before cycle 2, {rss_cycle:.0f} MB after it)"
         )
         print(

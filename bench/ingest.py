@@ -16,10 +16,8 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,10 +26,6 @@ import aiohttp
 from sqlalchemy import func, select
 
 SECRET = "bench-signing-secret"
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ----------------------------------------------------------------------------- the load
@@ -120,73 +114,53 @@ async def wait_for_replies(ctx: Any, expected: int, quiet_s: float = 5.0) -> int
 
 
 async def run(events: int, concurrency: int, thread_count: int, batch_size: int) -> dict[str, Any]:
-    from bot.app import load_features
-    from bot.domain.questions import load_question_set
+    # Imported here, not at the top: the load-generating child process needs none of it.
+    from bench._support import peak_rss_mb, temp_context
     from bot.platforms.slack.app import SlackRuntime
-    from bot.platforms.slack.listeners.events import on_stop
-    from bot.platforms.slack.platform import SlackPlatform
     from bot.services.ask import ask_and_deliver
-    from bot.services.context import Context
     from bot.services.reply_writer import writer_for
-    from bot.settings import BUNDLED_PROMPTS, Settings
-    from bot.store.db import Database
     from tests.fakes.slack_api import FakeSlack
 
-    load_features()
     async with FakeSlack() as fake:
         channels = [f"C{n:06d}" for n in range(thread_count)]
         for cid in channels:
             fake.add_channel(cid)
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                SLACK_BOT_TOKEN=fake.bot_token,
-                SLACK_SIGNING_SECRET=SECRET,
-                SLACK_API_URL=fake.url,
-                DATABASE_URL=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
-                LEADERBOT_LOG_LEVEL="WARNING",
+        async with temp_context(
+            SLACK_BOT_TOKEN=fake.bot_token,
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=fake.url,
+            LEADERBOT_LOG_LEVEL="WARNING",
+        ) as ctx:
+            threads = []
+            for cid in channels:
+                result = await ask_and_deliver(ctx, cid)
+                threads.append([cid, result.post.ts])
+            runtime = SlackRuntime(ctx, host="127.0.0.1", port=0)
+            writer_for(ctx).batch_size = batch_size
+            port = await runtime.start()
+            client = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.ingest",
+                "--client",
+                f"http://127.0.0.1:{port}/slack/events",
+                "--events",
+                str(events),
+                "--concurrency",
+                str(concurrency),
+                "--threads-json",
+                json.dumps(threads),
+                stdout=asyncio.subprocess.PIPE,
+                env=os.environ | {"PYTHONPATH": str(Path.cwd())},
             )
-            db = Database(settings.database_url)
-            await db.upgrade()
-            async with SlackPlatform.pooled(settings) as platform:
-                ctx = Context(
-                    settings=settings,
-                    db=db,
-                    platform=platform,
-                    questions=load_question_set(BUNDLED_PROMPTS),
-                )
-                threads = []
-                for cid in channels:
-                    result = await ask_and_deliver(ctx, cid)
-                    threads.append([cid, result.post.ts])
-                runtime = SlackRuntime(ctx, host="127.0.0.1", port=0)
-                writer_for(ctx).batch_size = batch_size
-                port = await runtime.start()
-                client = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "bench.ingest",
-                    "--client",
-                    f"http://127.0.0.1:{port}/slack/events",
-                    "--events",
-                    str(events),
-                    "--concurrency",
-                    str(concurrency),
-                    "--threads-json",
-                    json.dumps(threads),
-                    stdout=asyncio.subprocess.PIPE,
-                    env=os.environ | {"PYTHONPATH": str(Path.cwd())},
-                )
-                out, _ = await client.communicate()
-                if client.returncode != 0:
-                    raise SystemExit(f"the load client failed (exit {client.returncode})")
-                load = json.loads(out)
-                acked_at = time.perf_counter()
-                stored = await wait_for_replies(ctx, events)
-                drain_s = time.perf_counter() - acked_at
-                await runtime.stop()
-                await on_stop(ctx)
-            await db.dispose()
+            out, _ = await client.communicate()
+            if client.returncode != 0:
+                raise SystemExit(f"the load client failed (exit {client.returncode})")
+            load = json.loads(out)
+            acked_at = time.perf_counter()
+            stored = await wait_for_replies(ctx, events)
+            drain_s = time.perf_counter() - acked_at
+            await runtime.stop()  # also writes replies acked but still queued
     latencies = sorted(load["latencies_ms"])
     return {
         "events": events,

@@ -20,10 +20,8 @@ import asyncio
 import multiprocessing as mp
 import random
 import statistics
-import tempfile
 import time
 from multiprocessing.queues import Queue
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -87,39 +85,16 @@ def fake_process(out: Queue, stop: Any, latency: float) -> None:
 
 
 async def _app_main(out: Queue, stop: Any, fake_url: str, token: str) -> None:
-    from bot.app import load_features
-    from bot.domain.questions import load_question_set
-    from bot.platforms.slack.app import SlackServer, build_bolt_app, register_listeners
-    from bot.platforms.slack.platform import SlackPlatform
-    from bot.services.context import Context
-    from bot.settings import BUNDLED_PROMPTS, Settings
-    from bot.store.db import Database
+    from bench._support import temp_context
+    from bot.platforms.slack.app import SlackRuntime
 
-    load_features()
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            SLACK_BOT_TOKEN=token,
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=fake_url,
-            DATABASE_URL=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
-        )
-        db = Database(settings.database_url)
-        await db.upgrade()
-        async with SlackPlatform.pooled(settings) as platform:
-            ctx = Context(
-                settings=settings,
-                db=db,
-                platform=platform,
-                questions=load_question_set(BUNDLED_PROMPTS),
-            )
-            app = build_bolt_app(settings)
-            register_listeners(app, ctx)  # every listener, as `leaderbot run` does
-            server = SlackServer(app, settings, host="127.0.0.1", port=0)
-            out.put(await server.start())
-            await asyncio.to_thread(stop.wait)
-            await server.stop()
-        await db.dispose()
+    async with temp_context(
+        SLACK_BOT_TOKEN=token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake_url
+    ) as ctx:
+        runtime = SlackRuntime(ctx, host="127.0.0.1", port=0)  # every listener, as in `run`
+        out.put(await runtime.start())
+        await asyncio.to_thread(stop.wait)
+        await runtime.stop()
 
 
 def app_process(out: Queue, stop: Any, fake_url: str, token: str) -> None:
