@@ -79,8 +79,14 @@ async def open_context(
 
 async def run_bot(settings: Settings) -> int:
     """`leaderbot run`: the scheduler and listeners until stopped (or EOF on the console)."""
+    from bot.cli import StartupError
     from bot.scheduling.runner import BotScheduler
 
+    http_mode = settings.platform is PlatformName.SLACK and not settings.socket_mode
+    if http_mode and settings.slack_signing_secret is None:
+        raise StartupError(
+            "HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)"
+        )
     async with open_context(settings) as ctx:
         scheduler = BotScheduler(ctx)
         stop = asyncio.Event()
@@ -104,7 +110,13 @@ async def run_bot(settings: Settings) -> int:
                 from bot.platforms.slack.app import SlackRuntime
 
                 runtime = SlackRuntime(ctx)
-                await runtime.start()
+                try:
+                    await runtime.start()
+                except OSError as exc:
+                    raise StartupError(
+                        f"cannot listen on port {settings.port} ({exc.strerror}); "
+                        "set LEADERBOT_PORT to a free port"
+                    ) from None
                 try:
                     await stop.wait()
                 finally:

@@ -33,6 +33,10 @@ class UsageError(Exception):
     """A bad argument found after parsing (a day, a time, a zone): one line, exit 2."""
 
 
+class StartupError(Exception):
+    """The bot cannot start (port taken, Slack settings incomplete): one line, exit 1."""
+
+
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
@@ -108,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, QuestionSetError) as exc:
         print(f"leaderbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StartupError as exc:
+        print(f"leaderbot: cannot start: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -122,3 +122,9 @@ def test_ask_on_the_console_then_digest_json(run) -> None:
 def test_db_upgrade(run) -> None:
     out = run("db", "upgrade")
     assert out.returncode == 0 and "up to date" in out.stdout
+
+
+def test_run_on_slack_without_a_signing_secret_says_so(run) -> None:
+    out = run("run", SLACK_BOT_TOKEN="xoxb-test")
+    assert out.returncode == 1
+    assert "SLACK_SIGNING_SECRET" in one_line(out.stderr)
