@@ -54,6 +54,12 @@ def register(sub: Any) -> None:
     schedule.add_argument(
         "--nudge-days", help="days without replies before one reminder, or 'off' (default 2)"
     )
+    schedule.add_argument(
+        "--digest",
+        action="store_true",
+        help="set the channel's digest schedule instead (default: Friday 16:00)",
+    )
+    schedule.add_argument("--to", metavar="CHANNEL", help="with --digest: post the digest here")
     mode = schedule.add_mutually_exclusive_group()
     mode.add_argument("--off", action="store_true", help="turn the schedule off")
     mode.add_argument("--pause-until", type=parse_date_arg, metavar="YYYY-MM-DD")
@@ -135,18 +141,24 @@ def _nudge_days(value: str | None) -> int | str | None:
 
 
 async def _schedule(args: argparse.Namespace, ctx: Context) -> int:
+    kind = "digest" if args.digest else "question"
+    label = f"{kind} schedule for {args.channel}"
+    if args.to and not args.digest:
+        raise UsageError("--to goes with --digest (e.g. --digest --day fri --time 16:00 --to C2)")
+    if args.digest and args.nudge_days:
+        raise UsageError("--nudge-days belongs to the question schedule: drop --digest")
     try:
         if args.off:
-            await schedule_service.turn_off(ctx, args.channel)
-            print(f"schedule for {args.channel} is off")
+            await schedule_service.turn_off(ctx, args.channel, kind=kind)
+            print(f"{label} is off")
             return 0
         if args.pause_until:
-            await schedule_service.pause(ctx, args.channel, until=args.pause_until)
-            print(f"schedule for {args.channel} paused until {args.pause_until.isoformat()}")
+            await schedule_service.pause(ctx, args.channel, until=args.pause_until, kind=kind)
+            print(f"{label} paused until {args.pause_until.isoformat()}")
             return 0
         if args.resume:
-            await schedule_service.resume(ctx, args.channel)
-            print(f"schedule for {args.channel} resumed")
+            await schedule_service.resume(ctx, args.channel, kind=kind)
+            print(f"{label} resumed")
             return 0
         if not args.day or not args.time:
             raise UsageError(
@@ -165,6 +177,8 @@ async def _schedule(args: argparse.Namespace, ctx: Context) -> int:
             timezone=zone,
             nation=nation,
             holiday_policy=args.holiday_policy,
+            kind=kind,
+            target_channel_id=args.to,
             nudge_after_days=_nudge_days(args.nudge_days),  # type: ignore[arg-type]
         )
     except schedule_service.ScheduleError as exc:
@@ -172,7 +186,9 @@ async def _schedule(args: argparse.Namespace, ctx: Context) -> int:
     views = await schedule_service.list_schedules(ctx, channel_id=args.channel)
     upcoming = next((v.next for v in views if v.schedule.id == schedule.id), None)
     print(
-        f"{args.channel}: {DAY_NAMES[schedule.weekday]}s at {schedule.time} {schedule.timezone}"
+        f"{args.channel} {kind}: {DAY_NAMES[schedule.weekday]}s at {schedule.time} "
+        f"{schedule.timezone}"
+        + (f", posted to {schedule.target_channel_id}" if schedule.target_channel_id else "")
         + (f"; next {upcoming.due_at.isoformat()}" if upcoming else "")
     )
     return 0

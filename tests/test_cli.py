@@ -95,7 +95,7 @@ def test_secrets_never_appear_in_errors(run) -> None:
 def test_schedule_then_schedules_then_off(run) -> None:
     out = run("schedule", "--channel", "C1", "--day", "Tues", "--time", "9:30am")
     assert out.returncode == 0, out.stderr
-    assert "Tuesdays at 09:30 Europe/London" in out.stdout
+    assert "C1 question: Tuesdays at 09:30 Europe/London" in out.stdout
     listing = run("schedules")
     assert listing.returncode == 0
     assert "Tue 09:30 Europe/London" in listing.stdout
@@ -128,3 +128,15 @@ def test_run_on_slack_without_a_signing_secret_says_so(run) -> None:
     out = run("run", SLACK_BOT_TOKEN="xoxb-test")
     assert out.returncode == 1
     assert "SLACK_SIGNING_SECRET" in one_line(out.stderr)
+
+
+def test_digest_schedule_from_the_command_line(run) -> None:
+    assert run("schedule", "--channel", "C1", "--day", "mon", "--time", "09:00").returncode == 0
+    out = run(
+        "schedule", "--channel", "C1", "--digest", "--day", "thu", "--time", "15:30", "--to", "C2"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "C1 digest: Thursdays at 15:30 Europe/London, posted to C2" in out.stdout
+    assert "Thu 15:30 Europe/London" in run("schedules").stdout
+    bad = run("schedule", "--channel", "C1", "--to", "C2", "--day", "mon", "--time", "9")
+    assert bad.returncode == 2 and "--digest" in one_line(bad.stderr)
