@@ -25,18 +25,15 @@ import argparse
 import asyncio
 import io
 import multiprocessing
-import resource
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench._support import peak_rss_mb
+
 WINDOW_DAYS = 7
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def channel_ids(count: int) -> list[str]:

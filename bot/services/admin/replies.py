@@ -1,0 +1,60 @@
+"""How a reply looks on each platform, who asked, and what they get back (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+def _plain_link(url: str, label: str) -> str:
+    return url if label == url else f"{label} ({url})"
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a reply names channels and people, links, and escapes what came from outside.
+    The defaults are plain text (console, CLI); Slack passes mrkdwn versions."""
+
+    channel: Callable[[str], str] = lambda channel_id: f"#{channel_id}"
+    user: Callable[[str], str] = lambda user_id: user_id
+    escape: Callable[[str], str] = lambda text: text
+    bold: Callable[[str], str] = lambda text: text
+    link: Callable[[str, str], str] = _plain_link
+
+
+PLAIN = Style()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Who typed the command, where, and how to write the reply."""
+
+    user_id: str
+    channel_id: str  # where it was typed (the target unless a #channel is named)
+    team_id: str | None = None
+    channel_name: str | None = None
+    style: Style = PLAIN
+    # Console (and Teams): a `#name` *is* the channel's id. On Slack only a mention has one.
+    names_are_ids: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    text: str  # for the person who typed it only (ephemeral)
+    ok: bool = True  # False: refused, or bad input
+    posted: bool = False  # something went to a channel publicly
+    changed: bool = False  # a setting changed (the App Home refreshes)
+
+
+def refused(text: str) -> Outcome:
+    return Outcome(text, ok=False)
+
+
+def change_made(text: str, *, posted: bool = False) -> Outcome:
+    return Outcome(text, posted=posted, changed=True)
+
+
+def as_sentence(text: str) -> str:
+    """An error from elsewhere as a sentence: capital first, full stop last."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "`", ")")) else ".")

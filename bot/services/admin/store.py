@@ -1,0 +1,69 @@
+"""The reads and writes the commands share: a channel's schedule and when it is next due, the
+channel's own row, and a command's audit entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.services import audit
+from bot.services import schedules as schedule_service
+from bot.services.admin.channels import Where
+from bot.services.admin.formats import when
+from bot.services.admin.replies import Invocation
+from bot.services.channels import ensure_channel
+from bot.services.context import Context
+from bot.store.models import Channel, Schedule
+
+
+async def find_schedule(ctx: Context, channel_id: str, kind: str) -> Schedule | None:
+    async with ctx.db.read() as session:
+        return await session.scalar(
+            select(Schedule).where(Schedule.channel_id == channel_id, Schedule.kind == kind)
+        )
+
+
+async def next_due(ctx: Context, schedule: Schedule) -> str | None:
+    """When the schedule next posts, as people in its zone read it; None if it won't."""
+    views = await schedule_service.list_schedules(ctx, channel_id=schedule.channel_id, history=0)
+    view = next((v for v in views if v.schedule.kind == schedule.kind), None)
+    if view is None or view.next is None:
+        return None
+    return when(view.next.due_at, schedule.timezone)
+
+
+async def next_sentence(ctx: Context, schedule: Schedule) -> str:
+    """A reply's ending naming when the schedule next posts; nothing if it won't."""
+    nxt = await next_due(ctx, schedule)
+    return f" Next: {nxt}." if nxt else ""
+
+
+async def remember_channel(ctx: Context, where: Where, inv: Invocation) -> None:
+    """Record the channel with its name and workspace (uninstall purges by workspace)."""
+    async with ctx.db.write() as session:
+        await ensure_channel(session, ctx, where.id, name=where.name, team_id=inv.team_id)
+        channel = await session.get(Channel, where.id)
+        if channel is not None and channel.team_id is None and inv.team_id:
+            channel.team_id = inv.team_id
+
+
+async def record(
+    ctx: Context,
+    inv: Invocation,
+    action: str,
+    channel_id: str | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """The audit entry of a post made on request (`ask`, `digest now`)."""
+    async with ctx.db.write() as session:
+        audit.record(
+            session,
+            ctx,
+            actor=inv.user_id,
+            action=action,
+            channel_id=channel_id,
+            before=before,
+            after=after,
+        )

@@ -1,0 +1,74 @@
+"""What a channel has set up, gathered for the status reply and the App Home."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from bot.services import schedules as schedule_service
+from bot.services.admin.formats import when
+from bot.services.context import Context
+from bot.store.models import AuditEntry, Channel, Post, Schedule
+from bot.watch import admin as feed_admin
+from bot.watch.admin import FeedView
+
+
+@dataclass
+class ChannelSummary:
+    """What the status and the App Home show for one channel."""
+
+    channel_id: str
+    name: str | None = None
+    question: Schedule | None = None
+    question_state: str | None = None
+    question_next: str | None = None
+    digest: Schedule | None = None
+    digest_state: str | None = None
+    digest_next: str | None = None
+    last_question: Post | None = None
+    last_problem: Post | None = None  # the newest question post, when it failed or was missed
+    alerts: bool = False
+    feeds: list[FeedView] = field(default_factory=list)  # its own, and those for every channel
+    recent: list[AuditEntry] = field(default_factory=list)
+
+
+def feeds_of(feeds: list[FeedView], channel_id: str) -> list[FeedView]:
+    """The feeds that can alert a channel: its own, and those for every alerts channel."""
+    return [f for f in feeds if f.channel_id in (None, channel_id)]
+
+
+async def channel_feeds(ctx: Context, channel_id: str) -> list[FeedView]:
+    return feeds_of(await feed_admin.list_feeds(ctx), channel_id)
+
+
+async def summarise(ctx: Context, channel_id: str, *, audit_entries: int = 0) -> ChannelSummary:
+    summary = ChannelSummary(channel_id)
+    for view in await schedule_service.list_schedules(ctx, channel_id=channel_id, history=0):
+        s = view.schedule
+        due = when(view.next.due_at, s.timezone) if view.next else None
+        if s.kind == "question":
+            summary.question, summary.question_state, summary.question_next = s, view.state, due
+        elif s.kind == "digest":
+            summary.digest, summary.digest_state, summary.digest_next = s, view.state, due
+    summary.feeds = await channel_feeds(ctx, channel_id)
+    async with ctx.db.read() as session:
+        channel = await session.get(Channel, channel_id)
+        if channel is not None:
+            summary.name, summary.alerts = channel.name, channel.alerts_enabled
+        asked = select(Post).where(Post.channel_id == channel_id, Post.kind == "question")
+        summary.last_question = await session.scalar(
+            asked.where(Post.status == "sent").order_by(Post.sent_at.desc()).limit(1)
+        )
+        newest = await session.scalar(asked.order_by(Post.due_at.desc(), Post.id.desc()).limit(1))
+        if newest is not None and newest.status in ("failed", "missed"):
+            summary.last_problem = newest
+        if audit_entries:
+            query = (
+                select(AuditEntry)
+                .where((AuditEntry.channel_id == channel_id) | AuditEntry.channel_id.is_(None))
+                .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+                .limit(audit_entries)
+            )
+            summary.recent = list((await session.scalars(query)).all())
+    return summary
