@@ -25,6 +25,7 @@ POSTGRES_ENV = "LEADERBOT_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_ENV)
 
 load_features()
+pytest.register_assert_rewrite("tests.slack_harness")
 
 
 def make_settings(**overrides: Any) -> Settings:

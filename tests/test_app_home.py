@@ -23,8 +23,8 @@ from bot.store.models import AuditEntry, Schedule
 from tests.fakes import eventually
 from tests.fakes.signing import event_body, interactivity_body, signed_headers
 from tests.fakes.slack_api import HttpError
-from tests.test_slash_command import ADMIN, MEMBER, SECRET, Slack
-from tests.test_slash_command import slack as slack  # the running app: a shared fixture
+from tests.slack_harness import ADMIN, MEMBER, SECRET, Slack
+from tests.slack_harness import slack as slack  # the running app: a shared fixture
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -19,7 +19,9 @@ async def show_help(ctx: Context, cmd: Help, where: Where, inv: Invocation) -> O
     return Outcome(inv.style.escape(text))
 
 
-async def list_questions(ctx: Context, cmd: ListQuestions, where: Where, inv: Invocation) -> Outcome:
+async def list_questions(
+    ctx: Context, cmd: ListQuestions, where: Where, inv: Invocation
+) -> Outcome:
     s = inv.style
     lines = [s.bold(s.escape(ctx.questions.title))]
     for q in ctx.questions.questions:

@@ -17,7 +17,9 @@ from bot.services.context import Context
 from bot.store.models import Channel, Schedule
 
 
-async def find_schedule(ctx: Context, channel_id: str, kind: str) -> Schedule | None:
+async def find_schedule(
+    ctx: Context, channel_id: str, kind: schedule_service.Kind
+) -> Schedule | None:
     async with ctx.db.read() as session:
         return await session.scalar(
             select(Schedule).where(Schedule.channel_id == channel_id, Schedule.kind == kind)
@@ -46,6 +48,31 @@ async def remember_channel(ctx: Context, where: Where, inv: Invocation) -> None:
         channel = await session.get(Channel, where.id)
         if channel is not None and channel.team_id is None and inv.team_id:
             channel.team_id = inv.team_id
+
+
+async def set_weekly(
+    ctx: Context,
+    where: Where,
+    inv: Invocation,
+    *,
+    kind: schedule_service.Kind,
+    weekday: int,
+    time: str,
+    timezone: str | None,
+    target_channel_id: str | None = None,
+) -> Schedule:
+    """Record the channel, then set its weekly question or digest (audited as the person)."""
+    await remember_channel(ctx, where, inv)
+    return await schedule_service.set_schedule(
+        ctx,
+        where.id,
+        weekday=weekday,
+        time=time,
+        timezone=timezone,
+        kind=kind,
+        target_channel_id=target_channel_id,
+        actor=inv.user_id,
+    )
 
 
 async def record(

@@ -1,0 +1,94 @@
+"""The weekly digest: `digest DAY TIME [#channel]`, `digest now`, `digest off`."""
+
+from __future__ import annotations
+
+from bot.domain.command_grammar import SLASH, DigestNow, DigestOff, SetDigest
+from bot.services import schedules as schedule_service
+from bot.services.admin.channels import Where, join, resolve
+from bot.services.admin.formats import rule_text
+from bot.services.admin.replies import Invocation, Outcome, change_made, refused
+from bot.services.admin.store import find_schedule, next_sentence, record, set_weekly
+from bot.services.context import Context
+from bot.services.digest import post_digest_now, window_ending
+from bot.store.models import Post
+
+DIGEST_NOW_DAYS = 7
+
+
+async def set_digest(ctx: Context, cmd: SetDigest, where: Where, inv: Invocation) -> Outcome:
+    destination = where
+    if cmd.deliver_to is not None:
+        resolved = resolve(cmd.deliver_to, inv)
+        if isinstance(resolved, Outcome):
+            return resolved
+        destination = resolved
+    if (refusal := await join(ctx, destination, inv)) is not None:
+        return refusal
+    existing = await find_schedule(ctx, where.id, "digest")
+    question = await find_schedule(ctx, where.id, "question")
+    # No zone given: keep the digest's, else follow the question's, else the default.
+    known = existing or question
+    zone = cmd.timezone or (known.timezone if known else None)
+    schedule = await set_weekly(
+        ctx,
+        where,
+        inv,
+        kind="digest",
+        weekday=cmd.weekday,
+        time=cmd.time,
+        timezone=zone,
+        # Always stored, so naming no channel moves a digest back here from elsewhere.
+        target_channel_id=destination.id,
+    )
+    s = inv.style
+    text = (
+        f"Done: the digest of {s.channel(where.id)} goes out {rule_text(schedule)} "
+        f"in {s.channel(destination.id)}."
+    )
+    text += await next_sentence(ctx, schedule)
+    if question is None:
+        text += f" (There is no weekly question here yet: `{SLASH} schedule mon 09:00`.)"
+    return change_made(text)
+
+
+async def digest_now(ctx: Context, cmd: DigestNow, where: Where, inv: Invocation) -> Outcome:
+    digest = await find_schedule(ctx, where.id, "digest")
+    target = Where(digest.target_channel_id) if digest and digest.target_channel_id else where
+    if (refusal := await join(ctx, target, inv)) is not None:
+        return refusal
+    zone = digest.timezone if digest else ctx.settings.timezone
+    window = window_ending(ctx.clock(), zone, DIGEST_NOW_DAYS)
+    row, report = await post_digest_now(
+        ctx, where.id, window, target.id if target.id != where.id else None
+    )
+    delivered = bool(report.sent or report.found)
+    await record(
+        ctx,
+        inv,
+        "digest.now",
+        where.id,
+        None,
+        {"to": target.id, "days": DIGEST_NOW_DAYS, "status": "sent" if delivered else "not sent"},
+    )
+    s = inv.style
+    if delivered:
+        return change_made(
+            f"Posted the digest of the last {DIGEST_NOW_DAYS} days of {s.channel(where.id)} "
+            f"in {s.channel(target.id)}.",
+            posted=True,
+        )
+    async with ctx.db.read() as session:
+        fresh = await session.get(Post, row.id)
+    why = s.escape((fresh.error if fresh else None) or "not delivered yet")
+    return refused(f"The digest was not posted ({why}). Try `{SLASH} digest now` again later.")
+
+
+async def digest_off(ctx: Context, cmd: DigestOff, where: Where, inv: Invocation) -> Outcome:
+    existing = await find_schedule(ctx, where.id, "digest")
+    channel = inv.style.channel(where.id)
+    if existing is None or not existing.enabled:
+        return Outcome(f"{channel} has no weekly digest on. `{SLASH} digest fri 16:00` sets one.")
+    await schedule_service.turn_off(ctx, where.id, kind="digest", actor=inv.user_id)
+    return change_made(
+        f"The weekly digest of {channel} is off. `{SLASH} digest fri 16:00` sets it again."
+    )
