@@ -47,6 +47,25 @@ async def _get(session: Any, channel_id: str, kind: Kind) -> Schedule | None:
     )
 
 
+def _audit(
+    session: Any,
+    ctx: Context,
+    actor: str,
+    action: str,
+    schedule: Schedule,
+    before: dict[str, Any] | None,
+) -> None:
+    audit.record(
+        session,
+        ctx,
+        actor=actor,
+        action=f"{schedule.kind}.{action}",
+        channel_id=schedule.channel_id,
+        before=before,
+        after=snapshot(schedule),
+    )
+
+
 def _changed(ctx: Context) -> None:
     if ctx.schedule_changed is not None:
         ctx.schedule_changed()
@@ -112,15 +131,7 @@ async def set_schedule(
                     updated_at=now,
                 )
             )
-        audit.record(
-            session,
-            ctx,
-            actor=actor,
-            action=f"{kind}.schedule",
-            channel_id=channel_id,
-            before=before,
-            after=snapshot(schedule),
-        )
+        _audit(session, ctx, actor, "schedule", schedule, before)
     _changed(ctx)
     return schedule
 
@@ -140,15 +151,7 @@ async def _update(
             setattr(schedule, name, value)
         schedule.updated_at = ctx.clock()
         await session.flush()
-        audit.record(
-            session,
-            ctx,
-            actor=actor,
-            action=f"{kind}.{action}",
-            channel_id=channel_id,
-            before=before,
-            after=snapshot(schedule),
-        )
+        _audit(session, ctx, actor, action, schedule, before)
     _changed(ctx)
     return schedule
 
