@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
@@ -131,6 +132,22 @@ def add_channel_arg(parser: argparse.ArgumentParser, *, required: bool = True) -
     parser.add_argument(
         "--channel", required=required, help="channel ID (C… in Slack, any name on the console)"
     )
+
+
+SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
+
+
+def check_channels(ctx: Context, *values: str | None) -> None:
+    """On Slack a channel is named by its ID: a name would post, but replies and look-ups
+    (which Slack reports by ID) would never match it."""
+    if ctx.platform.name != "slack":
+        return
+    for value in values:
+        if value is not None and not SLACK_CHANNEL_ID.fullmatch(value):
+            raise UsageError(
+                f"{value!r} is not a Slack channel ID: use the ID, e.g. C0123ABCD "
+                "(channel name → About → Channel ID)"
+            )
 
 
 def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:

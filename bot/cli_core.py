@@ -10,6 +10,7 @@ from bot.cli import (
     OneLineParser,
     UsageError,
     add_channel_arg,
+    check_channels,
     parse_date_arg,
     print_table,
 )
@@ -110,6 +111,7 @@ async def _questions(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def _ask(args: argparse.Namespace, ctx: Context) -> int:
+    check_channels(ctx, args.channel)
     try:
         result = await ask_and_deliver(ctx, args.channel, args.question)
     except UnknownQuestion as exc:
@@ -119,7 +121,15 @@ async def _ask(args: argparse.Namespace, ctx: Context) -> int:
         where = post.permalink or f"ts {post.ts}"
         print(f"posted {post.question_id} to {post.channel_id} ({where})")
         return 0
-    print(f"not posted ({post.status}): {post.error}", flush=True)
+    if post.status == "pending":
+        # Recorded and not lost: asking again would make a second question.
+        print(
+            f"not posted yet ({post.error}); it is queued and `leaderbot run` will send it "
+            "exactly once, so do not ask again",
+            flush=True,
+        )
+    else:
+        print(f"not posted ({post.status}): {post.error}", flush=True)
     return 1
 
 
@@ -141,6 +151,7 @@ def _nudge_days(value: str | None) -> int | str | None:
 
 
 async def _schedule(args: argparse.Namespace, ctx: Context) -> int:
+    check_channels(ctx, args.channel, args.to)
     kind = "digest" if args.digest else "question"
     label = f"{kind} schedule for {args.channel}"
     if args.to and not args.digest:

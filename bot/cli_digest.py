@@ -8,7 +8,7 @@ import sys
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.cli import UsageError, add_channel_arg, parse_date_arg
+from bot.cli import UsageError, add_channel_arg, check_channels, parse_date_arg
 from bot.domain.digest_render import FORMATS, render
 from bot.services.context import Context
 from bot.services.digest import build_channel_digest, digest_post, post_digest_now, window_ending
@@ -46,6 +46,7 @@ async def _digest(args: argparse.Namespace, ctx: Context) -> int:
         window = window_since(args.since, now, zone)
     else:
         window = window_ending(now, ctx.settings.timezone)
+    check_channels(ctx, args.channel, args.to)
     if args.to and not args.post:
         raise UsageError("--to only makes sense with --post")
     digest = await build_channel_digest(ctx, args.channel, window)

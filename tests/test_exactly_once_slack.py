@@ -220,3 +220,10 @@ async def test_kill_9_between_send_and_record_then_restart_posts_once(fake, tmp_
 async def _later(fake: FakeSlack, calls_before: int) -> bool:
     # Any API traffic after recording shows the bot kept running; posts must not grow.
     return len(fake.calls()) > calls_before and len(fake.calls("chat.postMessage")) == 1
+
+
+async def test_cli_refuses_a_channel_name_on_slack(fake, tmp_path: Path) -> None:
+    env = _env(fake, tmp_path / "bot.db")
+    code, _, err = await _cli(env, tmp_path, "ask", "--channel", "leadership-team")
+    assert code == 2 and "not a Slack channel ID" in err
+    assert fake.calls("chat.postMessage") == []

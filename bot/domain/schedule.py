@@ -54,6 +54,9 @@ class Occurrence:
     due_at: datetime  # aware UTC, after any bank-holiday move
     status: Literal["due", "holiday", "paused"]
     note: str | None = None  # why it moved or is skipped
+    # When it would have been due had nothing moved it. Weekly windows (a digest's week) are
+    # cut here, so a bank holiday moves a post without moving the week it covers.
+    nominal_at: datetime | None = None
 
     @property
     def postable(self) -> bool:
@@ -100,23 +103,18 @@ def occurrence_on(rule: WeeklyRule, nominal: date) -> Occurrence:
         raise ValueError(f"{nominal} is not a {DAY_NAMES[rule.weekday]}")
     zone = ZoneInfo(rule.timezone)
     at = _parse_hhmm(rule.time)
+    planned = local_to_utc(nominal, at, zone)
     if rule.paused_until is not None and nominal < rule.paused_until:
-        return Occurrence(
-            nominal,
-            local_to_utc(nominal, at, zone),
-            "paused",
-            f"paused until {rule.paused_until.isoformat()}",
-        )
+        note = f"paused until {rule.paused_until.isoformat()}"
+        return Occurrence(nominal, planned, "paused", note, planned)
     holiday = bank_holiday(rule.nation, nominal)
     if holiday is None:
-        return Occurrence(nominal, local_to_utc(nominal, at, zone), "due")
+        return Occurrence(nominal, planned, "due", None, planned)
     if rule.holiday_policy == "skip":
-        return Occurrence(
-            nominal, local_to_utc(nominal, at, zone), "holiday", f"{holiday}: skipped"
-        )
+        return Occurrence(nominal, planned, "holiday", f"{holiday}: skipped", planned)
     moved = next_working_day(rule.nation, nominal)
     note = f"{holiday}: moved to {DAY_NAMES[moved.weekday()]} {moved.isoformat()}"
-    return Occurrence(nominal, local_to_utc(moved, at, zone), "due", note)
+    return Occurrence(nominal, local_to_utc(moved, at, zone), "due", note, planned)
 
 
 def occurrences_between(rule: WeeklyRule, start: datetime, end: datetime) -> list[Occurrence]:

@@ -61,8 +61,11 @@ class ChatPlatform(Protocol):
         """Post `content` (a bot.domain.content object, or a platform-specific rendering),
         tagged with the outbox `key` so that `find_post` can find it later."""
 
-    async def find_post(self, channel_id: str, key: str, since: datetime) -> Sent | None:
-        """The message tagged `key` posted in the channel since `since`, if any."""
+    async def find_post(
+        self, channel_id: str, key: str, since: datetime, *, thread_ts: str | None = None
+    ) -> Sent | None:
+        """The message tagged `key` posted since `since` in the channel, or in the thread
+        `thread_ts` when given (a channel's history does not list thread replies)."""
 
     async def fetch_thread(self, channel_id: str, thread_ts: str) -> list[ThreadMessage]:
         """Every reply in a thread, excluding the parent message."""

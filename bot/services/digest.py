@@ -264,7 +264,9 @@ async def plan_digests(ctx: Context) -> list[str]:
     """Record every due weekly digest (see `planning.plan`); returns the new keys."""
 
     async def details(schedule: Schedule, occ: Occurrence) -> dict[str, object]:
-        window = window_ending(occ.due_at, schedule.timezone)
+        # The week ends at the nominal time even when a bank holiday moved the post: each
+        # question then falls in exactly one digest.
+        window = window_ending(occ.nominal_at or occ.due_at, schedule.timezone)
         return {
             "payload": {
                 "source_channel": schedule.channel_id,

@@ -111,8 +111,17 @@ async def enqueue(
     return row
 
 
+# Rows this process is working on right now. A claim whose lease the clock says has run out
+# is still ours while its send is in flight: never take it over from ourselves.
+_IN_FLIGHT: set[int] = set()
+
+
 async def _claim(ctx: Context, *, only_keys: Iterable[str] | None, limit: int) -> list[Post]:
-    """Take due rows for this process: pending ones, and those whose sender's lease ran out."""
+    """Take due rows for this process: pending ones, and those whose sender's lease ran out.
+
+    Each claim gets its own token in `claimed_by`, so a sender that lost its claim (its lease
+    ran out and another process took the row) cannot record over the new owner's outcome.
+    """
     now = ctx.clock()
     lease = now + timedelta(seconds=ctx.settings.send_lease_s)
     claimable = or_(
@@ -126,31 +135,53 @@ async def _claim(ctx: Context, *, only_keys: Iterable[str] | None, limit: int) -
     query = select(Post).where(claimable).order_by(Post.due_at, Post.id).limit(limit)
     if only_keys is not None:
         query = query.where(Post.key.in_(list(only_keys)))
+    if _IN_FLIGHT:
+        query = query.where(Post.id.not_in(list(_IN_FLIGHT)))
     claimed: list[Post] = []
     async with ctx.db.write() as session:
         for row in (await session.scalars(query)).all():
+            token = f"{OWNER}:{uuid.uuid4().hex[:8]}"
             result = await session.execute(
                 update(Post)
                 .where(Post.id == row.id, Post.status == row.status, Post.attempts == row.attempts)
                 .values(
                     status="sending",
-                    claimed_by=OWNER,
+                    claimed_by=token,
                     lease_until=lease,
                     attempts=Post.attempts + 1,
                 )
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:
-                claimed.append(row)  # row.attempts still holds the count before this claim
+                row.claimed_by = token  # row.attempts still holds the count before this claim
+                _IN_FLIGHT.add(row.id)
+                claimed.append(row)
     return claimed
 
 
+async def _renew(ctx: Context, row: Post) -> bool:
+    """Extend our lease just before a platform call; False if the claim is no longer ours.
+
+    Platform calls time out well within the lease, so a lease renewed before each call cannot
+    run out while that call is in flight, and no other process can take the row meanwhile.
+    """
+    lease = ctx.clock() + timedelta(seconds=ctx.settings.send_lease_s)
+    async with ctx.db.write() as session:
+        result = await session.execute(
+            update(Post)
+            .where(Post.id == row.id, Post.claimed_by == row.claimed_by, Post.status == "sending")
+            .values(lease_until=lease)
+            .execution_options(synchronize_session=False)
+        )
+    return result.rowcount == 1
+
+
 async def _finish(ctx: Context, row: Post, **values: Any) -> None:
-    """Record an outcome, only if this process still holds the claim."""
+    """Record an outcome, only if this claim still holds the row."""
     async with ctx.db.write() as session:
         await session.execute(
             update(Post)
-            .where(Post.id == row.id, Post.claimed_by == OWNER, Post.status == "sending")
+            .where(Post.id == row.id, Post.claimed_by == row.claimed_by, Post.status == "sending")
             .values(lease_until=None, **values)
             .execution_options(synchronize_session=False)
         )
@@ -166,6 +197,23 @@ async def _record_sent(ctx: Context, row: Post, sent: Sent) -> None:
         sent_at=ctx.clock(),
         error=None,
     )
+
+
+async def _hand_back(
+    ctx: Context, row: Post, error: PlatformError | Exception | str, wait_s: float = 30.0
+) -> str:
+    """Give the row back for a later sweep, or fail it once it has had all its attempts."""
+    if row.attempts + 1 >= MAX_ATTEMPTS:
+        await _finish(ctx, row, status="failed", error=f"gave up after {MAX_ATTEMPTS}: {error}")
+        return "failed"
+    await _finish(
+        ctx,
+        row,
+        status="pending",
+        retry_at=ctx.clock() + timedelta(seconds=wait_s),
+        error=str(error),
+    )
+    return "deferred"
 
 
 class _ChannelPacer:
@@ -192,72 +240,74 @@ class _ChannelPacer:
         lock.release()
 
 
+async def _look(ctx: Context, row: Post) -> Sent | None:
+    since = row.created_at - LOOKBACK
+    return await ctx.platform.find_post(row.channel_id, row.key, since, thread_ts=row.thread_ts)
+
+
 async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[str, str]:
-    """Send one claimed row; returns (outcome, key)."""
-    now = ctx.clock()
-    attempted_before = row.attempts > 0
+    """Send one claimed row; returns (outcome, key).
+
+    The rule that keeps a post single: once an attempt may have reached the platform (an
+    earlier claim, a dropped connection, a 5xx), nothing is posted until a look-up has said
+    the post is not there. A look-up that fails hands the row back; it never posts blind.
+    """
     grace = timedelta(hours=ctx.settings.grace_hours)
     builder = CONTENT_BUILDERS.get(row.kind)
     if builder is None:
         await _finish(ctx, row, status="failed", error=f"no content builder for kind {row.kind!r}")
         return "failed", row.key
 
-    since = row.created_at - LOOKBACK
-    if attempted_before:
-        # An earlier attempt may have reached the platform: look before posting again.
-        try:
-            found = await ctx.platform.find_post(row.channel_id, row.key, since)
-        except PlatformError as exc:
-            log.warning("could not look for %s before re-posting: %s", row.key, exc)
-            await _finish(ctx, row, status="pending", error=f"look-up failed: {exc}")
-            return "deferred", row.key
-        if found is not None:
-            await _record_sent(ctx, row, found)
-            log.info(
-                "post %s was already delivered (ts %s): recorded, not re-posted", row.key, found.ts
-            )
-            return "found", row.key
-
-    if row.kind in TIMELY_KINDS and now - row.due_at > grace:
+    must_look = row.attempts > 0
+    late = row.kind in TIMELY_KINDS and ctx.clock() - row.due_at > grace
+    if late and not must_look:
         await _finish(
             ctx,
             row,
             status="missed",
             error=f"not sent within the {ctx.settings.grace_hours:g} h grace window",
         )
-        log.warning("post %s missed: due %s, now %s", row.key, row.due_at, now)
+        log.warning("post %s missed: due %s, now %s", row.key, row.due_at, ctx.clock())
         return "missed", row.key
 
     try:
         content = builder(row, ctx)
         if inspect.isawaitable(content):
             content = await content
-    except Exception as exc:  # a bad payload must not stop the other posts
+    except Exception as exc:  # a database hiccup or a bad payload: retry, then give up
         log.exception("cannot build content for %s", row.key)
-        await _finish(ctx, row, status="failed", error=f"cannot build content: {exc}")
-        return "failed", row.key
+        return await _hand_back(ctx, row, f"cannot build content: {exc}"), row.key
 
     last_error: PlatformError | None = None
     for attempt in range(IN_CALL_TRIES):
         lock = await pacer.wait(row.channel_id)
         try:
-            if attempt > 0 and isinstance(last_error, DeliveryUnknown):
-                found = await ctx.platform.find_post(row.channel_id, row.key, since)
+            if not await _renew(ctx, row):
+                log.warning("lost the claim on %s to another sender: leaving it", row.key)
+                return "deferred", row.key
+            if must_look:
+                found = await _look(ctx, row)
                 if found is not None:
                     await _record_sent(ctx, row, found)
+                    log.info("post %s was already delivered (ts %s): recorded", row.key, found.ts)
                     return "found", row.key
+                must_look = False
+                if late:  # not there, and too late to post now
+                    await _finish(ctx, row, status="missed", error="past the grace window")
+                    return "missed", row.key
             sent = await ctx.platform.post(
                 row.channel_id, content, key=row.key, thread_ts=row.thread_ts
             )
         except RateLimited as exc:
             last_error = exc
-            log.info("rate limited posting %s: retry after %.1f s", row.key, exc.retry_after)
+            log.info("rate limited on %s: retry after %.1f s", row.key, exc.retry_after)
             if exc.retry_after > LONGEST_INLINE_WAIT_S:
                 break
             await asyncio.sleep(exc.retry_after)
             continue
         except DeliveryUnknown as exc:
             last_error = exc
+            must_look = True
             log.warning("delivery of %s unknown (%s): will look before retrying", row.key, exc)
             await asyncio.sleep(min(2.0**attempt * 0.5, 8.0))
             continue
@@ -270,21 +320,9 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
         await _record_sent(ctx, row, sent)
         return "sent", row.key
 
-    # Hand the row back; the next sweep tries again (and looks first, as attempts > 0).
-    if row.attempts + 1 >= MAX_ATTEMPTS:
-        await _finish(
-            ctx, row, status="failed", error=f"gave up after {MAX_ATTEMPTS}: {last_error}"
-        )
-        return "failed", row.key
+    # Hand the row back; the next claim looks first (attempts > 0), so nothing posts twice.
     wait_s = last_error.retry_after if isinstance(last_error, RateLimited) else 30.0
-    await _finish(
-        ctx,
-        row,
-        status="pending",
-        retry_at=ctx.clock() + timedelta(seconds=wait_s),
-        error=str(last_error),
-    )
-    return "deferred", row.key
+    return await _hand_back(ctx, row, last_error or "no attempt succeeded", wait_s), row.key
 
 
 async def deliver_due(
@@ -305,8 +343,9 @@ async def deliver_due(
             except Exception as exc:
                 # A bug or a database hiccup: hand the row back rather than lose it.
                 log.exception("unexpected error delivering %s", row.key)
-                await _finish(ctx, row, status="pending", error=f"internal error: {exc}")
-                return "deferred", row.key
+                return await _hand_back(ctx, row, f"internal error: {exc}"), row.key
+            finally:
+                _IN_FLIGHT.discard(row.id)
 
     for outcome, key in await asyncio.gather(*(one(r) for r in rows)):
         getattr(report, outcome).append(key)

@@ -83,9 +83,11 @@ class ConsolePlatform:
             await self.upload(channel_id, chart, thread_ts=message.ts)
         return Sent(channel_id=channel_id, ts=message.ts, permalink=None)
 
-    async def find_post(self, channel_id: str, key: str, since: datetime) -> Sent | None:
+    async def find_post(
+        self, channel_id: str, key: str, since: datetime, *, thread_ts: str | None = None
+    ) -> Sent | None:
         for message in self.messages.get(channel_id, []):
-            if message.key == key:
+            if message.key == key and (thread_ts is None or message.thread_ts == thread_ts):
                 return Sent(channel_id=channel_id, ts=message.ts)
         return None
 
