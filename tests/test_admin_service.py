@@ -74,6 +74,7 @@ async def test_every_change_is_audited_with_before_and_after(database_url, make_
     log = await entries(ctx)
     assert [e.action for e in log] == [
         "question.schedule",
+        "digest.schedule",  # the default Friday digest that comes with a first schedule
         "question.schedule",
         "question.pause",
         "question.resume",
@@ -89,12 +90,12 @@ async def test_every_change_is_audited_with_before_and_after(database_url, make_
         "digest.off",
     ]
     assert {e.actor for e in log} == {ME}
-    second = log[1]
+    second = log[2]
     assert (second.before["day"], second.after["day"]) == ("Monday", "Tuesday")
     assert describe_change(second.before, second.after) == (
         "day Monday → Tuesday; time 09:00 → 10:30; timezone Europe/London → Europe/Dublin"
     )
-    assert (log[5].before, log[5].after) == ({"alerts_enabled": False}, {"alerts_enabled": True})
+    assert (log[6].before, log[6].after) == ({"alerts_enabled": False}, {"alerts_enabled": True})
 
 
 async def test_reading_changes_nothing_and_status_shows_the_last_five(database_url, make_context):

@@ -138,7 +138,12 @@ async def test_pause_skips_and_resume_does_not_replay(database_url, make_context
     assert len(posted(ctx)) == 1
     async with ctx.db.read() as session:
         actions = (await session.scalars(select(AuditEntry.action))).all()
-    assert list(actions) == ["question.schedule", "question.pause", "question.resume"]
+    assert list(actions) == [
+        "question.schedule",
+        "digest.schedule",
+        "question.pause",
+        "question.resume",
+    ]
 
 
 async def test_ask_now_rotates_and_is_recorded(database_url, make_context) -> None:

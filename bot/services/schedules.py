@@ -114,24 +114,24 @@ async def set_schedule(
         if nudge_after_days != "keep":
             schedule.nudge_after_days = nudge_after_days
         await session.flush()
+        _audit(session, ctx, actor, "schedule", schedule, before)
         if kind == "question" and await _get(session, channel_id, "digest") is None:
             # Every question gets a digest unless someone says otherwise: Friday 16:00.
-            session.add(
-                Schedule(
-                    channel_id=channel_id,
-                    kind="digest",
-                    weekday=DEFAULT_DIGEST_WEEKDAY,
-                    time=DEFAULT_DIGEST_TIME,
-                    timezone=schedule.timezone,
-                    nation=schedule.nation,
-                    holiday_policy=schedule.holiday_policy,
-                    enabled=True,
-                    nudge_after_days=None,
-                    created_at=now,
-                    updated_at=now,
-                )
+            digest = Schedule(
+                channel_id=channel_id,
+                kind="digest",
+                weekday=DEFAULT_DIGEST_WEEKDAY,
+                time=DEFAULT_DIGEST_TIME,
+                timezone=schedule.timezone,
+                nation=schedule.nation,
+                holiday_policy=schedule.holiday_policy,
+                enabled=True,
+                nudge_after_days=None,
+                created_at=now,
+                updated_at=now,
             )
-        _audit(session, ctx, actor, "schedule", schedule, before)
+            session.add(digest)
+            _audit(session, ctx, actor, "schedule", digest, None)
     _changed(ctx)
     return schedule
 
