@@ -134,7 +134,7 @@ def add_channel_arg(parser: argparse.ArgumentParser, *, required: bool = True) -
     )
 
 
-SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
+SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")  # names are lower case: never match
 
 
 def check_channels(ctx: Context, *values: str | None) -> None:

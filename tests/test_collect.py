@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.domain.clock import ManualClock
 from bot.platforms.slack.client import build_web_client
 from bot.platforms.slack.platform import SlackPlatform
+from bot.services import reply_writer
 from bot.services.ask import ask_and_deliver
 from bot.services.collect import (
     ReplyEvent,
@@ -25,9 +26,9 @@ from bot.services.collect import (
     record_reply,
 )
 from bot.services.context import Context
-from bot.services.privacy import purge_team
+from bot.services.privacy import forget_user, purge_expired, purge_team
 from bot.services.reply_writer import Deletion, Op, ReplyWriter, apply_batch
-from bot.store.models import Post, ProcessedEvent, Reply
+from bot.store.models import Channel, ErasedUser, Post, ProcessedEvent, Reply, ReplyTombstone
 from tests.fakes.slack_api import FakeSlack, HttpError, RateLimit
 
 
@@ -187,27 +188,138 @@ def _rethread(op: ReplyEvent, thread_ts: str | None) -> ReplyEvent:
 
 
 async def test_a_batch_that_conflicts_falls_back_to_one_event_at_a_time(
-    database_url: str, make_context: Any, caplog: pytest.LogCaptureFixture
+    database_url: str,
+    make_context: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.services.reply_writer")
     ctx = await make_context(database_url)
     post = await question(ctx)
     await record_reply(ctx, reply(post, 1, "first"))
-    # Deleting and re-adding one message in a batch trips the unique channel+ts key in a
-    # single flush; the fallback applies them in order.
+
+    # Another process stores reply 1 just after this batch looked for it: the batch's insert
+    # trips the unique channel+ts key, and the fallback applies the events in order.
+    async def nothing_stored(session: Any, keys: Any) -> dict[Any, Any]:
+        return {}
+
+    monkeypatch.setattr(reply_writer, "_stored_replies", nothing_stored)
     await apply_batch(
         ctx,
         [
-            Deletion("C1", reply(post, 1).ts, event_id="EvDel"),
-            reply(post, 1, "again", event_id="EvAgain"),
+            reply(post, 1, "again", edited=True, event_id="EvAgain"),
             reply(post, 2, "other"),
         ],
     )
     assert await stored(ctx) == {
-        reply(post, 1).ts: ("U1", "again", False),
+        reply(post, 1).ts: ("U1", "again", True),
         reply(post, 2).ts: ("U2", "other", False),
     }
     assert any("one by one" in r.getMessage() for r in caplog.records)
+
+
+# ----------------------------------------------------------------------------- tombstones
+
+
+async def tombstones(ctx: Context) -> dict[tuple[str, str], datetime]:
+    async with ctx.db.read() as session:
+        rows = (await session.scalars(select(ReplyTombstone))).all()
+    return {(t.channel_id, t.ts): t.deleted_at for t in rows}
+
+
+async def test_a_deletion_before_its_original_keeps_it_deleted(
+    database_url: str, make_context: Any
+) -> None:
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    # One event at a time: the deletion overtakes the original (a retry, a replay).
+    early = reply(post, 1, "posted then deleted")
+    assert await record_deletion(ctx, "C1", early.ts, event_id="EvDel1") is False  # nothing yet
+    assert await record_reply(ctx, early) is False
+    assert await record_reply(ctx, reply(post, 1, "an edit", edited=True, event_id="EvE1")) is False
+    # Stored, deleted, then replayed under a new event id.
+    late = reply(post, 2, "said and unsaid")
+    assert await record_reply(ctx, late) is True
+    assert await record_deletion(ctx, "C1", late.ts, event_id="EvDel2") is True
+    assert await record_reply(ctx, reply(post, 2, "said and unsaid", event_id="EvReplay")) is False
+    # A second deletion event for the same message is harmless.
+    assert await record_deletion(ctx, "C1", late.ts, event_id="EvDel2b") is False
+    assert await stored(ctx) == {}
+    # Only the address and the time: nothing of what was said, or by whom.
+    assert set(await tombstones(ctx)) == {("C1", early.ts), ("C1", late.ts)}
+    assert {c.name for c in ReplyTombstone.__table__.columns} == {"channel_id", "ts", "deleted_at"}
+
+
+async def test_a_batch_keeps_deleted_messages_deleted(database_url: str, make_context: Any) -> None:
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    await record_reply(ctx, reply(post, 1, "first"))
+    await apply_batch(ctx, [Deletion("C1", reply(post, 3).ts, event_id="EvDelEarly")])
+    await apply_batch(
+        ctx,
+        [
+            Deletion("C1", reply(post, 1).ts, event_id="EvDel"),
+            reply(post, 1, "again", event_id="EvAgain"),  # the same message, after its deletion
+            reply(post, 2, "other"),
+            reply(post, 3, "deleted in an earlier batch"),
+            Deletion("C1", reply(post, 2).ts, event_id="EvDel2"),
+            Deletion("C1", reply(post, 2).ts, event_id="EvDel2b"),
+        ],
+    )
+    assert await stored(ctx) == {}
+    assert set(await tombstones(ctx)) == {("C1", reply(post, n).ts) for n in (1, 2, 3)}
+
+
+async def test_tombstones_are_pruned_by_the_retention_job(
+    database_url: str, make_context: Any, clock: ManualClock
+) -> None:
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    await record_deletion(ctx, "C1", reply(post, 1).ts)
+    clock.advance(days=20)
+    await record_deletion(ctx, "C1", reply(post, 2).ts)
+    clock.advance(days=11)  # the first is 31 days old, the second 11
+    await purge_expired(ctx)
+    assert set(await tombstones(ctx)) == {("C1", reply(post, 2).ts)}
+
+
+async def test_a_workspace_purge_drops_its_tombstones(database_url: str, make_context: Any) -> None:
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    await record_deletion(ctx, "C1", reply(post, 1).ts)
+    await record_deletion(ctx, "D1", "1800000009.000100")  # not one of our channels
+    async with ctx.db.write() as session:
+        channel = await session.get(Channel, "C1")
+        assert channel is not None
+        channel.team_id = "T0FAKE"
+    await purge_team(ctx, "T0FAKE")
+    assert set(await tombstones(ctx)) == {("D1", "1800000009.000100")}
+
+
+async def test_an_erased_users_messages_are_never_stored_again(
+    database_url: str, make_context: Any
+) -> None:
+    ctx = await make_context(database_url)
+    post = await question(ctx)
+    await record_reply(ctx, reply(post, 1, "before", user_id="U9"))
+    erased = await forget_user(ctx, "U9")
+    assert erased.replies == 1
+    # A replay of the old message, an edit of it, and (by design: the erasure is their wish)
+    # a message they post after the erasure: none is stored, one at a time or in a batch.
+    assert await record_reply(ctx, reply(post, 1, "before", user_id="U9", event_id="Ev1b")) is False
+    assert await record_reply(ctx, reply(post, 2, "after", user_id="U9")) is False
+    await apply_batch(
+        ctx,
+        [
+            reply(post, 1, "edited", user_id="U9", edited=True, event_id="EvE"),
+            reply(post, 3, "later", user_id="U9"),
+            reply(post, 4, "someone else", user_id="U1"),
+        ],
+    )
+    assert await stored(ctx) == {reply(post, 4).ts: ("U1", "someone else", False)}
+    await forget_user(ctx, "U9")  # again: harmless
+    async with ctx.db.read() as session:
+        assert (await session.scalars(select(ErasedUser.user_id))).all() == ["U9"]
 
 
 async def test_the_writer_applies_events_in_order_and_a_purge_after_them(
@@ -330,3 +442,47 @@ async def test_reconcile_recent_covers_this_weeks_questions_only(
     result = await reconcile_recent(slack_ctx)
     assert result.added == 1
     assert await stored(slack_ctx) == {fresh.ts: ("U2", "this week's", False)}
+
+
+async def test_reconcile_does_not_bring_back_a_message_deleted_during_the_read(
+    slack_ctx: Context, fake: FakeSlack
+) -> None:
+    post = await question(slack_ctx)
+    assert post.ts
+    held = fake.add_message("C1", "stored, then deleted", user="U1", thread_ts=post.ts)
+    await record_reply(slack_ctx, ReplyEvent("C1", post.ts, held.ts, "U1", held.text))
+    unseen = fake.add_message("C1", "its event is late", user="U2", thread_ts=post.ts)
+    kept = fake.add_message("C1", "kept", user="U3", thread_ts=post.ts)
+    platform = slack_ctx.platform
+    read = platform.fetch_thread
+
+    async def read_then_delete(channel_id: str, thread_ts: str) -> Any:
+        messages = await read(channel_id, thread_ts)
+        for message, event_id in ((held, "EvDelHeld"), (unseen, "EvDelUnseen")):
+            fake.delete_message("C1", message.ts)
+            await record_deletion(slack_ctx, "C1", message.ts, event_id=event_id)
+        return messages
+
+    platform.fetch_thread = read_then_delete  # type: ignore[method-assign]
+    result = await reconcile_thread(slack_ctx, post)
+    assert (result.added, result.removed) == (1, 0)
+    assert await stored(slack_ctx) == {kept.ts: ("U3", "kept", False)}
+
+
+async def test_reconcile_tombstones_what_it_drops_and_skips_erased_users(
+    slack_ctx: Context, fake: FakeSlack
+) -> None:
+    post = await question(slack_ctx)
+    assert post.ts
+    gone = fake.add_message("C1", "gone", user="U1", thread_ts=post.ts)
+    await record_reply(slack_ctx, ReplyEvent("C1", post.ts, gone.ts, "U1", gone.text))
+    fake.delete_message("C1", gone.ts)  # and the deletion event was lost
+    fake.add_message("C1", "from an erased user", user="U2", thread_ts=post.ts)
+    await forget_user(slack_ctx, "U2")
+    result = await reconcile_thread(slack_ctx, post)
+    assert (result.added, result.removed) == (0, 1)
+    assert await stored(slack_ctx) == {}
+    # A replay of the lost message's original event does not bring it back.
+    replay = ReplyEvent("C1", post.ts, gone.ts, "U1", gone.text, event_id="EvReplay")
+    assert await record_reply(slack_ctx, replay) is False
+    assert set(await tombstones(slack_ctx)) == {("C1", gone.ts)}

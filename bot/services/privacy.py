@@ -1,7 +1,9 @@
 """Data protection: retention, subject access, erasure, and purge on uninstall.
 
-What is personal here: replies (text and author), the cached display names, and processed
-event ids (no content). Digests already sent live in the chat platform, not here.
+What is personal here: replies (text and author), the cached display names, processed
+event ids (no content), and the ids of erased users (kept so that the erasure stays done).
+Tombstones of deleted messages hold only a channel and a ts, and go after 30 days. Digests
+already sent live in the chat platform, not here.
 """
 
 from __future__ import annotations
@@ -14,20 +16,22 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from bot.services import audit
-from bot.services.collect import forget_old_events
+from bot.services.collect import forget_old_events, forget_old_tombstones
 from bot.services.context import Context
-from bot.store.models import BotAdmin, Channel, ChatUser, Post, Reply
+from bot.store.models import BotAdmin, Channel, ChatUser, ErasedUser, Post, Reply, ReplyTombstone
 
 log = logging.getLogger(__name__)
 
 
 async def purge_expired(ctx: Context) -> int:
-    """Delete replies older than the retention period (LEADERBOT_RETENTION_DAYS)."""
+    """Delete replies older than the retention period (LEADERBOT_RETENTION_DAYS); forget
+    processed event ids and tombstones once no late copy of those events can come."""
     cutoff = ctx.clock() - timedelta(days=ctx.settings.retention_days)
     async with ctx.db.write() as session:
         result = await session.execute(delete(Reply).where(Reply.posted_at < cutoff))
     removed = int(result.rowcount or 0)
     await forget_old_events(ctx)
+    await forget_old_tombstones(ctx)
     if removed:
         log.info("retention: deleted %d replies older than %s", removed, cutoff.date())
     return removed
@@ -79,9 +83,18 @@ class Erasure:
 
 async def forget_user(ctx: Context, user_id: str, *, actor: str = "cli") -> Erasure:
     """Erase a user's replies and cached profile (right to erasure). The audit log keeps
-    that an erasure happened, not what was erased."""
+    that an erasure happened, not what was erased.
+
+    Their messages are still in the chat platform's threads, so the user is also recorded in
+    `erased_users`, and nothing of theirs is stored again: not from reconciling a thread, not
+    from a late or replayed event. That holds for messages they post after the erasure too:
+    the erasure is the user's wish, and the bot does not decide on their behalf that it has
+    lapsed. (To take part again, an operator deletes their `erased_users` row.) Forgetting an
+    already erased user again keeps the first erased_at."""
     out = Erasure()
     async with ctx.db.write() as session:
+        if await session.get(ErasedUser, user_id) is None:
+            session.add(ErasedUser(user_id=user_id, erased_at=ctx.clock()))
         result = await session.execute(delete(Reply).where(Reply.user_id == user_id))
         out.replies = int(result.rowcount or 0)
         profile = await session.get(ChatUser, user_id)
@@ -115,6 +128,10 @@ async def purge_team(ctx: Context, team_id: str) -> Erasure:
         )
         out.replies = int(result.rowcount or 0)
         await session.execute(delete(ChatUser).where(ChatUser.team_id == team_id))
+        if channels:
+            await session.execute(
+                delete(ReplyTombstone).where(ReplyTombstone.channel_id.in_(channels))
+            )
         if channels:
             await session.execute(delete(Post).where(Post.channel_id.in_(channels)))
             await session.execute(delete(Channel).where(Channel.id.in_(channels)))

@@ -3,9 +3,10 @@
 One write transaction per event caps ingest at a few hundred events a second on SQLite (each
 BEGIN IMMEDIATE waits its turn, and each statement hops to aiosqlite's thread). The writer
 queues events and applies them a batch per transaction, with the same rules as
-`collect.record_reply` / `collect.record_deletion`; if a batch fails (a race with another
-process on the unique keys), it falls back to those, one event at a time. A single consumer
-keeps a message's create, edit and delete in the order they arrived.
+`collect.record_reply` / `collect.record_deletion` (tombstones and erased users included); if
+a batch fails (a race with another process on the unique keys), it falls back to those, one
+event at a time. A single consumer keeps a message's create, edit and delete in the order
+they arrived.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.collect import ReplyEvent, record_deletion, record_reply, ts_to_datetime
+from bot.services.collect import (
+    ReplyEvent,
+    add_tombstones,
+    erased_among,
+    record_deletion,
+    record_reply,
+    tombstoned_among,
+    ts_to_datetime,
+)
 from bot.services.context import Context
 from bot.store.models import Post, ProcessedEvent, Reply
 
@@ -103,9 +112,13 @@ async def _apply(session: AsyncSession, ctx: Context, ops: Sequence[Op]) -> None
     posts = await _question_posts(
         session, {(op.channel_id, op.thread_ts) for op in fresh if isinstance(op, ReplyEvent)}
     )
-    rows: dict[tuple[str, str], Reply | None] = dict(
-        await _stored_replies(session, {(op.channel_id, op.ts) for op in fresh})
-    )
+    keys = {(op.channel_id, op.ts) for op in fresh}
+    rows: dict[tuple[str, str], Reply | None] = dict(await _stored_replies(session, keys))
+    # Deleted messages (before this batch, or earlier in it) and erased users' messages are
+    # not stored again, as in collect.record_reply.
+    tombstoned = await tombstoned_among(session, keys)
+    erased = await erased_among(session, {op.user_id for op in fresh if isinstance(op, ReplyEvent)})
+    deleted: list[tuple[str, str]] = []
     for op in fresh:
         key = (op.channel_id, op.ts)
         row = rows.get(key)
@@ -116,10 +129,15 @@ async def _apply(session: AsyncSession, ctx: Context, ops: Sequence[Op]) -> None
                 else:
                     await session.delete(row)
                 rows[key] = None
+            if key not in tombstoned:
+                tombstoned.add(key)
+                deleted.append(key)
             continue
         post_id = posts.get((op.channel_id, op.thread_ts))
         if post_id is None:
             continue  # a thread that is not one of our questions
+        if key in tombstoned or op.user_id in erased:
+            continue  # deleted before this copy arrived, or its author was erased
         if row is None:
             rows[key] = row = Reply(
                 post_id=post_id,
@@ -140,6 +158,7 @@ async def _apply(session: AsyncSession, ctx: Context, ops: Sequence[Op]) -> None
             row.text = op.text
             row.edited = row.edited or op.edited
             row.updated_at = now
+    await add_tombstones(session, deleted, now)
 
 
 async def _apply_one(ctx: Context, op: Op) -> None:

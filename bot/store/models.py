@@ -131,6 +131,32 @@ class Reply(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ReplyTombstone(Base):
+    """A deleted message, remembered so that a late copy of it (a retried or replayed event,
+    a reconciliation that read the thread before the deletion) is not stored again.
+
+    It holds the message's address and when it went, nothing of what it said or who said it.
+    Kept for `collect.TOMBSTONE_MEMORY`, then pruned by the retention job.
+    """
+
+    __tablename__ = "reply_tombstones"
+
+    channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ErasedUser(Base):
+    """A user erased with `leaderbot forget --user`: their messages are never stored again,
+    whether they come from events or from reconciling a thread (which still holds them).
+    Kept for good; it is the record that the erasure must stay done."""
+
+    __tablename__ = "erased_users"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ProcessedEvent(Base):
     """Event ids already handled, so Slack's retries and replays are stored once."""
 

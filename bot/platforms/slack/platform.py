@@ -34,6 +34,7 @@ from bot.platforms.base import DeliveryUnknown, PermanentFailure, PlatformError,
 from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, render
 from bot.platforms.slack.client import DEFAULT_TIMEOUT_S, INVITE_HINT, build_web_client, call
 from bot.platforms.slack.digest_blocks import digest_messages
+from bot.platforms.slack.text import unescape
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -490,7 +491,7 @@ class SlackPlatform:
             replies[ts] = ThreadMessage(
                 ts=ts,
                 user_id=message.get("user"),
-                text=str(message.get("text") or ""),
+                text=unescape(str(message.get("text") or "")),
                 edited="edited" in message,
                 is_bot=bool(message.get("bot_id")) or message.get("subtype") == "bot_message",
                 posted_at=ts_to_datetime(ts),

@@ -15,6 +15,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+from bot.platforms.slack.text import unescape
 from bot.services.collect import ReconcileResult, ReplyEvent, reconcile_recent
 from bot.services.privacy import purge_team
 from bot.services.reply_writer import Deletion, Op, writer_for
@@ -78,7 +79,7 @@ def _reply(
         thread_ts=thread_ts,
         ts=ts,
         user_id=_field(message, "user", _ID),
-        text=text,
+        text=unescape(text),  # stored as typed, not in Slack's escaped wire form
         # message_changed also fires for unfurls and reply counts; only `edited` is an edit.
         edited=bool(message.get("edited")),
         team_id=team_id,
