@@ -62,6 +62,29 @@ async def test_conditional_get_sends_validators_back_byte_for_byte(server: FeedS
     assert sent.raw_header("if-modified-since") == modified.encode()
 
 
+async def test_validators_too_long_to_store_are_dropped_not_cut(server: FeedServer) -> None:
+    """A cut validator sent back would be a wrong conditional GET: none is sent instead."""
+    limits = FetchLimits(deadline=5.0)
+    etag = '"' + "x" * (limits.etag_chars - 1) + '"'  # one over
+    modified = "Tue, 28 Jan 2025 09:00:00 GMT " + "y" * limits.last_modified_chars
+    server.feed("/long", FEED, etag=etag, last_modified=modified)
+    server.feed("/fits", FEED, etag='"' + "x" * (limits.etag_chars - 2) + '"')
+    async with fetcher(server, limits=limits) as f:
+        long = await f.fetch(server.url("/long"))
+        fits = await f.fetch(server.url("/fits"))
+    assert long.status is FetchStatus.OK and long.body == FEED
+    assert long.etag is None and long.last_modified is None
+    assert fits.etag is not None and len(fits.etag) == limits.etag_chars
+
+
+def test_validator_limits_are_the_column_lengths() -> None:
+    from bot.store.models_feeds import Feed
+
+    columns = Feed.__table__.c
+    assert FetchLimits().etag_chars == columns.etag.type.length
+    assert FetchLimits().last_modified_chars == columns.last_modified.type.length
+
+
 async def test_gzip_bodies_are_inflated(server: FeedServer) -> None:
     server.feed("/feed", FEED, gzip=True)
     async with fetcher(server) as f:

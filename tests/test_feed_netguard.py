@@ -34,13 +34,21 @@ REFUSED = {
     "::ffff:169.254.169.254": "IPv4-mapped",
     "64:ff9b::a9fe:a9fe": "NAT64 IPv6 address for 169.254.169.254",
     "64:ff9b::7f00:1": "NAT64",
+    "64:ff9b:1::808:808": "local-use NAT64",  # RFC 8215: refused whatever it embeds
     "2002:7f00:1::1": "6to4 IPv6 address for 127.0.0.1",
     "2002:a00:1::1": "6to4",
     "::7f00:1": "IPv4-compatible IPv6 address for 127.0.0.1",
     "2001:0:4136:e378:8000:63bf:3fff:fdd2": "Teredo",
 }
 
-ALLOWED = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1"]
+ALLOWED = [
+    "93.184.216.34",
+    "8.8.8.8",
+    "2606:4700:4700::1111",
+    "::ffff:8.8.8.8",
+    "2002:808:808::1",
+    "64:ff9b::808:808",  # 8.8.8.8 through the well-known NAT64 prefix
+]
 
 
 @pytest.mark.parametrize(("address", "why"), sorted(REFUSED.items()))

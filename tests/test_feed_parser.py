@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from bot.watch.parser import ParseLimits, parse_feed, prepare_body
 from tests.fakes.feed_server import FeedServer, Item, rss
@@ -144,11 +147,61 @@ async def test_utf16_is_fine() -> None:
 
 
 def test_prepare_body_keeps_the_document_closed() -> None:
-    body = rss([Item(title=str(i), guid=str(i)) for i in range(5)])
+    """Only the first and the last max_entries are left for feedparser; parse_bytes keeps the
+    newer end of those."""
+    body = rss([Item(title=str(i), guid=str(i)) for i in range(7)])
     trimmed, notes, dropped = prepare_body(body, ParseLimits(max_entries=2))
-    assert dropped == 3 and trimmed.endswith(b"</channel></rss>")
-    assert notes == ["3 entries beyond the first 2 ignored"]
-    assert trimmed.count(b"<item>") == 2
+    assert dropped == 3 and trimmed.endswith(b"</item></channel></rss>")
+    titles = [t.decode() for t in re.findall(rb"<title>(\d)</title>", trimmed)]
+    assert titles == ["0", "1", "5", "6"] and trimmed.count(b"<item>") == 4 and notes == []
+
+
+SPLIT_AUTHORS = {
+    "comment": b"<author>x<!-- -->%s</author>",
+    "cdata": b"<author><![CDATA[x]]><![CDATA[%s]]></author>",
+    "child element": b"<author>x<b/>%s</author>",
+    "processing instruction": b"<author>x<?pi?>%s</author>",
+    "dc:creator": b"<dc:creator>x<!-- -->%s</dc:creator>",
+}
+
+
+@pytest.mark.parametrize("markup", SPLIT_AUTHORS.values(), ids=SPLIT_AUTHORS.keys())
+async def test_a_64kb_author_split_by_markup_is_still_capped(markup: bytes) -> None:
+    """The byte-level cut sees only a plain run of text; feedparser joins the pieces again.
+    The regex's own input is capped, so even in-process (no worker, no timeout) this is quick
+    (about 10 s each without the cap)."""
+    body = rss([Item(title="x", guid="1", author="AUTHOR")]).replace(
+        b"<author>AUTHOR</author>", markup % (b"a." * 32_768)
+    )
+    body = body.replace(b"<rss ", b'<rss xmlns:dc="http://purl.org/dc/elements/1.1/" ')
+    started = time.monotonic()
+    parsed = await parse_feed(body, limits=ParseLimits(isolate=False))
+    assert time.monotonic() - started < 2
+    assert parsed.ok and parsed.items[0].author is not None
+    assert parsed.items[0].author.startswith("xa.a.") and len(parsed.items[0].author) <= 200
+
+
+def _dated(numbers: range) -> list[Item]:
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    return [
+        Item(title=f"Item {i}", guid=str(i), published=start + timedelta(days=i)) for i in numbers
+    ]
+
+
+@pytest.mark.parametrize("count", [300, 1_000])  # all parsed / the middle cut before parsing
+async def test_a_feed_listed_oldest_first_keeps_its_newest_entries(count: int) -> None:
+    parsed = await parse_feed(rss(_dated(range(count))))
+    assert parsed.ok and len(parsed.items) == 200 and parsed.dropped == count - 200
+    assert parsed.items[0].title == f"Item {count - 200}"
+    assert parsed.items[-1].title == f"Item {count - 1}"
+    assert any("oldest first" in n for n in parsed.notes)
+
+
+async def test_a_feed_listed_newest_first_keeps_its_first_entries() -> None:
+    parsed = await parse_feed(rss(_dated(range(999, -1, -1))))
+    assert parsed.ok and len(parsed.items) == 200 and parsed.dropped == 800
+    assert [parsed.items[0].title, parsed.items[-1].title] == ["Item 999", "Item 800"]
+    assert parsed.notes == ("800 entries beyond the first 200 ignored",)
 
 
 def test_the_pre_pass_stays_linear_on_crafted_input() -> None:

@@ -503,8 +503,9 @@ def _key(kind: str, *parts: str) -> str:
 def item_keys(item: FeedItem, feed_key: str, rules: MatchRules) -> tuple[str, ...]:
     """Every identity an item is known by; two items sharing any key are the same story.
 
-    - the guid, scoped to the feed (feeds number their items "1", "2"…, so guids are not
-      globally unique);
+    - the guid, scoped to the feed by `feed_key` (feeds number their items "1", "2"…, so
+      guids are not globally unique). `feed_key` must never name another feed, past or
+      present: the watcher passes the feed's URL, not its id (SQLite reuses a deleted id);
     - the normalised link (and the guid when it is itself a link), across all feeds: the same
       story in two feeds, or a story whose guid changed;
     - the normalised title with the publication date, across all feeds: a story whose guid and

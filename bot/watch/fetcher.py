@@ -12,7 +12,9 @@ and every new connection, and DNS rebinding cannot slip in between check and con
 verifies the certificate against the hostname.
 
 Every failure returns a FetchResult with a short `code` and a sentence `reason`; nothing raises
-for a bad feed. ETag and Last-Modified are stored as latin-1 text and sent back as the same bytes.
+for a bad feed. ETag and Last-Modified are stored as latin-1 text and sent back as the same bytes;
+one longer than its database column (FetchLimits.etag_chars, last_modified_chars) is dropped,
+with a logged reason, never cut: a cut validator sent back would be a wrong conditional GET.
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ class FetchLimits:
     max_bytes: int = 5 * 1024 * 1024  # decompressed body
     max_redirects: int = 3
     max_url_length: int = 2048
+    # Validators longer than this are dropped (the lengths of feeds.etag / feeds.last_modified,
+    # bot.store.models_feeds; tests/test_feed_fetcher.py checks they agree).
+    etag_chars: int = 1024
+    last_modified_chars: int = 256
 
 
 class FetchStatus(StrEnum):
@@ -308,6 +314,24 @@ def _header(response: httpx.Response, name: str) -> str | None:
     return None
 
 
+def _validator(response: httpx.Response, name: str, limit: int, url: str) -> str | None:
+    """A validator header, or None when it is longer than `limit` characters (the column that
+    stores it). Dropped rather than cut: a cut validator sent back would never match (a useless
+    If-None-Match) or, worse, name a different version; without one the next fetch is a plain
+    GET, which is always correct."""
+    value = _header(response, name.lower())
+    if value is not None and len(value) > limit:
+        log.info(
+            "fetch %s: %s of %d characters ignored (more than %d): the next fetch is unconditional",
+            url,
+            name,
+            len(value),
+            limit,
+        )
+        return None
+    return value
+
+
 def _check_url(url: str, limits: FetchLimits) -> str | None:
     """Why this URL is refused before any connection, or None."""
     if len(url) > limits.max_url_length:
@@ -515,8 +539,10 @@ class SafeFetcher:
     ) -> FetchResult:
         status = response.status_code
         state.http_status = status
-        etag = _header(response, "etag")
-        last_modified = _header(response, "last-modified")
+        etag = _validator(response, "ETag", self.limits.etag_chars, state.url)
+        last_modified = _validator(
+            response, "Last-Modified", self.limits.last_modified_chars, state.url
+        )
         if status != 200 and status != 203:
             # Read what little body a 304/4xx/5xx has, so the connection can be reused (httpcore
             # closes a connection whose response was not read to the end).

@@ -4,7 +4,8 @@ A feed URL is untrusted (any admin can add one, and any feed can redirect), so t
 checks every address it is about to connect to: private, loopback, link-local (cloud metadata
 at 169.254.169.254), CGNAT, multicast, reserved and documentation ranges are refused, and so
 is an IPv6 address that embeds a refused IPv4 one (IPv4-mapped, IPv4-compatible, NAT64, 6to4,
-Teredo). `LEADERBOT_ALLOW_PRIVATE_FEEDS=true` lifts all of it, for intranet feeds and tests.
+Teredo), and the local-use NAT64 prefix 64:ff9b:1::/48 whatever it embeds.
+`LEADERBOT_ALLOW_PRIVATE_FEEDS=true` lifts all of it, for intranet feeds and tests.
 """
 
 from __future__ import annotations
@@ -48,14 +49,17 @@ BLOCKED_V6 = _nets(
     ("2001::/23", "IETF protocol assignments"),
     ("2001:db8::/32", "documentation"),
     ("3fff::/20", "documentation"),
+    # Local-use NAT64 (RFC 8215): never a public destination. Refused outright rather than
+    # decoded: its IPv4 address sits where the operator's prefix length puts it (RFC 6052),
+    # which cannot be known from here.
+    ("64:ff9b:1::/48", "local-use NAT64"),
     ("5f00::/16", "segment routing"),
     ("fc00::/7", "unique local (private)"),
     ("fe80::/10", "link-local"),
     ("fec0::/10", "site-local"),
     ("ff00::/8", "multicast"),
 )
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: the IPv4 is the last 32 bits
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
@@ -63,7 +67,7 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str
     """The IPv4 address an IPv6 address carries, and how."""
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped, "IPv4-mapped"
-    if ip in NAT64 or ip in NAT64_LOCAL:
+    if ip in NAT64:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), "NAT64"
     if ip.sixtofour is not None:
         return ip.sixtofour, "6to4"

@@ -5,7 +5,13 @@
 - Before parsing, `prepare_body` (linear, bytes only): drops any DOCTYPE (no entity
   declarations reach the XML parser: billion laughs, external entities), cuts author-like text
   to a few hundred characters (feedparser 6.0.14's author e-mail regex is quadratic: 64 KB of
-  author takes minutes), and keeps only the first `max_entries` entries.
+  author takes minutes), and keeps only the first and the last `max_entries` entries.
+- That byte-level cut only sees a plain run of text: a comment, a CDATA section, a child
+  element or a processing instruction splits it, and feedparser joins the pieces again. So the
+  regex's input itself is capped too, inside feedparser (`_bound_author_regex`): whatever the
+  markup, the regex never sees more than `max_author_chars`.
+- Feeds list newest first, mostly; some list oldest first. Of the first and the last
+  `max_entries` entries, the end holding the newest date is kept (the first, when undated).
 - Parsing runs in a worker process, never in the bot's process: feedparser is CPU-bound pure
   Python and C regex that holds the GIL, so in-process it would stall every other task. A
   worker that overruns its wall-clock timeout is killed (and replaced); its address space and
@@ -25,6 +31,8 @@ import queue
 import re
 import threading
 import time
+from collections import deque
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -39,7 +47,7 @@ log = logging.getLogger(__name__)
 class ParseLimits:
     timeout: float = 10.0  # wall clock for one parse; the worker is killed after it
     memory_bytes: int = 768 * 1024 * 1024  # address space of a worker process
-    max_entries: int = 200  # entries kept (feeds list newest first)
+    max_entries: int = 200  # entries kept: the newest end of the feed (see _keep_newest)
     max_author_chars: int = 256
     title_chars: int = 500
     summary_chars: int = 4000
@@ -58,7 +66,7 @@ class ParsedFeed:
     title: str | None = None
     link: str | None = None
     entries: int = 0  # entries feedparser saw (after the cut)
-    dropped: int = 0  # entries beyond max_entries, never parsed
+    dropped: int = 0  # entries not kept: beyond max_entries, parsed or not
     bozo: str | None = None  # why feedparser found the document malformed, if it did
     notes: tuple[str, ...] = ()
     code: str = ""
@@ -87,7 +95,8 @@ def _author_pattern(limit: int) -> re.Pattern[bytes]:
 
 
 def prepare_body(body: bytes, limits: ParseLimits) -> tuple[bytes, list[str], int]:
-    """(body to parse, notes, entries dropped)."""
+    """(body to parse, notes, entries dropped). Of more than twice `max_entries` entries, only
+    the first and the last `max_entries` are left: parse_bytes keeps the newer end."""
     notes: list[str] = []
     doctype = _DOCTYPE_START.search(body, 0, 1 << 20)
     if doctype is not None:
@@ -105,20 +114,35 @@ def prepare_body(body: bytes, limits: ParseLimits) -> tuple[bytes, list[str], in
     body, cut = _author_pattern(limits.max_author_chars).subn(rb"\1\2", body)
     if cut:
         notes.append(f"{cut} author field(s) cut to {limits.max_author_chars} characters")
-    ends = _ENTRY_END.finditer(body)
-    keep_end = last_end = None
+    head_end = None
+    # The ends of the last max_entries + 1 entries: the first of them is where the tail starts.
+    recent: deque[int] = deque(maxlen=limits.max_entries + 1)
     count = 0
-    for count, found in enumerate(ends, start=1):
+    for count, found in enumerate(_ENTRY_END.finditer(body), start=1):
         if count == limits.max_entries:
-            keep_end = found.end()
-        last_end = found.end()
+            head_end = found.end()
+        recent.append(found.end())
     dropped = 0
-    if keep_end is not None and last_end is not None and count > limits.max_entries:
-        # Keep the closing tags after the last entry so the document stays well-formed.
-        body = body[:keep_end] + body[last_end:]
-        dropped = count - limits.max_entries
-        notes.append(f"{dropped} entries beyond the first {limits.max_entries} ignored")
+    if head_end is not None and count > 2 * limits.max_entries:
+        # The middle goes; what is around the entries (the channel's own elements before,
+        # the closing tags after) stays, so the document stays well-formed.
+        body = body[:head_end] + body[recent[0] :]
+        dropped = count - 2 * limits.max_entries
     return body, notes, dropped
+
+
+def _keep_newest(entries: list[Any], limit: int) -> tuple[list[Any], bool]:
+    """The first `limit` entries, or the last `limit` when those hold a newer date: a feed
+    listed oldest first then keeps its newest items, not its oldest. (entries, kept the last)"""
+    if len(entries) <= limit:
+        return entries, False
+    start = len(entries) - limit  # of the last `limit` (not entries[-limit:]: limit may be 0)
+    dates = [_when(e) for e in entries]
+    head = max((d for d in dates[:limit] if d is not None), default=None)
+    tail = max((d for d in dates[start:] if d is not None), default=None)
+    if tail is not None and (head is None or tail > head):
+        return entries[start:], True
+    return entries[:limit], False
 
 
 # --- the parse itself (runs in a worker) --------------------------------------------------------
@@ -170,6 +194,42 @@ def _item(entry: Any, limits: ParseLimits) -> FeedItem:
     )
 
 
+# The author text feedparser runs its quadratic regex on is capped at this many characters
+# (`ParseLimits.max_author_chars` of the parse running in this thread or process).
+_AUTHOR_CAP: ContextVar[int] = ContextVar(
+    "leaderbot_author_cap", default=ParseLimits().max_author_chars
+)
+_BOUND = False
+_BOUND_LOCK = threading.Lock()
+
+
+def _bound_author_regex(feedparser: Any) -> None:
+    """Cap the text feedparser's author e-mail regex runs on (`_sync_author_detail`, where it
+    splits "name (e-mail)"), whatever markup split it in the document. Installed once per
+    process; if a feedparser release renames the method, the byte-level cut and the worker's
+    timeout still apply, and tests/test_feed_parser.py fails."""
+    global _BOUND
+    with _BOUND_LOCK:
+        if _BOUND:
+            return
+        _BOUND = True
+        mixin = getattr(getattr(feedparser, "mixin", None), "_FeedParserMixin", None)
+        original = getattr(mixin, "_sync_author_detail", None)
+        if mixin is None or original is None:
+            log.warning("feedparser %s: author regex not bounded", feedparser.__version__)
+            return
+
+        def bounded(self: Any, key: str = "author") -> Any:
+            context = self._get_context()
+            value = context.get(key)
+            limit = _AUTHOR_CAP.get()
+            if isinstance(value, str) and len(value) > limit:
+                context[key] = value[:limit]
+            return original(self, key)
+
+        mixin._sync_author_detail = bounded
+
+
 def parse_bytes(
     body: bytes,
     *,
@@ -180,6 +240,8 @@ def parse_bytes(
     """Parse in this process (the worker calls this). Never raises for bad input."""
     import feedparser
 
+    _bound_author_regex(feedparser)
+    _AUTHOR_CAP.set(limits.max_author_chars)
     started = time.monotonic()
     prepared, notes, dropped = prepare_body(body, limits)
     headers = {}
@@ -208,7 +270,16 @@ def parse_bytes(
             notes=tuple(notes),
             elapsed=time.monotonic() - started,
         )
-    items = tuple(_item(e, limits) for e in entries[: limits.max_entries])
+    kept, last = _keep_newest(entries, limits.max_entries)
+    dropped += len(entries) - len(kept)
+    if dropped and last:
+        notes.append(
+            f"{dropped} older entries ignored (the feed lists oldest first: "
+            f"its last {limits.max_entries} kept)"
+        )
+    elif dropped:
+        notes.append(f"{dropped} entries beyond the first {limits.max_entries} ignored")
+    items = tuple(_item(e, limits) for e in kept)
     feed = data.get("feed") or {}
     return ParsedFeed(
         ok=True,
@@ -216,7 +287,7 @@ def parse_bytes(
         title=_text(feed.get("title"), 300) or None,
         link=_plain(feed.get("link"), limits.link_chars),
         entries=len(entries),
-        dropped=dropped + max(0, len(entries) - limits.max_entries),
+        dropped=dropped,
         bozo=bozo,
         notes=tuple(notes),
         elapsed=time.monotonic() - started,

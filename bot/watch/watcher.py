@@ -7,7 +7,8 @@ never creates a job per feed. A cycle:
 2. claims the due feeds (a lease on next_poll_at, so a second process skips them);
 3. fetches them concurrently (SafeFetcher, one pool for the cycle, a semaphore bounding it),
    parses changed bodies in worker processes, and records the items;
-4. saves every feed's state in one transaction, and posts one notice per run of failures.
+4. saves every feed's state in one transaction (feed by feed if the database refuses one), and
+   posts one notice per run of failures.
 
 Per item: resolved to its canonical story by its keys (guid, link, title+date); if the story is
 new to this feed and the feed is primed (its first successful fetch only records the backlog)
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from bot.domain.content import FeedAlert
 from bot.domain.feed_match import (
@@ -391,7 +392,14 @@ def _state(feed: FeedState, **values: Any) -> dict[str, Any]:
 
 
 async def _save(ctx: Context, polled: Sequence[_Polled]) -> None:
-    """Every feed's new state in one executemany: cheap per feed, one write transaction."""
+    """Every feed's new state in one executemany: cheap per feed, one write transaction.
+
+    If the database refuses a value (the fetcher already drops validators too long for their
+    columns; this is the backstop), the states are saved again feed by feed, so one bad row
+    cannot cost the others their state: unsaved, every feed would stay at the lease and be
+    polled again in 15 minutes, every cycle. A feed whose row is still refused is saved without
+    the values that came from its server. A failure that is not about the values (the database
+    unreachable, locked, the connection lost) is raised, as before."""
     if not polled:
         return
     table = Feed.__table__
@@ -400,8 +408,69 @@ async def _save(ctx: Context, polled: Sequence[_Polled]) -> None:
         .where(table.c.id == bindparam("b_id"))
         .values({name: bindparam(f"v_{name}") for name in _STATE_COLUMNS})
     )
-    async with ctx.db.write() as session:
-        await session.execute(statement, [p.state for p in polled])
+    try:
+        async with ctx.db.write() as session:
+            await session.execute(statement, [p.state for p in polled])
+        return
+    except StatementError as exc:
+        if not _refused_values(exc):
+            raise
+        log.error(
+            "feeds: saving %d feed state(s) at once failed (%s): saving them one by one",
+            len(polled),
+            _first_line(exc),
+        )
+    for item in polled:
+        for attempt, state in enumerate((item.state, _without_server_values(item))):
+            try:
+                async with ctx.db.write() as session:
+                    await session.execute(statement, [state])
+                break
+            except StatementError as exc:
+                if not _refused_values(exc):
+                    raise
+                if attempt == 0:
+                    log.warning(
+                        "feed %d (%s): state refused by the database (%s): saved without "
+                        "its validators, title and error text",
+                        item.feed.id,
+                        item.feed.url,
+                        _first_line(exc),
+                    )
+                else:
+                    log.error(
+                        "feed %d (%s): state not saved (%s): it is polled again when its "
+                        "lease ends",
+                        item.feed.id,
+                        item.feed.url,
+                        _first_line(exc),
+                    )
+
+
+def _refused_values(exc: StatementError) -> bool:
+    """True when the database (or the driver) refused the values, not when it was unreachable,
+    locked or lost: only then can saving the rows one by one help."""
+    return not isinstance(exc, OperationalError) and not getattr(
+        exc, "connection_invalidated", False
+    )
+
+
+def _without_server_values(item: _Polled) -> dict[str, Any]:
+    """The state with nothing from the feed's server (validators, title, error text): only
+    what the watcher computed itself, which every column accepts."""
+    error = item.state["v_last_error"]
+    return {
+        **item.state,
+        "v_etag": None,
+        "v_last_modified": None,
+        "v_title": item.feed.title,
+        "v_last_error": None if error is None else f"[{item.outcome.code}] (see the log)",
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
 
 
 # --- feeds due, channels ------------------------------------------------------------------------
@@ -471,7 +540,11 @@ async def _record_items(
     now: datetime,
 ) -> tuple[int, int, int]:
     """(items new to this feed, of which matched, alerts enqueued)."""
-    keyed = [(item, item_keys(item, str(feed.id), rules)) for item in parsed.items]
+    # Feed-local keys (guid, title alone) are scoped by the feed's URL, not its id: SQLite
+    # reuses a deleted row's id, and the keys of a removed feed stay (they are hashed, so they
+    # cannot be found by feed to delete). The URL is unique among feeds, and a feed re-added
+    # at the same URL is the same feed, so its keys meaning the same stories is right.
+    keyed = [(item, item_keys(item, feed.url, rules)) for item in parsed.items]
     keyed = [(item, keys) for item, keys in keyed if keys]
     for attempt in range(3):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.domain.command_grammar import SLASH, AddAdmin, ListAdmins, RemoveAdmin
 from bot.domain.content import UserInfo
 from bot.domain.permissions import ALLOW_LISTED
+from bot.services.admin.audit_text import actor_text
 from bot.services.admin.bot_admins import add_bot_admin, list_bot_admins, remove_bot_admin
 from bot.services.admin.channels import Where
 from bot.services.admin.permissions import who_is
@@ -21,7 +22,7 @@ async def list_admins(ctx: Context, cmd: ListAdmins, where: Where, inv: Invocati
         lines.append(f"Listed in LEADERBOT_ADMINS: {people}.")
     if added:
         people = ", ".join(
-            f"{s.user(a.user_id)} (added by {s.user(a.added_by)}, {a.added_at:%d %b %Y})"
+            f"{s.user(a.user_id)} (added by {actor_text(a.added_by, s)}, {a.added_at:%d %b %Y})"
             for a in added
         )
         lines.append(f"Added with `{SLASH} admins add`: {people}.")

@@ -38,7 +38,13 @@ def describe_change(
     return "; ".join(f"{k} {_value(before.get(k))} {arrow} {_value(after.get(k))}" for k in keys)
 
 
+def actor_text(actor: str, s: Style) -> str:
+    """Who did something: a Slack user id (U…, W…) as a mention, anything else ("cli",
+    "catalogue") as plain text."""
+    return s.user(actor) if actor[:1] in ("U", "W") else s.escape(actor)
+
+
 def audit_line(entry: AuditEntry, s: Style, arrow: str = "→") -> str:
-    actor = s.user(entry.actor) if entry.actor[:1] in ("U", "W") else s.escape(entry.actor)
+    actor = actor_text(entry.actor, s)
     change = s.escape(describe_change(entry.before, entry.after, arrow=arrow))
     return f"{entry.at:%d %b %H:%M} UTC · {actor} · {entry.action}: {change}"
