@@ -3,8 +3,10 @@ through faults, retries and restarts. Real HTTP to the fake Slack Web API, no mo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +28,7 @@ from bot.platforms.slack.digest_blocks import (
 )
 from bot.platforms.slack.platform import CHART_FILENAME, SlackPlatform, post_key
 from bot.scheduling.jobs import tick
-from bot.services import schedules
+from bot.services import outbox, schedules
 from bot.services.ask import ask_and_deliver
 from bot.services.context import Context
 from bot.services.digest import (
@@ -35,6 +37,7 @@ from bot.services.digest import (
     post_digest_now,
     window_ending,
 )
+from bot.store.db import Database
 from bot.store.models import Post
 from tests.fakes.slack_api import (
     DropAfterAccept,
@@ -267,12 +270,13 @@ async def test_an_interrupted_digest_is_resumed_not_reposted(ctx: Context, fake:
     await slack.send(channel, messages[1], key="k#2", thread_ts=head_ts)
     since = content.digest.window.end
 
-    assert await slack.find_post("C1", "k", since) is None  # incomplete
+    partial = await slack.find_post("C1", "k", since)
+    assert partial is not None and not partial.complete and partial.ts == head_ts
     sent = await slack.post("C1", content, key="k")
     assert sent.ts == head_ts and len(digest_heads_keyed(fake, "k")) == 1
     assert keys_in(fake, head_ts) == [f"k#{n}" for n in range(2, len(messages) + 1)]
     found = await slack.find_post("C1", "k", since)
-    assert found is not None and found.ts == head_ts
+    assert found is not None and found.complete and found.ts == head_ts
     assert await slack.post("C1", content, key="k") == sent  # nothing more to do
     assert len(fake.replies("C1", head_ts)) == len(messages) - 1
 
@@ -343,3 +347,56 @@ async def test_a_scheduled_digest_posts_once_across_ticks_and_a_restart(
     assert (row.status, row.ts, row.occurrence) == ("sent", head.ts, friday.date())
     assert "5* replies from *5* people" in json.dumps(head.blocks)
     assert len(fake.files) == 1
+
+
+# A long digest outlasting its send lease must not get its continuations twice.
+async def test_a_digest_slower_than_its_lease_does_not_get_its_parts_twice(ctx, fake, clock):
+    await question_with_replies(ctx, fake, 400)
+    # Another process: its own platform client and its own database handle.
+    other = dataclasses.replace(
+        ctx,
+        platform=SlackPlatform(build_web_client(ctx.settings), sleep=RecordingSleep()),
+        db=Database(ctx.settings.database_url),
+    )
+    swept = False
+
+    async def slow_sleep(seconds: float) -> None:
+        nonlocal swept
+        if swept or not digest_heads(fake):
+            return
+        swept = True
+        # Parts are rate limited: the wait takes the first sender past its lease, and a
+        # sweep in another process runs meanwhile.
+        clock.advance(seconds=ctx.settings.send_lease_s + 1)
+        (row,) = await digest_rows(ctx)
+        await outbox.deliver_due(other, only_keys=[row.key])
+
+    ctx.platform._sleep = slow_sleep
+    try:
+        await post_digest_now(ctx, "C1", last_week(ctx), None)
+    finally:
+        await other.db.dispose()
+    assert swept
+    (head,) = digest_heads(fake)
+    keys = Counter(post_key({"metadata": m.metadata}) for m in fake.replies("C1", head.ts))
+    twice = sorted(k for k, n in keys.items() if n > 1)
+    assert not twice, f"continuations posted twice: {twice}"
+
+
+# A digest whose head is in Slack but whose continuations are not is resumed, even past grace.
+async def test_a_half_posted_digest_past_grace_is_not_recorded_as_missed(ctx, fake, clock):
+    await question_with_replies(ctx, fake, 400)
+
+    async def stop_after_head(seconds: float) -> None:
+        if digest_heads(fake):
+            raise RuntimeError("the sender stops here (a crash, a database hiccup)")
+
+    real_sleep = ctx.platform._sleep
+    ctx.platform._sleep = stop_after_head
+    await post_digest_now(ctx, "C1", last_week(ctx), None)
+    ctx.platform._sleep = real_sleep
+    assert len(digest_heads(fake)) == 1
+    clock.advance(hours=ctx.settings.grace_hours, seconds=60)
+    await outbox.deliver_due(ctx)
+    (row,) = await digest_rows(ctx)
+    assert row.status != "missed", f"posted head {digest_heads(fake)[0].ts} recorded as missed"

@@ -6,6 +6,7 @@ kinds the outbox needs to decide what to do next (see `bot.services.outbox`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -49,6 +50,14 @@ class Sent:
     channel_id: str
     ts: str
     permalink: str | None = None
+    # False when a post made of several messages (a long digest) is there only in part:
+    # posting it again resumes it (the platform never posts the head twice).
+    complete: bool = True
+
+
+# Asked before each further message of a multi-message post: False means another sender has
+# taken the post over, so stop.
+StillOurs = Callable[[], Awaitable[bool]]
 
 
 @runtime_checkable
@@ -56,7 +65,13 @@ class ChatPlatform(Protocol):
     name: str
 
     async def post(
-        self, channel_id: str, content: Any, *, key: str, thread_ts: str | None = None
+        self,
+        channel_id: str,
+        content: Any,
+        *,
+        key: str,
+        thread_ts: str | None = None,
+        still_ours: StillOurs | None = None,
     ) -> Sent:
         """Post `content` (a bot.domain.content object, or a platform-specific rendering),
         tagged with the outbox `key` so that `find_post` can find it later."""

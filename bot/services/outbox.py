@@ -23,12 +23,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.platforms.base import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited, Sent
 from bot.services.context import Context
+from bot.store.db import Database
 from bot.store.models import Post
 
 log = logging.getLogger(__name__)
@@ -111,9 +113,14 @@ async def enqueue(
     return row
 
 
-# Rows this process is working on right now. A claim whose lease the clock says has run out
-# is still ours while its send is in flight: never take it over from ourselves.
-_IN_FLIGHT: set[int] = set()
+# Rows this process is sending right now, per database handle. A claim whose lease the clock
+# says has run out is still ours while its send is in flight: never take it over from
+# ourselves. (Another process has its own handle, and is kept out by the lease.)
+_IN_FLIGHT: WeakKeyDictionary[Database, set[int]] = WeakKeyDictionary()
+
+
+def _in_flight(ctx: Context) -> set[int]:
+    return _IN_FLIGHT.setdefault(ctx.db, set())
 
 
 async def _claim(ctx: Context, *, only_keys: Iterable[str] | None, limit: int) -> list[Post]:
@@ -135,8 +142,9 @@ async def _claim(ctx: Context, *, only_keys: Iterable[str] | None, limit: int) -
     query = select(Post).where(claimable).order_by(Post.due_at, Post.id).limit(limit)
     if only_keys is not None:
         query = query.where(Post.key.in_(list(only_keys)))
-    if _IN_FLIGHT:
-        query = query.where(Post.id.not_in(list(_IN_FLIGHT)))
+    busy = _in_flight(ctx)
+    if busy:
+        query = query.where(Post.id.not_in(list(busy)))
     claimed: list[Post] = []
     async with ctx.db.write() as session:
         for row in (await session.scalars(query)).all():
@@ -154,7 +162,7 @@ async def _claim(ctx: Context, *, only_keys: Iterable[str] | None, limit: int) -
             )
             if result.rowcount == 1:
                 row.claimed_by = token  # row.attempts still holds the count before this claim
-                _IN_FLIGHT.add(row.id)
+                busy.add(row.id)
                 claimed.append(row)
     return claimed
 
@@ -287,16 +295,25 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
                 return "deferred", row.key
             if must_look:
                 found = await _look(ctx, row)
-                if found is not None:
+                if found is not None and found.complete:
                     await _record_sent(ctx, row, found)
                     log.info("post %s was already delivered (ts %s): recorded", row.key, found.ts)
                     return "found", row.key
                 must_look = False
-                if late:  # not there, and too late to post now
+                if found is None and late:  # not there, and too late to post now
                     await _finish(ctx, row, status="missed", error="past the grace window")
                     return "missed", row.key
+                # A look can be slow (pages, rate limits): make sure the row is still ours
+                # before posting. (Partly there: posting again resumes it, late or not.)
+                if not await _renew(ctx, row):
+                    log.warning("lost the claim on %s while looking: leaving it", row.key)
+                    return "deferred", row.key
             sent = await ctx.platform.post(
-                row.channel_id, content, key=row.key, thread_ts=row.thread_ts
+                row.channel_id,
+                content,
+                key=row.key,
+                thread_ts=row.thread_ts,
+                still_ours=lambda: _renew(ctx, row),
             )
         except RateLimited as exc:
             last_error = exc
@@ -345,7 +362,7 @@ async def deliver_due(
                 log.exception("unexpected error delivering %s", row.key)
                 return await _hand_back(ctx, row, f"internal error: {exc}"), row.key
             finally:
-                _IN_FLIGHT.discard(row.id)
+                _in_flight(ctx).discard(row.id)
 
     for outcome, key in await asyncio.gather(*(one(r) for r in rows)):
         getattr(report, outcome).append(key)

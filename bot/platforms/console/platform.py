@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bot.domain.content import DigestPost, FileUpload, QuestionPost, ThreadMessage, UserInfo
-from bot.platforms.base import PermanentFailure, Sent
+from bot.platforms.base import PermanentFailure, Sent, StillOurs
 from bot.platforms.console.render import render_text
 
 CONSOLE_CHANNEL = "console"
@@ -63,7 +63,13 @@ class ConsolePlatform:
         self.out.flush()
 
     async def post(
-        self, channel_id: str, content: Any, *, key: str, thread_ts: str | None = None
+        self,
+        channel_id: str,
+        content: Any,
+        *,
+        key: str,
+        thread_ts: str | None = None,
+        still_ours: StillOurs | None = None,  # one message at a time here: nothing to ask
     ) -> Sent:
         text = render_text(content)
         message = ConsoleMessage(

@@ -30,7 +30,14 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.content import DigestPost, FileUpload, ThreadMessage, UserInfo
-from bot.platforms.base import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited, Sent
+from bot.platforms.base import (
+    DeliveryUnknown,
+    PermanentFailure,
+    PlatformError,
+    RateLimited,
+    Sent,
+    StillOurs,
+)
 from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, render
 from bot.platforms.slack.client import DEFAULT_TIMEOUT_S, INVITE_HINT, build_web_client, call
 from bot.platforms.slack.digest_blocks import digest_messages
@@ -99,6 +106,10 @@ class ThreadContents:
     files: set[str] = field(default_factory=set)
 
 
+class _TakenOver(Exception):
+    """A multi-message post was taken over by another sender part-way: stop posting."""
+
+
 class SlackPlatform:
     name = "slack"
 
@@ -142,10 +153,18 @@ class SlackPlatform:
     # ------------------------------------------------------------------ writes
 
     async def post(
-        self, channel_id: str, content: Any, *, key: str, thread_ts: str | None = None
+        self,
+        channel_id: str,
+        content: Any,
+        *,
+        key: str,
+        thread_ts: str | None = None,
+        still_ours: StillOurs | None = None,
     ) -> Sent:
         if isinstance(content, DigestPost):
-            return await self._post_digest(channel_id, content, key=key, thread_ts=thread_ts)
+            return await self._post_digest(
+                channel_id, content, key=key, thread_ts=thread_ts, still_ours=still_ours
+            )
         channel, ts = await self.send(channel_id, render(content), key=key, thread_ts=thread_ts)
         return Sent(channel, ts, await self.permalink(channel, ts))
 
@@ -176,7 +195,13 @@ class SlackPlatform:
     # ------------------------------------------------------------------ digests
 
     async def _post_digest(
-        self, channel_id: str, content: DigestPost, *, key: str, thread_ts: str | None
+        self,
+        channel_id: str,
+        content: DigestPost,
+        *,
+        key: str,
+        thread_ts: str | None,
+        still_ours: StillOurs | None = None,
     ) -> Sent:
         """The head (tagged `key`, with the number of parts), each continuation in the
         head's thread, then the chart. Resumes a digest whose head is already in Slack."""
@@ -207,8 +232,18 @@ class SlackPlatform:
             part_key = f"{key}#{number}"
             if part_key in there.keys:
                 continue
-            if not await self._post_part(channel, message, part_key, parent, since):
+            try:
+                posted = await self._post_part(
+                    channel, message, part_key, parent, since, still_ours
+                )
+            except _TakenOver:
+                # Another sender took the post over (and resumes it): stop here.
+                log.warning("digest %s: taken over by another sender at part %d", key, number)
+                return Sent(channel, head_ts, None, complete=False)
+            if not posted:
                 missing.append(number)
+        if still_ours is not None and not await still_ours():
+            return Sent(channel, head_ts, None, complete=False)
         if content.chart_png and CHART_FILENAME not in there.files:
             await self._upload_chart(channel, content, parent)
         if missing and f"{key}#missing" not in there.keys:
@@ -240,12 +275,21 @@ class SlackPlatform:
             return channel_id, str(found["ts"])
 
     async def _post_part(
-        self, channel: str, message: SlackMessage, key: str, parent: str, since: datetime
+        self,
+        channel: str,
+        message: SlackMessage,
+        key: str,
+        parent: str,
+        since: datetime,
+        still_ours: StillOurs | None = None,
     ) -> bool:
-        """One continuation in the head's thread, retried; False if it could not be posted."""
+        """One continuation in the head's thread, retried; False if it could not be posted.
+        Raises _TakenOver if, just before a send, the post turns out to be another sender's."""
         unknown = False
         for attempt in range(1, PART_ATTEMPTS + 1):
             await self._sleep(self.post_interval)  # the head (or the last part) just went
+            if still_ours is not None and not await still_ours():
+                raise _TakenOver(key)
             try:
                 if unknown and await self.find_message(channel, key, since, thread_ts=parent):
                     return True  # the last attempt arrived after all
@@ -405,9 +449,9 @@ class SlackPlatform:
         A post made into a thread (a nudge, a digest reply) is only in that thread: pass its
         `thread_ts` to look there instead; the channel history does not list thread replies.
 
-        A long digest's head counts as found only once all its continuations are in its
-        thread: until then this answers None, so the outbox calls `post` again, which finds
-        the head itself and posts only the missing parts (never the head twice).
+        A long digest whose continuations are not all in its thread is answered with
+        `complete=False`: the outbox then calls `post` again, which finds the head itself and
+        posts only the missing parts (never the head twice).
         """
         message = await self.find_message(channel_id, key, since, thread_ts=thread_ts)
         if message is None:
@@ -419,7 +463,7 @@ class SlackPlatform:
             missing = [n for n in range(2, parts + 1) if f"{key}#{n}" not in keys]
             if missing:
                 log.info("post %s is in Slack but parts %s are not: not complete", key, missing)
-                return None
+                return Sent(channel_id, ts, None, complete=False)
         return Sent(channel_id, ts, await self.permalink(channel_id, ts))
 
     async def find_message(
