@@ -4,10 +4,13 @@ Exactly once, step by step:
 1. `enqueue` inserts a row with a unique key (e.g. the schedule and the occurrence's date).
    A second scheduler, a retry or a restart hits the unique key and inserts nothing.
 2. `deliver_due` claims due rows with a conditional UPDATE (status pending -> sending, with a
-   lease), so two processes never send the same row at the same time.
-3. The post is tagged with its key (Slack message metadata). Any attempt after the first
-   (a dropped connection, a 5xx, a crash between send and record) first looks for the tagged
-   message, and records it as sent if it is there, instead of posting again.
+   lease and a token of its own), so two processes never send the same row at the same time.
+   The lease is renewed before each call that could post; a sender that finds its claim gone
+   stops.
+3. The post is tagged with its key (Slack message metadata). Once an attempt may have reached
+   the platform (a dropped connection, a 5xx, a crash between send and record), nothing is
+   posted until a look-up says the tagged message is not there; if it is, it is recorded as
+   sent. A failed look-up hands the row back instead of posting blind.
 4. A claim whose sender died is taken over once its lease runs out.
 """
 
@@ -168,10 +171,11 @@ async def _claim(ctx: Context, *, only_keys: Iterable[str] | None, limit: int) -
 
 
 async def _renew(ctx: Context, row: Post) -> bool:
-    """Extend our lease just before a platform call; False if the claim is no longer ours.
+    """Extend our lease; False if the claim is no longer ours.
 
-    Platform calls time out well within the lease, so a lease renewed before each call cannot
-    run out while that call is in flight, and no other process can take the row meanwhile.
+    Called before every platform call that could post: before the first try, again after a
+    look-up (which may be slow), and before each further message of a long digest. A single
+    chat.postMessage times out well within the lease, so the lease cannot run out under a post.
     """
     lease = ctx.clock() + timedelta(seconds=ctx.settings.send_lease_s)
     async with ctx.db.write() as session:
