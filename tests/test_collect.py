@@ -292,6 +292,8 @@ async def test_a_workspace_purge_drops_its_tombstones(database_url: str, make_co
         channel = await session.get(Channel, "C1")
         assert channel is not None
         channel.team_id = "T0FAKE"
+        # Another workspace is still installed, so tombstones not known to be ours stay.
+        session.add(Channel(id="C2", platform="slack", team_id="T2", alerts_enabled=False))
     await purge_team(ctx, "T0FAKE")
     assert set(await tombstones(ctx)) == {("D1", "1800000009.000100")}
 
@@ -486,3 +488,20 @@ async def test_reconcile_tombstones_what_it_drops_and_skips_erased_users(
     replay = ReplyEvent("C1", post.ts, gone.ts, "U1", gone.text, event_id="EvReplay")
     assert await record_reply(slack_ctx, replay) is False
     assert set(await tombstones(slack_ctx)) == {("C1", gone.ts)}
+
+
+async def test_uninstalling_the_only_workspace_leaves_no_erasure_records_or_tombstones(
+    sqlite_url, make_context
+) -> None:
+    from sqlalchemy import func, select
+
+    from bot.services.privacy import forget_user, purge_team
+    from bot.store.models import ErasedUser, ReplyTombstone
+
+    ctx = await make_context(sqlite_url)
+    await forget_user(ctx, "U1")
+    await record_deletion(ctx, "C9", "1700000000.000100")
+    await purge_team(ctx, "T1")
+    async with ctx.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(ErasedUser)) == 0
+        assert await session.scalar(select(func.count()).select_from(ReplyTombstone)) == 0

@@ -102,10 +102,17 @@ async def add_tombstones(
     rows = [{"channel_id": c, "ts": ts, "deleted_at": deleted_at} for c, ts in dict.fromkeys(keys)]
     if not rows:
         return
-    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     for start in range(0, len(rows), IN_CHUNK):
-        statement = dialect.insert(ReplyTombstone.__table__).values(rows[start : start + IN_CHUNK])
+        statement = _insert(session, ReplyTombstone.__table__).values(
+            rows[start : start + IN_CHUNK]
+        )
         await session.execute(statement.on_conflict_do_nothing())
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT that can say ON CONFLICT DO NOTHING, in the session's dialect."""
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 async def _not_to_store(session: AsyncSession, channel_id: str, ts: str, user_id: str) -> bool:
@@ -264,8 +271,11 @@ async def reconcile_thread(ctx: Context, post: Post) -> ReconcileResult:
                     or (message.user_id or "") in erased
                 ):
                     continue  # deleted, or its author erased, before or during the read
-                session.add(
-                    Reply(
+                # A live event may be storing the same reply right now (on PostgreSQL it is
+                # not yet visible to us): skip on conflict rather than fail the digest.
+                inserted = await session.execute(
+                    _insert(session, Reply.__table__)
+                    .values(
                         post_id=post.id,
                         channel_id=post.channel_id,
                         user_id=message.user_id or "",
@@ -276,8 +286,9 @@ async def reconcile_thread(ctx: Context, post: Post) -> ReconcileResult:
                         posted_at=message.posted_at or ts_to_datetime(ts),
                         updated_at=ctx.clock(),
                     )
+                    .on_conflict_do_nothing()
                 )
-                result.added += 1
+                result.added += inserted.rowcount or 0
             elif held.get(ts) != _version(row) or row.user_id in erased:
                 continue  # stored or changed during the read: newer than what we read
             elif row.text != message.text or row.edited != message.edited:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from bot.services import audit
 from bot.services.collect import forget_old_events, forget_old_tombstones
@@ -132,9 +132,16 @@ async def purge_team(ctx: Context, team_id: str) -> Erasure:
             await session.execute(
                 delete(ReplyTombstone).where(ReplyTombstone.channel_id.in_(channels))
             )
-        if channels:
             await session.execute(delete(Post).where(Post.channel_id.in_(channels)))
             await session.execute(delete(Channel).where(Channel.id.in_(channels)))
         out.channels = channels
+        # Erasure records and tombstones carry no workspace. When no Slack workspace is left
+        # (the usual single-workspace install), nothing needs them: drop them all.
+        remaining = await session.scalar(
+            select(func.count(Channel.id)).where(Channel.platform == "slack")
+        )
+        if not remaining:
+            await session.execute(delete(ReplyTombstone))
+            await session.execute(delete(ErasedUser))
     log.info("purged workspace %s: %d replies, %d channels", team_id, out.replies, len(channels))
     return out
