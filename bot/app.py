@@ -92,6 +92,7 @@ async def run_bot(settings: Settings) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
+            # Event loops without signal support (Windows) raise here: Ctrl-C still works.
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         await scheduler.start()
