@@ -6,7 +6,7 @@ import io
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,6 +117,36 @@ async def make_context(clock: ManualClock) -> AsyncIterator[ContextFactory]:
     yield factory
     for db in opened:
         await db.dispose()
+
+
+LEADERS = "C0LEADERS"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[Any]:
+    """The fake Slack Web API with the leadership channel (test modules may override it)."""
+    from tests.fakes.slack_api import FakeSlack
+
+    async with FakeSlack() as slack:
+        slack.add_channel(LEADERS, "leadership-team")
+        yield slack
+
+
+@pytest.fixture
+async def slack_context(fake: Any, make_context: ContextFactory) -> AsyncIterator[ContextFactory]:
+    """Build Contexts on Slack (a pooled client pointed at the `fake`) over a database URL."""
+    from bot.platforms.slack.platform import SlackPlatform
+
+    env = {"SLACK_BOT_TOKEN": fake.bot_token, "SLACK_API_URL": fake.url}
+    async with AsyncExitStack() as stack:
+
+        async def factory(url: str, **settings: Any) -> Context:
+            platform = await stack.enter_async_context(
+                SlackPlatform.pooled(make_settings(**env, **settings))
+            )
+            return await make_context(url, platform=platform, **env, **settings)
+
+        yield factory
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,20 +16,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.schedule import DAY_NAMES, NATIONS, bank_holiday
-from bot.platforms.slack.platform import SlackPlatform
 from bot.services.ask import ask_and_deliver
-from tests.conftest import make_settings
 from tests.fakes import eventually
 from tests.fakes.slack_api import DropAfterAccept, FakeSlack, HttpError, Latency, RateLimit
 
 CHANNEL = "C0LEADERS"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as slack:
-        slack.add_channel(CHANNEL, "leadership-team")
-        yield slack
 
 
 def questions_in(fake: FakeSlack) -> list[str]:
@@ -47,15 +37,8 @@ def questions_in(fake: FakeSlack) -> list[str]:
 
 
 @pytest.fixture
-async def slack_ctx(fake: FakeSlack, database_url: str, make_context):
-    settings = make_settings(SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
-    async with SlackPlatform.pooled(settings) as platform:
-        yield await make_context(
-            database_url,
-            platform=platform,
-            SLACK_BOT_TOKEN=fake.bot_token,
-            SLACK_API_URL=fake.url,
-        )
+async def slack_ctx(database_url: str, slack_context):
+    return await slack_context(database_url)
 
 
 async def test_ask_posts_exactly_one_tagged_question(slack_ctx, fake) -> None:

@@ -15,57 +15,41 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 
-import pytest
-
-from bot.platforms.slack.platform import SlackPlatform
 from bot.services import outbox
 from bot.services.ask import ask_now
 from bot.store.db import Database
-from tests.conftest import make_settings
-from tests.fakes.slack_api import FakeSlack, Latency, RateLimit
+from tests.fakes.slack_api import Latency, RateLimit
 
 CHANNEL = "C0LEADERS"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as slack:
-        slack.add_channel(CHANNEL, "leadership-team")
-        yield slack
-
-
 async def test_a_look_that_outlasts_the_lease_does_not_lead_to_two_posts(
-    fake, sqlite_url, make_context, clock
+    fake, sqlite_url, slack_context, clock
 ):
-    settings = make_settings(SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
-    async with SlackPlatform.pooled(settings) as platform:
-        ctx = await make_context(
-            sqlite_url, platform=platform, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url
-        )
-        row = await ask_now(ctx, CHANNEL)
-        # First claim: a long 429, nothing posted; handed back (attempts = 1, so next: look).
-        fake.inject("chat.postMessage", RateLimit(31))
-        report = await outbox.deliver_due(ctx, only_keys=[row.key])
-        assert report.deferred == [row.key]
-        clock.advance(seconds=32)
+    ctx = await slack_context(sqlite_url)
+    row = await ask_now(ctx, CHANNEL)
+    # First claim: a long 429, nothing posted; handed back (attempts = 1, so next: look).
+    fake.inject("chat.postMessage", RateLimit(31))
+    report = await outbox.deliver_due(ctx, only_keys=[row.key])
+    assert report.deferred == [row.key]
+    clock.advance(seconds=32)
 
-        # Process A: its look-up is slow (rate-limit waits, many pages).
-        fake.inject("conversations.history", Latency(1.0))
-        first = asyncio.create_task(outbox.deliver_due(ctx, only_keys=[row.key]))
-        for _ in range(100):
-            if fake.calls("conversations.history"):
-                break
-            await asyncio.sleep(0.02)
-        # A's lease runs out while it looks; process B (its own in-flight set) sweeps.
-        clock.advance(seconds=ctx.settings.send_lease_s + 1)
-        process_b = dataclasses.replace(ctx, db=Database(ctx.settings.database_url))
-        fake.inject("chat.postMessage", Latency(1.5))  # B's post lands after A has looked
-        try:
-            await outbox.deliver_due(process_b, only_keys=[row.key])
-        finally:
-            await process_b.db.dispose()
-        await first
-        posts = [m for m in fake.messages(CHANNEL) if not m.is_reply]
-        assert len(posts) == 1, f"{len(posts)} copies of the question posted"
+    # Process A: its look-up is slow (rate-limit waits, many pages).
+    fake.inject("conversations.history", Latency(1.0))
+    first = asyncio.create_task(outbox.deliver_due(ctx, only_keys=[row.key]))
+    for _ in range(100):
+        if fake.calls("conversations.history"):
+            break
+        await asyncio.sleep(0.02)
+    # A's lease runs out while it looks; process B (its own in-flight set) sweeps.
+    clock.advance(seconds=ctx.settings.send_lease_s + 1)
+    process_b = dataclasses.replace(ctx, db=Database(ctx.settings.database_url))
+    fake.inject("chat.postMessage", Latency(1.5))  # B's post lands after A has looked
+    try:
+        await outbox.deliver_due(process_b, only_keys=[row.key])
+    finally:
+        await process_b.db.dispose()
+    await first
+    posts = [m for m in fake.messages(CHANNEL) if not m.is_reply]
+    assert len(posts) == 1, f"{len(posts)} copies of the question posted"

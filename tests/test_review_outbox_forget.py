@@ -13,13 +13,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.platforms.slack.platform import SlackPlatform
 from bot.services.ask import ask_and_deliver
 from bot.services.collect import reconcile_thread
 from bot.services.digest import build_channel_digest, window_ending
 from bot.services.privacy import forget_user
 from bot.store.models import Reply
-from tests.conftest import make_settings
 from tests.fakes.slack_api import FakeSlack
 
 CHANNEL = "C0LEADERS"
@@ -33,24 +31,20 @@ async def fake() -> AsyncIterator[FakeSlack]:
         yield slack
 
 
-async def test_forgotten_replies_do_not_come_back(fake, sqlite_url, make_context, clock):
-    settings = make_settings(SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
-    async with SlackPlatform.pooled(settings) as platform:
-        ctx = await make_context(
-            sqlite_url, platform=platform, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url
-        )
-        asked = await ask_and_deliver(ctx, CHANNEL)
-        assert asked.post.ts
-        fake.add_message(CHANNEL, "my personal view", user="U1", thread_ts=asked.post.ts)
-        await reconcile_thread(ctx, asked.post)
+async def test_forgotten_replies_do_not_come_back(fake, sqlite_url, slack_context, clock):
+    ctx = await slack_context(sqlite_url)
+    asked = await ask_and_deliver(ctx, CHANNEL)
+    assert asked.post.ts
+    fake.add_message(CHANNEL, "my personal view", user="U1", thread_ts=asked.post.ts)
+    await reconcile_thread(ctx, asked.post)
 
-        erased = await forget_user(ctx, "U1")
-        assert erased.replies == 1
+    erased = await forget_user(ctx, "U1")
+    assert erased.replies == 1
 
-        # The next digest reconciles the thread first.
-        window = window_ending(clock() + timedelta(minutes=1), "Europe/London")
-        digest = await build_channel_digest(ctx, CHANNEL, window)
-        async with ctx.db.read() as session:
-            stored = (await session.scalars(select(Reply).where(Reply.user_id == "U1"))).all()
-        assert stored == [], "erased replies were stored again"
-        assert digest.reply_count == 0, "erased replies went out in the digest"
+    # The next digest reconciles the thread first.
+    window = window_ending(clock() + timedelta(minutes=1), "Europe/London")
+    digest = await build_channel_digest(ctx, CHANNEL, window)
+    async with ctx.db.read() as session:
+        stored = (await session.scalars(select(Reply).where(Reply.user_id == "U1"))).all()
+    assert stored == [], "erased replies were stored again"
+    assert digest.reply_count == 0, "erased replies went out in the digest"

@@ -10,35 +10,19 @@ plus a second one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from bot.platforms.slack.platform import READ_ATTEMPTS, SlackPlatform
+from bot.platforms.slack.platform import READ_ATTEMPTS
 from bot.services.ask import ask_and_deliver
-from tests.conftest import make_settings
-from tests.fakes.slack_api import DropAfterAccept, FakeSlack, RateLimit
+from tests.fakes.slack_api import DropAfterAccept, RateLimit
 
 CHANNEL = "C0LEADERS"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as slack:
-        slack.add_channel(CHANNEL, "leadership-team")
-        yield slack
-
-
 async def test_a_rate_limited_look_up_does_not_lead_to_a_blind_repost(
-    fake, sqlite_url, make_context
+    fake, sqlite_url, slack_context
 ):
-    settings = make_settings(SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
-    async with SlackPlatform.pooled(settings) as platform:
-        ctx = await make_context(
-            sqlite_url, platform=platform, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url
-        )
-        fake.inject("chat.postMessage", DropAfterAccept())  # stored, answer lost
-        fake.inject("conversations.history", *[RateLimit(0.01)] * READ_ATTEMPTS)
-        await ask_and_deliver(ctx, CHANNEL)
-        posts = [m for m in fake.messages(CHANNEL) if not m.is_reply]
-        assert len(posts) == 1, f"{len(posts)} copies of the question posted"
+    ctx = await slack_context(sqlite_url)
+    fake.inject("chat.postMessage", DropAfterAccept())  # stored, answer lost
+    fake.inject("conversations.history", *[RateLimit(0.01)] * READ_ATTEMPTS)
+    await ask_and_deliver(ctx, CHANNEL)
+    posts = [m for m in fake.messages(CHANNEL) if not m.is_reply]
+    assert len(posts) == 1, f"{len(posts)} copies of the question posted"

@@ -4,45 +4,28 @@ Slack's conversations.history does not list thread replies, so the look never fi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from bot.platforms.slack.platform import SlackPlatform
 from bot.services import outbox
 from bot.services.ask import ask_and_deliver
-from tests.conftest import make_settings
-from tests.fakes.slack_api import DropAfterAccept, FakeSlack
+from tests.fakes.slack_api import DropAfterAccept
 
 CHANNEL = "C0LEADERS"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as slack:
-        slack.add_channel(CHANNEL, "leadership-team")
-        yield slack
-
-
-async def test_a_nudge_dropped_after_accept_is_not_posted_twice(fake, sqlite_url, make_context):
-    settings = make_settings(SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
-    async with SlackPlatform.pooled(settings) as platform:
-        ctx = await make_context(
-            sqlite_url, platform=platform, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url
-        )
-        asked = await ask_and_deliver(ctx, CHANNEL)
-        assert asked.delivered and asked.post.ts
-        await outbox.enqueue(
-            ctx,
-            key=f"nudge:{asked.post.key}",
-            kind="nudge",
-            channel_id=CHANNEL,
-            due_at=ctx.clock(),
-            question_id=asked.post.question_id,
-            thread_ts=asked.post.ts,
-        )
-        fake.inject("chat.postMessage", DropAfterAccept())  # stored, answer lost
-        report = await outbox.deliver_due(ctx)
-        assert report.sent or report.found
-        nudges = [m for m in fake.replies(CHANNEL, asked.post.ts) if m.bot_id]
-        assert len(nudges) == 1, f"{len(nudges)} nudges in the thread"
+async def test_a_nudge_dropped_after_accept_is_not_posted_twice(fake, sqlite_url, slack_context):
+    ctx = await slack_context(sqlite_url)
+    asked = await ask_and_deliver(ctx, CHANNEL)
+    assert asked.delivered and asked.post.ts
+    await outbox.enqueue(
+        ctx,
+        key=f"nudge:{asked.post.key}",
+        kind="nudge",
+        channel_id=CHANNEL,
+        due_at=ctx.clock(),
+        question_id=asked.post.question_id,
+        thread_ts=asked.post.ts,
+    )
+    fake.inject("chat.postMessage", DropAfterAccept())  # stored, answer lost
+    report = await outbox.deliver_due(ctx)
+    assert report.sent or report.found
+    nudges = [m for m in fake.replies(CHANNEL, asked.post.ts) if m.bot_id]
+    assert len(nudges) == 1, f"{len(nudges)} nudges in the thread"

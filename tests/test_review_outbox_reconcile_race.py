@@ -8,9 +8,6 @@ digest being built and stays gone (only this week's threads are reconciled again
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import select
 
 from bot.platforms.slack.platform import SlackPlatform
@@ -21,13 +18,6 @@ from tests.conftest import make_settings
 from tests.fakes.slack_api import FakeSlack
 
 CHANNEL = "C0LEADERS"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as slack:
-        slack.add_channel(CHANNEL, "leadership-team")
-        yield slack
 
 
 class ReplyDuringRead(SlackPlatform):
