@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.app import open_context
-from bot.platforms.base import ChatPlatform
-from bot.services.context import Context
+from bot.runtime import open_context
+from bot.port import ChatPlatform
+from bot.services.context import Context, Platforms
 from bot.settings import Settings
 
 
@@ -28,5 +28,6 @@ async def temp_context(
     with tempfile.TemporaryDirectory(prefix="leaderbot-bench-") as tmp:
         values = {"DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"} | settings
         config = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-        async with open_context(config, platform=platform) as ctx:
+        platforms = Platforms([platform]) if platform is not None else None
+        async with open_context(config, platforms=platforms) as ctx:
             yield ctx

@@ -123,23 +123,23 @@ async def build_all(
     url: str, channels: int, now: datetime, runs: int, *, per_channel: bool = False
 ) -> list[tuple[float, float]]:
     """(data seconds, chart seconds) for each run; see the module's docstring."""
-    from bot.app import load_features
     from bot.domain.chart import participation_chart
     from bot.domain.digest import DigestWindow
     from bot.domain.questions import load_question_set
     from bot.platforms.console.platform import ConsolePlatform
-    from bot.services.context import Context
+    from bot.runtime import CONTENT_BUILDERS
+    from bot.services.context import Context, Platforms
     from bot.services.digest import build_channel_digest, build_channel_digests
     from bot.settings import BUNDLED_PROMPTS, Settings
     from bot.store.db import Database
 
-    load_features()
     settings = Settings(_env_file=None, DATABASE_URL=url)  # type: ignore[call-arg]
     db = Database(url)
     ctx = Context(
         settings=settings,
         db=db,
-        platform=ConsolePlatform(io.StringIO(), user="bench"),
+        platforms=Platforms([ConsolePlatform(io.StringIO(), user="bench")]),
+        builders=CONTENT_BUILDERS,
         questions=load_question_set(BUNDLED_PROMPTS),
         clock=lambda: now,
     )

@@ -6,7 +6,6 @@ reprs, tracebacks or validation errors.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,11 +14,6 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts" / "socitm-2025.toml"
-
-
-class PlatformName(StrEnum):
-    SLACK = "slack"
-    CONSOLE = "console"
 
 
 def _env(*names: str) -> AliasChoices:
@@ -83,8 +77,8 @@ class Settings(BaseSettings):
         return frozenset(part.strip() for part in self.admins_raw.split(",") if part.strip())
 
     @property
-    def platform(self) -> PlatformName:
-        return PlatformName.SLACK if self.slack_bot_token else PlatformName.CONSOLE
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None
 
     @property
     def socket_mode(self) -> bool:

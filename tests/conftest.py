@@ -12,19 +12,18 @@ from typing import Any
 
 import pytest
 
-from bot.app import load_features
 from bot.domain.clock import ManualClock
 from bot.domain.questions import load_question_set
-from bot.platforms.base import ChatPlatform
+from bot.port import ChatPlatform
 from bot.platforms.console.platform import ConsolePlatform
-from bot.services.context import Context
+from bot.runtime import CONTENT_BUILDERS
+from bot.services.context import Context, Platforms
 from bot.settings import BUNDLED_PROMPTS, Settings
 from bot.store.db import Database
 
 POSTGRES_ENV = "LEADERBOT_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_ENV)
 
-load_features()
 pytest.register_assert_rewrite("tests.slack_harness")
 
 
@@ -109,8 +108,9 @@ async def make_context(clock: ManualClock) -> AsyncIterator[ContextFactory]:
         return Context(
             settings=make_settings(DATABASE_URL=url, **settings),
             db=db,
-            platform=platform or ConsolePlatform(io.StringIO(), user="tester"),
+            platforms=Platforms([platform or ConsolePlatform(io.StringIO(), user="tester")]),
             questions=questions,
+            builders=CONTENT_BUILDERS,
             clock=clock,
         )
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.cli import main
 from bot.domain.content import UserInfo
-from bot.platforms.base import DeliveryUnknown
+from bot.port import DeliveryUnknown
 from bot.platforms.console.platform import ConsolePlatform
 from bot.services import console_commands
 from bot.services.admin_commands import (

@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from bot.domain.content import UserInfo
 from bot.domain.digest import Digest
-from bot.platforms.base import PlatformError
+from bot.port import PlatformError
 from bot.platforms.console.platform import ConsoleMessage, ConsolePlatform
 from bot.services.context import Context
 from bot.services.digest import build_channel_digest, build_channel_digests, window_ending

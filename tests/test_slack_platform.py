@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from bot.domain.content import FeedAlert, FileUpload, Notice, Nudge, QuestionPost
 from bot.domain.questions import Question
-from bot.platforms.base import (
+from bot.port import (
     ChatPlatform,
     DeliveryUnknown,
     PermanentFailure,

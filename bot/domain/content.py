@@ -51,12 +51,12 @@ class FeedAlert:
 class ThreadMessage:
     """A message read back from a platform thread (for reconciliation)."""
 
-    ts: str
+    message_id: str
     user_id: str | None
-    text: str
+    text: str  # plain text, as the person typed it
+    posted_at: datetime
     edited: bool = False
     is_bot: bool = False
-    posted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ class UserInfo:
     is_guest: bool = False
     is_bot: bool = False
     deleted: bool = False
-    team_id: str | None = None
+    workspace_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +87,7 @@ class DigestPost:
     digest: Digest
     chart_png: bytes
     chart_alt: str
+
+
+# Everything the bot posts: what a platform's `post` is given.
+Content = QuestionPost | Nudge | Notice | FeedAlert | DigestPost

@@ -85,7 +85,7 @@ class QuestionThread:
 
     question: Question
     posted_at: datetime
-    permalink: str | None
+    link: str | None
     replies: Sequence[DigestReply] = ()
 
 
@@ -109,7 +109,7 @@ class DigestQuestion:
 
     question: Question
     posted_at: datetime
-    permalink: str | None
+    link: str | None
     replies: tuple[DigestReply, ...]
     reply_count: int
     participants: int
@@ -211,7 +211,7 @@ def _normalise(reply: DigestReply) -> DigestReply:
         user_id=reply.user_id,
         user_name=name or reply.user_id,  # a users.info failure falls back to the id
         text=reply.text,
-        ts=reply.ts,
+        message_id=reply.message_id,
         edited=reply.edited,
         posted_at=reply.posted_at,
     )
@@ -243,7 +243,7 @@ def build_digest(
         replies = tuple(
             sorted(
                 (_normalise(r) for r in thread.replies),
-                key=lambda r: (r.posted_at, _ts_key(r.ts)),
+                key=lambda r: (r.posted_at, _ts_key(r.message_id)),
             )
         )
         people = {r.user_id for r in replies}
@@ -253,7 +253,7 @@ def build_digest(
             DigestQuestion(
                 question=thread.question,
                 posted_at=thread.posted_at,
-                permalink=thread.permalink,
+                link=thread.link,
                 replies=replies,
                 reply_count=len(replies),
                 participants=len(people),

@@ -146,7 +146,7 @@ def render_markdown(digest: Digest) -> str:
         q = item.question
         out += [f"## {q.id}: {escape_markdown(q.theme)}", "", _md_quote(q.text), ""]
         meta = f"Asked {format_when(item.posted_at, tz)} · {question_stats(item)}"
-        link = safe_url(item.permalink)
+        link = safe_url(item.link)
         if link:
             meta += f" · [Open the thread](<{link}>)"
         out += [meta, ""]
@@ -187,7 +187,7 @@ def render_text(digest: Digest) -> str:
         out += [f"{q.id}: {clean_text(q.text)}"]
         meta = f"  Asked {format_when(item.posted_at, tz)}; {question_stats(item)}"
         out += [meta]
-        link = safe_url(item.permalink)
+        link = safe_url(item.link)
         if link:
             out += [f"  {link}"]
         out += [""]
@@ -256,7 +256,7 @@ def render_html(digest: Digest, chart_png: bytes | None = None, chart_alt: str =
         out.append(f"<h2>{_h(q.id)}: {_h(q.theme)}</h2>")
         out.append(f'<blockquote class="question">{_h(q.text)}</blockquote>')
         meta = f"Asked {_h(format_when(item.posted_at, tz))} · {_h(question_stats(item))}"
-        link = safe_url(item.permalink)
+        link = safe_url(item.link)
         if link:
             meta += f' · <a href="{html.escape(link, quote=True)}">Open the thread</a>'
         out.append(f'<p class="meta">{meta}</p>')
@@ -313,7 +313,7 @@ def render_csv(digest: Digest) -> str:
                 reply.user_id,
                 reply.user_name,
                 reply.text,
-                reply.ts,
+                reply.message_id,
                 "true" if reply.edited else "false",
             )
             writer.writerow([csv_cell(cell) for cell in row])
@@ -336,13 +336,13 @@ def digest_to_dict(digest: Digest) -> dict[str, Any]:
                 "id": item.question.id,
                 "text": item.question.text,
                 "posted_at": item.posted_at.isoformat(),
-                "permalink": item.permalink,
+                "permalink": item.link,
                 "replies": [
                     {
                         "user": r.user_id,
                         "user_name": r.user_name,
                         "text": r.text,
-                        "ts": r.ts,
+                        "ts": r.message_id,
                         "edited": r.edited,
                     }
                     for r in item.replies

@@ -44,7 +44,7 @@ class BotScheduler:
 
     async def start(self) -> None:
         self.scheduler.start()
-        for job in jobs.periodic_jobs():
+        for job in jobs.PERIODIC_JOBS:
             self.scheduler.add_job(
                 self._guarded(job.name, job.run),
                 IntervalTrigger(seconds=job.seconds, timezone=UTC),

@@ -40,7 +40,7 @@ from bot.domain.command_grammar import (
     Status,
 )
 from bot.domain.parsing import ParseError
-from bot.platforms.base import PlatformError
+from bot.port import PlatformError
 from bot.services import schedules as schedule_service
 from bot.services.admin import (
     admins_commands,
@@ -135,7 +135,7 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
     where = resolve(command.channel, inv)
     if isinstance(where, Outcome):
         return where
-    decision = await authorize(ctx, command, inv.user_id)
+    decision = await authorize(ctx, command, inv.user_id, ctx.platform_for(inv.channel_id))
     if not decision.allowed:
         return refused(inv.style.escape(decision.reason))
     handler = _HANDLERS[type(command)]

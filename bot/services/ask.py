@@ -27,16 +27,14 @@ class UnknownQuestion(ValueError):
     pass
 
 
-@outbox.content_builder("question")
-def _question_content(row: Post, ctx: Context) -> QuestionPost:
+def question_content(row: Post, ctx: Context) -> QuestionPost:
     question = ctx.questions.get(row.question_id or "")
     if question is None:
         raise UnknownQuestion(f"question {row.question_id} is not in the current question set")
     return QuestionPost(question=question, report_title=ctx.questions.title)
 
 
-@outbox.content_builder("notice")
-def _notice_content(row: Post, ctx: Context) -> Notice:
+def notice_content(row: Post, ctx: Context) -> Notice:
     return Notice(text=str((row.payload or {}).get("text", "")))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.port import Installed
 from bot.services.context import Context
 from bot.store.models import Channel
 
@@ -14,15 +15,15 @@ async def ensure_channel(
     channel_id: str,
     *,
     name: str | None = None,
-    team_id: str | None = None,
+    workspace_id: str | None = None,
 ) -> Channel:
     channel = await session.get(Channel, channel_id)
     if channel is None:
         channel = Channel(
             id=channel_id,
-            platform=ctx.platform.name,
+            platform=ctx.platform_for(channel_id).name,
             name=name,
-            team_id=team_id,
+            workspace_id=workspace_id,
             alerts_enabled=False,
             created_at=ctx.clock(),
         )
@@ -31,3 +32,13 @@ async def ensure_channel(
     elif name and channel.name != name:
         channel.name = name
     return channel
+
+
+async def record_workspace_channels(ctx: Context, event: Installed) -> None:
+    """The channels a platform reported when the app was installed in a workspace."""
+    async with ctx.db.write() as session:
+        for channel_id in event.channel_ids:
+            channel = await ensure_channel(
+                session, ctx, channel_id, workspace_id=event.workspace_id
+            )
+            channel.workspace_id = channel.workspace_id or event.workspace_id

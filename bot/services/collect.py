@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.content import ThreadMessage
-from bot.platforms.base import PlatformError
+from bot.port import PlatformError, ReplyDeleted, ReplyEdited, ReplyPosted
 from bot.services.context import Context
 from bot.store.models import ErasedUser, Post, ProcessedEvent, Reply, ReplyTombstone
 
@@ -37,32 +37,6 @@ EVENT_MEMORY = timedelta(days=3)  # Slack retries within minutes; replays within
 # Long past any retry or replay; and a thread read back from Slack no longer holds the message.
 TOMBSTONE_MEMORY = timedelta(days=30)
 IN_CHUNK = 500  # values per IN (...) list: well under SQLite's and PostgreSQL's limits
-
-
-def ts_to_datetime(ts: str) -> datetime:
-    return datetime.fromtimestamp(float(ts), UTC)
-
-
-async def _question_post(session: AsyncSession, channel_id: str, thread_ts: str) -> Post | None:
-    return await session.scalar(
-        select(Post).where(
-            Post.channel_id == channel_id,
-            Post.ts == thread_ts,
-            Post.kind == "question",
-            Post.status == "sent",
-        )
-    )
-
-
-async def _first_time(session: AsyncSession, event_id: str | None, ctx: Context) -> bool:
-    """Record the event id; False if it was seen before."""
-    if not event_id:
-        return True
-    if await session.get(ProcessedEvent, event_id) is not None:
-        return False
-    session.add(ProcessedEvent(event_id=event_id, received_at=ctx.clock()))
-    await session.flush()
-    return True
 
 
 def chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str]]:
@@ -88,7 +62,9 @@ async def tombstoned_among(
     found: set[tuple[str, str]] = set()
     for chunk in chunks(sorted({ts for _, ts in keys})):
         rows = await session.execute(
-            select(ReplyTombstone.channel_id, ReplyTombstone.ts).where(ReplyTombstone.ts.in_(chunk))
+            select(ReplyTombstone.channel_id, ReplyTombstone.message_id).where(
+                ReplyTombstone.message_id.in_(chunk)
+            )
         )
         found.update((c, ts) for c, ts in rows.all() if (c, ts) in keys)
     return found
@@ -99,7 +75,10 @@ async def add_tombstones(
 ) -> None:
     """Remember deleted messages; a tombstone already there is kept as it is (no conflict,
     even when another process is recording the same deletion)."""
-    rows = [{"channel_id": c, "ts": ts, "deleted_at": deleted_at} for c, ts in dict.fromkeys(keys)]
+    rows = [
+        {"channel_id": c, "message_id": ts, "deleted_at": deleted_at}
+        for c, ts in dict.fromkeys(keys)
+    ]
     if not rows:
         return
     for start in range(0, len(rows), IN_CHUNK):
@@ -115,92 +94,145 @@ def _insert(session: AsyncSession, table: Any) -> Any:
     return dialect.insert(table)
 
 
-async def _not_to_store(session: AsyncSession, channel_id: str, ts: str, user_id: str) -> bool:
-    """A message that was deleted, or whose author was erased."""
-    if await session.get(ReplyTombstone, (channel_id, ts)) is not None:
-        return True
-    return await session.get(ErasedUser, user_id) is not None
+ReplyChange = ReplyPosted | ReplyEdited | ReplyDeleted
+"""What an adapter reports about a message in a thread: the one input of `apply_changes`."""
 
 
-@dataclass(frozen=True)
-class ReplyEvent:
-    channel_id: str
-    thread_ts: str
-    ts: str
-    user_id: str
-    text: str
-    edited: bool = False
-    team_id: str | None = None
-    event_id: str | None = None
+async def _seen_event_ids(session: AsyncSession, ids: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for chunk in chunks(ids):
+        rows = await session.scalars(
+            select(ProcessedEvent.event_id).where(ProcessedEvent.event_id.in_(chunk))
+        )
+        seen.update(rows.all())
+    return seen
 
 
-async def record_reply(ctx: Context, event: ReplyEvent) -> bool:
-    """Store a new or edited reply in a question's thread. False if ignored or a duplicate."""
+async def _question_posts(
+    session: AsyncSession, threads: set[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    found: dict[tuple[str, str], int] = {}
+    for chunk in chunks(sorted({thread for _, thread in threads})):
+        rows = await session.execute(
+            select(Post.id, Post.channel_id, Post.message_id).where(
+                Post.message_id.in_(chunk), Post.kind == "question", Post.status == "sent"
+            )
+        )
+        for post_id, channel_id, message_id in rows.all():
+            if (channel_id, message_id) in threads:
+                found[(channel_id, message_id)] = post_id
+    return found
+
+
+async def _stored_replies(
+    session: AsyncSession, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Reply]:
+    found: dict[tuple[str, str], Reply] = {}
+    for chunk in chunks(sorted({message for _, message in keys})):
+        for reply in (
+            await session.scalars(select(Reply).where(Reply.message_id.in_(chunk)))
+        ).all():
+            if (reply.channel_id, reply.message_id) in keys:
+                found[(reply.channel_id, reply.message_id)] = reply
+    return found
+
+
+def _older_edit(row: Reply, change: ReplyPosted | ReplyEdited) -> bool:
+    """Whether `change` is older than what is stored: the original after its edit, or an
+    edit the platform says was made before the one stored."""
+    if not isinstance(change, ReplyEdited):
+        return row.edited
+    return (
+        change.edited_at is not None
+        and row.edited_at is not None
+        and change.edited_at < row.edited_at
+    )
+
+
+async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[ReplyChange]) -> int:
+    """Apply changes in order, in the caller's transaction; returns how many changed what is
+    stored. The one place replies are recorded, whichever adapter they come from.
+
+    Dropped: a retried or replayed event (its event id was seen), a message in a thread that is
+    not one of our questions, a deleted message (tombstoned, before or earlier in this batch),
+    a message by an erased user, and an edit older than the one stored.
+    """
+    now = ctx.clock()
+    seen = await _seen_event_ids(session, [c.event_id for c in changes if c.event_id])
+    fresh: list[ReplyChange] = []
+    for change in changes:
+        if change.event_id:
+            if change.event_id in seen:
+                continue  # a retry or a replay
+            seen.add(change.event_id)
+            session.add(ProcessedEvent(event_id=change.event_id, received_at=now))
+        fresh.append(change)
+    replies = [c for c in fresh if not isinstance(c, ReplyDeleted)]
+    posts = await _question_posts(session, {(c.channel_id, c.thread_id) for c in replies})
+    keys = {(c.channel_id, c.message_id) for c in fresh}
+    rows: dict[tuple[str, str], Reply | None] = dict(await _stored_replies(session, keys))
+    tombstoned = await tombstoned_among(session, keys)
+    erased = await erased_among(session, {c.user_id for c in replies})
+    deleted: list[tuple[str, str]] = []
+    changed = 0
+    for change in fresh:
+        key = (change.channel_id, change.message_id)
+        row = rows.get(key)
+        if isinstance(change, ReplyDeleted):
+            if row is not None:
+                if row in session.new:
+                    session.expunge(row)
+                else:
+                    await session.delete(row)
+                rows[key] = None
+                changed += 1
+            if key not in tombstoned:
+                tombstoned.add(key)
+                deleted.append(key)
+            continue
+        post_id = posts.get((change.channel_id, change.thread_id))
+        if post_id is None:
+            continue  # a thread that is not one of our questions
+        if key in tombstoned or change.user_id in erased:
+            continue  # deleted before this copy arrived, or its author was erased
+        edited = isinstance(change, ReplyEdited)
+        edited_at = change.edited_at if isinstance(change, ReplyEdited) else None
+        if row is None:
+            rows[key] = row = Reply(
+                post_id=post_id,
+                channel_id=change.channel_id,
+                workspace_id=change.workspace_id,
+                user_id=change.user_id,
+                text=change.text,
+                message_id=change.message_id,
+                thread_id=change.thread_id,
+                edited=edited,
+                edited_at=edited_at,
+                posted_at=change.posted_at,
+                updated_at=now,
+            )
+            session.add(row)
+            changed += 1
+        elif _older_edit(row, change):
+            continue  # a late copy: keep the newer text
+        elif row.text != change.text or edited:
+            row.text = change.text
+            row.edited = row.edited or edited
+            row.edited_at = edited_at or row.edited_at
+            row.updated_at = now
+            changed += 1
+    await add_tombstones(session, deleted, now)
+    return changed
+
+
+async def record(ctx: Context, change: ReplyChange) -> bool:
+    """Apply one change in a transaction of its own; False if it changed nothing (ignored, a
+    duplicate, or raced in by another writer)."""
     try:
         async with ctx.db.write() as session:
-            if not await _first_time(session, event.event_id, ctx):
-                return False
-            post = await _question_post(session, event.channel_id, event.thread_ts)
-            if post is None:
-                return False  # a thread that is not one of our questions
-            if await _not_to_store(session, event.channel_id, event.ts, event.user_id):
-                return False  # deleted before this copy arrived, or its author was erased
-            existing = await session.scalar(
-                select(Reply).where(Reply.channel_id == event.channel_id, Reply.ts == event.ts)
-            )
-            if existing is not None:
-                if existing.edited and not event.edited:
-                    return True  # the original arrived after its edit: keep the edit
-                if existing.text != event.text or event.edited:
-                    existing.text = event.text
-                    existing.edited = existing.edited or event.edited
-                    existing.updated_at = ctx.clock()
-                return True
-            session.add(
-                Reply(
-                    post_id=post.id,
-                    channel_id=event.channel_id,
-                    team_id=event.team_id,
-                    user_id=event.user_id,
-                    text=event.text,
-                    ts=event.ts,
-                    thread_ts=event.thread_ts,
-                    edited=event.edited,
-                    posted_at=ts_to_datetime(event.ts),
-                    updated_at=ctx.clock(),
-                )
-            )
-        return True
+            return await apply_changes(ctx, session, [change]) > 0
     except IntegrityError:
-        return False  # the same event raced in twice; the first one stored it
-
-
-async def record_deletion(
-    ctx: Context, channel_id: str, ts: str, *, event_id: str | None = None
-) -> bool:
-    """A deleted message leaves nothing behind but a tombstone (its channel and ts), so
-    that a copy of it arriving later is not stored again."""
-    async with ctx.db.write() as session:
-        if not await _first_time(session, event_id, ctx):
-            return False
-        result = await session.execute(
-            delete(Reply).where(Reply.channel_id == channel_id, Reply.ts == ts)
-        )
-        await add_tombstones(session, [(channel_id, ts)], ctx.clock())
-        return bool(result.rowcount)
-
-
-async def record_console_reply(ctx: Context, channel_id: str, thread_ts: str, message) -> bool:  # type: ignore[no-untyped-def]
-    return await record_reply(
-        ctx,
-        ReplyEvent(
-            channel_id=channel_id,
-            thread_ts=thread_ts,
-            ts=message.ts,
-            user_id=message.user_id,
-            text=message.text,
-        ),
-    )
+        return False  # the same message raced in twice; the first one stored it
 
 
 @dataclass
@@ -233,28 +265,32 @@ async def reconcile_thread(ctx: Context, post: Post) -> ReconcileResult:
       tombstone and is not by an erased user.
     """
     result = ReconcileResult()
-    if post.ts is None:
+    if post.message_id is None:
         return result
     async with ctx.db.read() as session:
         held = {
-            r.ts: _version(r)
+            r.message_id: _version(r)
             for r in (await session.scalars(select(Reply).where(Reply.post_id == post.id))).all()
         }
     try:
         messages = [
-            m for m in await ctx.platform.fetch_thread(post.channel_id, post.ts) if _is_reply(m)
+            m
+            for m in await ctx.platform_for(post.channel_id).fetch_thread(
+                post.channel_id, post.message_id
+            )
+            if _is_reply(m)
         ]
     except PlatformError as exc:
         # Keep what we have rather than wipe a thread we could not read.
-        log.warning("could not read thread %s in %s: %s", post.ts, post.channel_id, exc)
+        log.warning("could not read thread %s in %s: %s", post.message_id, post.channel_id, exc)
         result.error = str(exc)
         return result
-    live = {m.ts: m for m in messages}
+    live = {m.message_id: m for m in messages}
     async with ctx.db.write() as session:
         if await session.get(Post, post.id) is None:
             return result  # purged while we read (the workspace uninstalled the app)
         stored = {
-            r.ts: r
+            r.message_id: r
             for r in (await session.scalars(select(Reply).where(Reply.post_id == post.id))).all()
         }
         erased = await erased_among(
@@ -280,10 +316,10 @@ async def reconcile_thread(ctx: Context, post: Post) -> ReconcileResult:
                         channel_id=post.channel_id,
                         user_id=message.user_id or "",
                         text=message.text,
-                        ts=ts,
-                        thread_ts=post.ts,
+                        message_id=ts,
+                        thread_id=post.message_id,
                         edited=message.edited,
-                        posted_at=message.posted_at or ts_to_datetime(ts),
+                        posted_at=message.posted_at,
                         updated_at=ctx.clock(),
                     )
                     .on_conflict_do_nothing()
@@ -302,7 +338,9 @@ async def reconcile_thread(ctx: Context, post: Post) -> ReconcileResult:
             if (ts not in live and held.get(ts) == _version(row)) or row.user_id in erased
         ]
         if gone:
-            await session.execute(delete(Reply).where(Reply.post_id == post.id, Reply.ts.in_(gone)))
+            await session.execute(
+                delete(Reply).where(Reply.post_id == post.id, Reply.message_id.in_(gone))
+            )
             # An event for a message gone from the thread (a replay, a lost deletion's
             # original) must not bring it back; an erased user's stay out by erased_users.
             await add_tombstones(
@@ -315,7 +353,7 @@ async def reconcile_thread(ctx: Context, post: Post) -> ReconcileResult:
         log.info(
             "reconciled %s/%s: +%d ~%d -%d",
             post.channel_id,
-            post.ts,
+            post.message_id,
             result.added,
             result.updated,
             result.removed,

@@ -26,7 +26,7 @@ from bot.domain.digest import (
     participation_by_week,
 )
 from bot.domain.schedule import Occurrence
-from bot.platforms.base import PlatformError
+from bot.port import PlatformError
 from bot.services import outbox, planning
 from bot.services.ask import ASKED_STATUSES
 from bot.services.collect import reconcile_thread
@@ -38,11 +38,12 @@ log = logging.getLogger(__name__)
 NAME_CACHE_TTL = timedelta(days=1)
 
 
-async def display_names(ctx: Context, user_ids: set[str]) -> dict[str, str]:
-    """Display names from the cache, else the platform; a failed lookup falls back to the id."""
+async def display_names(ctx: Context, authors: dict[str, str]) -> dict[str, str]:
+    """Display names of `authors` (user id -> a channel they wrote in) from the cache, else
+    the channel's platform; a failed lookup falls back to the id."""
     async with ctx.db.read() as session:
-        cached = await _cached_names(session, ChatUser.id.in_(list(user_ids)))
-    return await _complete_names(ctx, user_ids, cached)
+        cached = await _cached_names(session, ChatUser.id.in_(list(authors)))
+    return await _complete_names(ctx, authors, cached)
 
 
 async def _cached_names(
@@ -54,14 +55,14 @@ async def _cached_names(
 
 
 async def _complete_names(
-    ctx: Context, user_ids: set[str], cached: Iterable[tuple[str, str, datetime]]
+    ctx: Context, authors: dict[str, str], cached: Iterable[tuple[str, str, datetime]]
 ) -> dict[str, str]:
     """Fresh cached names, then users.info for the rest (cached in turn); the id on failure."""
     fresh_after = ctx.clock() - NAME_CACHE_TTL
-    names = {uid: name for uid, name, at in cached if uid in user_ids and at >= fresh_after}
-    for user_id in sorted(user_ids - names.keys()):
+    names = {uid: name for uid, name, at in cached if uid in authors and at >= fresh_after}
+    for user_id in sorted(authors.keys() - names.keys()):
         try:
-            info = await ctx.platform.user_info(user_id)
+            info = await ctx.platform_for(authors[user_id]).user_info(user_id)
         except PlatformError as exc:
             log.warning("users.info failed for %s (%s): showing the id", user_id, exc)
             names[user_id] = user_id
@@ -71,7 +72,7 @@ async def _complete_names(
             await session.merge(
                 ChatUser(
                     id=user_id,
-                    team_id=info.team_id,
+                    workspace_id=info.workspace_id,
                     display_name=info.display_name or user_id,
                     is_admin=info.is_admin,
                     is_owner=info.is_owner,
@@ -133,7 +134,12 @@ async def _read_inputs(
     }
     if post_ids:
         thread_replies = select(
-            Reply.post_id, Reply.user_id, Reply.text, Reply.ts, Reply.edited, Reply.posted_at
+            Reply.post_id,
+            Reply.user_id,
+            Reply.text,
+            Reply.message_id,
+            Reply.edited,
+            Reply.posted_at,
         ).where(Reply.post_id.in_(post_ids))
         rows = await session.execute(thread_replies.order_by(Reply.id))
         for post_id, user_id, text, ts, edited, posted_at in rows:
@@ -185,7 +191,10 @@ async def build_channel_digests(
         if posts is None:
             posts = await _window_questions(session, ids, window)
         reads = await _read_inputs(session, ids, posts, window)
-    authors = {row[0] for rows in reads.replies.values() for row in rows}
+    channel_of = {post.id: post.channel_id for post in posts}
+    authors = {
+        row[0]: channel_of[post_id] for post_id, rows in reads.replies.items() for row in rows
+    }
     names = await _complete_names(ctx, authors, reads.cached_names)
 
     threads: dict[str, list[QuestionThread]] = {cid: [] for cid in ids}
@@ -202,7 +211,7 @@ async def build_channel_digests(
             QuestionThread(
                 question=question,
                 posted_at=post.sent_at or post.due_at,
-                permalink=post.permalink,
+                link=post.link,
                 replies=replies,
             )
         )
@@ -210,7 +219,7 @@ async def build_channel_digests(
     digests: dict[str, Digest] = {}
     for cid in ids:
         try:
-            members = await ctx.platform.member_count(cid)
+            members = await ctx.platform_for(cid).member_count(cid)
         except PlatformError as exc:
             log.warning("member count for %s unavailable: %s", cid, exc)
             members = None
@@ -250,8 +259,7 @@ def digest_post(digest: Digest) -> DigestPost:
     )
 
 
-@outbox.content_builder("digest")
-async def _digest_content(row: Post, ctx: Context) -> DigestPost:
+async def digest_content(row: Post, ctx: Context) -> DigestPost:
     payload = row.payload or {}
     window = DigestWindow(
         start=datetime.fromisoformat(payload["from"]), end=datetime.fromisoformat(payload["to"])

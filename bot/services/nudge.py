@@ -15,8 +15,7 @@ from bot.store.models import Post, Reply, Schedule
 NUDGE_HORIZON = timedelta(days=7)
 
 
-@outbox.content_builder("nudge")
-def _nudge_content(row: Post, ctx: Context) -> Nudge:
+def nudge_content(row: Post, ctx: Context) -> Nudge:
     return Nudge(question_id=row.question_id or "")
 
 
@@ -30,7 +29,7 @@ async def plan_nudges(ctx: Context) -> list[str]:
                 .where(
                     Post.kind == "question",
                     Post.status == "sent",
-                    Post.ts.is_not(None),
+                    Post.message_id.is_not(None),
                     Post.sent_at >= now - NUDGE_HORIZON,
                     Schedule.nudge_after_days.is_not(None),
                     ~exists().where(Reply.post_id == Post.id),
@@ -48,7 +47,7 @@ async def plan_nudges(ctx: Context) -> list[str]:
             channel_id=post.channel_id,
             due_at=now,
             question_id=post.question_id,
-            thread_ts=post.ts,
+            thread_id=post.message_id,
         )
         if row is not None:
             keys.append(row.key)

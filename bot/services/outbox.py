@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -31,16 +31,12 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.platforms.base import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited, Sent
+from bot.port import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited, Sent
 from bot.services.context import Context
 from bot.store.db import Database
 from bot.store.models import Post
 
 log = logging.getLogger(__name__)
-
-# A builder may be async (a digest reads the database when it is sent).
-ContentBuilder = Callable[[Post, Context], Any]
-CONTENT_BUILDERS: dict[str, ContentBuilder] = {}
 
 # Kinds whose moment matters: too late past the grace window, they are recorded as missed.
 TIMELY_KINDS = frozenset({"question", "digest", "nudge"})
@@ -50,16 +46,6 @@ LONGEST_INLINE_WAIT_S = 30.0  # a longer Retry-After is waited out by the sweep,
 LOOKBACK = timedelta(minutes=5)  # clock skew allowance when looking for our own post
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def content_builder(kind: str) -> Callable[[ContentBuilder], ContentBuilder]:
-    """Register how rows of `kind` become content: `@content_builder("alert")`."""
-
-    def decorate(fn: ContentBuilder) -> ContentBuilder:
-        CONTENT_BUILDERS[kind] = fn
-        return fn
-
-    return decorate
 
 
 @dataclass
@@ -86,7 +72,7 @@ async def enqueue(
     question_id: str | None = None,
     schedule_id: int | None = None,
     occurrence: date | None = None,
-    thread_ts: str | None = None,
+    thread_id: str | None = None,
     status: str = "pending",
     error: str | None = None,
 ) -> Post | None:
@@ -100,7 +86,7 @@ async def enqueue(
         question_id=question_id,
         schedule_id=schedule_id,
         occurrence=occurrence,
-        thread_ts=thread_ts,
+        thread_id=thread_id,
         status=status,
         error=error,
         attempts=0,
@@ -204,8 +190,8 @@ async def _record_sent(ctx: Context, row: Post, sent: Sent) -> None:
         ctx,
         row,
         status="sent",
-        ts=sent.ts,
-        permalink=sent.permalink,
+        message_id=sent.message_id,
+        link=sent.link,
         sent_at=ctx.clock(),
         error=None,
     )
@@ -254,7 +240,9 @@ class _ChannelPacer:
 
 async def _look(ctx: Context, row: Post) -> Sent | None:
     since = row.created_at - LOOKBACK
-    return await ctx.platform.find_post(row.channel_id, row.key, since, thread_ts=row.thread_ts)
+    return await ctx.platform_for(row.channel_id).find_post(
+        row.channel_id, row.key, since, thread_id=row.thread_id
+    )
 
 
 async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[str, str]:
@@ -265,7 +253,7 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
     the post is not there. A look-up that fails hands the row back; it never posts blind.
     """
     grace = timedelta(hours=ctx.settings.grace_hours)
-    builder = CONTENT_BUILDERS.get(row.kind)
+    builder = ctx.builders.get(row.kind)
     if builder is None:
         await _finish(ctx, row, status="failed", error=f"no content builder for kind {row.kind!r}")
         return "failed", row.key
@@ -301,7 +289,9 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
                 found = await _look(ctx, row)
                 if found is not None and found.complete:
                     await _record_sent(ctx, row, found)
-                    log.info("post %s was already delivered (ts %s): recorded", row.key, found.ts)
+                    log.info(
+                        "post %s was already delivered (ts %s): recorded", row.key, found.message_id
+                    )
                     return "found", row.key
                 must_look = False
                 if found is None and late:  # not there, and too late to post now
@@ -312,11 +302,11 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
                 if not await _renew(ctx, row):
                     log.warning("lost the claim on %s while looking: leaving it", row.key)
                     return "deferred", row.key
-            sent = await ctx.platform.post(
+            sent = await ctx.platform_for(row.channel_id).post(
                 row.channel_id,
                 content,
                 key=row.key,
-                thread_ts=row.thread_ts,
+                thread_id=row.thread_id,
                 still_ours=lambda: _renew(ctx, row),
             )
         except RateLimited as exc:

@@ -56,7 +56,7 @@ async def export_user(ctx: Context, user_id: str) -> dict[str, Any]:
         if user is None
         else {
             "display_name": user.display_name,
-            "team_id": user.team_id,
+            "workspace_id": user.workspace_id,
             "fetched_at": user.fetched_at.isoformat(),
         },
         "bot_admin": None if admin is None else {"added_at": admin.added_at.isoformat()},
@@ -65,7 +65,7 @@ async def export_user(ctx: Context, user_id: str) -> dict[str, Any]:
                 "channel": r.channel_id,
                 "question": qid,
                 "text": r.text,
-                "ts": r.ts,
+                "ts": r.message_id,
                 "edited": r.edited,
                 "posted_at": r.posted_at.isoformat(),
             }
@@ -113,21 +113,24 @@ async def forget_user(ctx: Context, user_id: str, *, actor: str = "cli") -> Eras
     return out
 
 
-async def purge_team(ctx: Context, team_id: str) -> Erasure:
-    """The app was uninstalled or its tokens revoked: drop that workspace's data."""
+async def purge_workspace(ctx: Context, platform: str, workspace_id: str) -> Erasure:
+    """The app was uninstalled (or its tokens revoked, or the team deleted): drop that
+    workspace's data."""
     out = Erasure()
     async with ctx.db.write() as session:
-        # A single-workspace install may not know a channel's team (set from the CLI); its
-        # Slack channels all belong to the workspace that uninstalled.
-        owned = (Channel.team_id == team_id) | (
-            Channel.team_id.is_(None) & (Channel.platform == "slack")
+        # A single-workspace install may not know a channel's workspace (set from the CLI);
+        # its channels on that platform all belong to the workspace that uninstalled.
+        owned = (Channel.platform == platform) & (
+            (Channel.workspace_id == workspace_id) | Channel.workspace_id.is_(None)
         )
         channels = list((await session.scalars(select(Channel.id).where(owned))).all())
         result = await session.execute(
-            delete(Reply).where((Reply.team_id == team_id) | Reply.channel_id.in_(channels))
+            delete(Reply).where(
+                (Reply.workspace_id == workspace_id) | Reply.channel_id.in_(channels)
+            )
         )
         out.replies = int(result.rowcount or 0)
-        await session.execute(delete(ChatUser).where(ChatUser.team_id == team_id))
+        await session.execute(delete(ChatUser).where(ChatUser.workspace_id == workspace_id))
         if channels:
             await session.execute(
                 delete(ReplyTombstone).where(ReplyTombstone.channel_id.in_(channels))
@@ -135,13 +138,13 @@ async def purge_team(ctx: Context, team_id: str) -> Erasure:
             await session.execute(delete(Post).where(Post.channel_id.in_(channels)))
             await session.execute(delete(Channel).where(Channel.id.in_(channels)))
         out.channels = channels
-        # Erasure records and tombstones carry no workspace. When no Slack workspace is left
-        # (the usual single-workspace install), nothing needs them: drop them all.
-        remaining = await session.scalar(
-            select(func.count(Channel.id)).where(Channel.platform == "slack")
-        )
+        # Erasure records and tombstones carry no workspace. When no workspace is left on
+        # any platform (the usual single-workspace install), nothing needs them: drop them all.
+        remaining = await session.scalar(select(func.count(Channel.id)))
         if not remaining:
             await session.execute(delete(ReplyTombstone))
             await session.execute(delete(ErasedUser))
-    log.info("purged workspace %s: %d replies, %d channels", team_id, out.replies, len(channels))
+    log.info(
+        "purged workspace %s: %d replies, %d channels", workspace_id, out.replies, len(channels)
+    )
     return out

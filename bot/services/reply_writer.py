@@ -2,11 +2,10 @@
 
 One write transaction per event caps ingest at a few hundred events a second on SQLite (each
 BEGIN IMMEDIATE waits its turn, and each statement hops to aiosqlite's thread). The writer
-queues events and applies them a batch per transaction, with the same rules as
-`collect.record_reply` / `collect.record_deletion` (tombstones and erased users included); if
-a batch fails (a race with another process on the unique keys), it falls back to those, one
-event at a time. A single consumer keeps a message's create, edit and delete in the order
-they arrived.
+queues events and applies them a batch per transaction through `collect.apply_changes` (the
+one place replies are recorded); if a batch fails (a race with another process on the unique
+keys), it applies them one at a time. A single consumer keeps a message's create, edit and
+delete in the order they arrived.
 """
 
 from __future__ import annotations
@@ -15,174 +14,41 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.collect import (
-    ReplyEvent,
-    add_tombstones,
-    erased_among,
-    record_deletion,
-    record_reply,
-    tombstoned_among,
-    ts_to_datetime,
-)
+from bot.services.collect import ReplyChange, apply_changes, record
 from bot.services.context import Context
-from bot.store.models import Post, ProcessedEvent, Reply
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 MAX_QUEUE = 50_000  # about 50 MB of queued events at most; past it, listeners wait
-IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's limits
-
-
-@dataclass(frozen=True)
-class Deletion:
-    channel_id: str
-    ts: str
-    event_id: str | None = None
-
 
 Barrier = Callable[[], Awaitable[Any]]
 """Runs once everything queued before it is written (a purge must not be undone by a
 reply queued earlier)."""
 
-Op = ReplyEvent | Deletion
 
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), IN_CHUNK):
-        yield items[start : start + IN_CHUNK]
-
-
-async def _seen_event_ids(session: AsyncSession, ids: list[str]) -> set[str]:
-    seen: set[str] = set()
-    for chunk in _chunks(ids):
-        rows = await session.scalars(
-            select(ProcessedEvent.event_id).where(ProcessedEvent.event_id.in_(chunk))
-        )
-        seen.update(rows.all())
-    return seen
-
-
-async def _question_posts(
-    session: AsyncSession, threads: set[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
-    found: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(sorted({ts for _, ts in threads})):
-        rows = await session.execute(
-            select(Post.id, Post.channel_id, Post.ts).where(
-                Post.ts.in_(chunk), Post.kind == "question", Post.status == "sent"
-            )
-        )
-        for post_id, channel_id, ts in rows.all():
-            if (channel_id, ts) in threads:
-                found[(channel_id, ts)] = post_id
-    return found
-
-
-async def _stored_replies(
-    session: AsyncSession, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], Reply]:
-    found: dict[tuple[str, str], Reply] = {}
-    for chunk in _chunks(sorted({ts for _, ts in keys})):
-        for reply in (await session.scalars(select(Reply).where(Reply.ts.in_(chunk)))).all():
-            if (reply.channel_id, reply.ts) in keys:
-                found[(reply.channel_id, reply.ts)] = reply
-    return found
-
-
-async def _apply(session: AsyncSession, ctx: Context, ops: Sequence[Op]) -> None:
-    now = ctx.clock()
-    seen = await _seen_event_ids(session, [op.event_id for op in ops if op.event_id])
-    fresh: list[Op] = []
-    for op in ops:
-        if op.event_id:
-            if op.event_id in seen:
-                continue  # a retry or a replay
-            seen.add(op.event_id)
-            session.add(ProcessedEvent(event_id=op.event_id, received_at=now))
-        fresh.append(op)
-    posts = await _question_posts(
-        session, {(op.channel_id, op.thread_ts) for op in fresh if isinstance(op, ReplyEvent)}
-    )
-    keys = {(op.channel_id, op.ts) for op in fresh}
-    rows: dict[tuple[str, str], Reply | None] = dict(await _stored_replies(session, keys))
-    # Deleted messages (before this batch, or earlier in it) and erased users' messages are
-    # not stored again, as in collect.record_reply.
-    tombstoned = await tombstoned_among(session, keys)
-    erased = await erased_among(session, {op.user_id for op in fresh if isinstance(op, ReplyEvent)})
-    deleted: list[tuple[str, str]] = []
-    for op in fresh:
-        key = (op.channel_id, op.ts)
-        row = rows.get(key)
-        if isinstance(op, Deletion):
-            if row is not None:
-                if row in session.new:
-                    session.expunge(row)
-                else:
-                    await session.delete(row)
-                rows[key] = None
-            if key not in tombstoned:
-                tombstoned.add(key)
-                deleted.append(key)
-            continue
-        post_id = posts.get((op.channel_id, op.thread_ts))
-        if post_id is None:
-            continue  # a thread that is not one of our questions
-        if key in tombstoned or op.user_id in erased:
-            continue  # deleted before this copy arrived, or its author was erased
-        if row is None:
-            rows[key] = row = Reply(
-                post_id=post_id,
-                channel_id=op.channel_id,
-                team_id=op.team_id,
-                user_id=op.user_id,
-                text=op.text,
-                ts=op.ts,
-                thread_ts=op.thread_ts,
-                edited=op.edited,
-                posted_at=ts_to_datetime(op.ts),
-                updated_at=now,
-            )
-            session.add(row)
-        elif row.edited and not op.edited:
-            continue  # the original arrived after its edit: keep the edit
-        elif row.text != op.text or op.edited:
-            row.text = op.text
-            row.edited = row.edited or op.edited
-            row.updated_at = now
-    await add_tombstones(session, deleted, now)
-
-
-async def _apply_one(ctx: Context, op: Op) -> None:
-    if isinstance(op, Deletion):
-        await record_deletion(ctx, op.channel_id, op.ts, event_id=op.event_id)
-    else:
-        await record_reply(ctx, op)
-
-
-async def apply_batch(ctx: Context, ops: Sequence[Op]) -> None:
-    """Apply events in order, in one transaction; one by one if the batch conflicts."""
-    if not ops:
+async def apply_batch(ctx: Context, changes: Sequence[ReplyChange]) -> None:
+    """Apply changes in order, in one transaction; one by one if the batch conflicts."""
+    if not changes:
         return
     try:
         async with ctx.db.write() as session:
-            await _apply(session, ctx, ops)
+            await apply_changes(ctx, session, changes)
         return
     except IntegrityError as exc:
-        log.info("a batch of %d events conflicted (%s); applying them one by one", len(ops), exc)
-    for op in ops:
+        log.info(
+            "a batch of %d changes conflicted (%s); applying them one by one", len(changes), exc
+        )
+    for change in changes:
         try:
-            await _apply_one(ctx, op)
-        except Exception:  # one bad event must not cost the others
-            log.exception("could not store %r", op)
+            await record(ctx, change)
+        except Exception:  # one bad change must not cost the others
+            log.exception("could not store a %s in %s", type(change).__name__, change.channel_id)
 
 
 class ReplyWriter:
@@ -192,7 +58,7 @@ class ReplyWriter:
         # A weak reference: the writer must not keep a finished context (and its pool) alive.
         self._ctx = weakref.ref(ctx)
         self.batch_size = batch_size
-        self._queue: asyncio.Queue[Op | Barrier] = asyncio.Queue(max_queue)
+        self._queue: asyncio.Queue[ReplyChange | Barrier] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
         self.written = 0  # events taken off the queue and applied (or found to be duplicates)
 
@@ -202,7 +68,7 @@ class ReplyWriter:
                 self._run(), name="leaderbot-reply-writer"
             )
 
-    async def submit(self, op: Op | Barrier) -> None:
+    async def submit(self, op: ReplyChange | Barrier) -> None:
         """Queue an event (or a barrier); waits only if the queue is full."""
         self._ensure_running()
         await self._queue.put(op)
@@ -252,13 +118,13 @@ class ReplyWriter:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _write(self, batch: list[Op | Barrier]) -> None:
+    async def _write(self, batch: list[ReplyChange | Barrier]) -> None:
         ctx = self._ctx()
         if ctx is None:
             return
-        run: list[Op] = []
+        run: list[ReplyChange] = []
         for item in batch:
-            if isinstance(item, ReplyEvent | Deletion):
+            if not callable(item):
                 run.append(item)
                 continue
             await apply_batch(ctx, run)

@@ -43,7 +43,7 @@ class Channel(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
-    team_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    workspace_id: Mapped[str | None] = mapped_column(String(64), index=True)
     name: Mapped[str | None] = mapped_column(String(200))
     alerts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -103,9 +103,9 @@ class Post(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column()
     # Where it went: the platform's message id, and the thread it was posted in, if any.
-    ts: Mapped[str | None] = mapped_column(String(64))
-    thread_ts: Mapped[str | None] = mapped_column(String(64))
-    permalink: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    thread_id: Mapped[str | None] = mapped_column(String(64))
+    link: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any] | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -116,17 +116,19 @@ class Reply(Base):
     """A reply in a question's thread. Deleting the message deletes the row."""
 
     __tablename__ = "replies"
-    __table_args__ = (UniqueConstraint("channel_id", "ts", name="uq_reply_channel_ts"),)
+    __table_args__ = (UniqueConstraint("channel_id", "message_id", name="uq_reply_channel_ts"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
     channel_id: Mapped[str] = mapped_column(String(64))
-    team_id: Mapped[str | None] = mapped_column(String(64))
+    workspace_id: Mapped[str | None] = mapped_column(String(64))
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     text: Mapped[str] = mapped_column(Text)
-    ts: Mapped[str] = mapped_column(String(64))
-    thread_ts: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[str] = mapped_column(String(64))
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the platform says it was last edited (None: unknown, or never edited).
+    edited_at: Mapped[datetime | None] = mapped_column()
     posted_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -142,7 +144,7 @@ class ReplyTombstone(Base):
     __tablename__ = "reply_tombstones"
 
     channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    ts: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     deleted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -172,7 +174,7 @@ class ChatUser(Base):
     __tablename__ = "chat_users"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    team_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    workspace_id: Mapped[str | None] = mapped_column(String(64), index=True)
     display_name: Mapped[str] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_owner: Mapped[bool] = mapped_column(Boolean, default=False)

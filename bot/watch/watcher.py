@@ -844,7 +844,6 @@ def _parse_when(value: Any) -> datetime | None:
         return None
 
 
-@outbox.content_builder("alert")
 def build_alert(row: Post, ctx: Context) -> FeedAlert:
     """An alert row back into FeedAlert, at send time (the question set may have changed)."""
     payload = row.payload or {}

@@ -11,22 +11,29 @@ import itertools
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TextIO
 
-from bot.domain.content import DigestPost, FileUpload, QuestionPost, ThreadMessage, UserInfo
-from bot.platforms.base import PermanentFailure, Sent, StillOurs
+from bot.domain.content import (
+    Content,
+    DigestPost,
+    FileUpload,
+    QuestionPost,
+    ThreadMessage,
+    UserInfo,
+)
 from bot.platforms.console.render import render_text
+from bot.port import ChatPlatform, PermanentFailure, Sent, StillOurs
 
 CONSOLE_CHANNEL = "console"
 
 
 @dataclass
 class ConsoleMessage:
-    ts: str
+    message_id: str
     user_id: str | None
     text: str
     key: str | None = None
-    thread_ts: str | None = None
+    thread_id: str | None = None
     is_question: bool = False
     is_bot: bool = False
     edited: bool = False
@@ -34,10 +41,10 @@ class ConsoleMessage:
 
     @property
     def posted_at(self) -> datetime:
-        return datetime.fromtimestamp(float(self.ts), UTC)
+        return datetime.fromtimestamp(float(self.message_id), UTC)  # our own "seconds.seq"
 
 
-class ConsolePlatform:
+class ConsolePlatform(ChatPlatform):
     name = "console"
 
     def __init__(
@@ -65,42 +72,42 @@ class ConsolePlatform:
     async def post(
         self,
         channel_id: str,
-        content: Any,
+        content: Content,
         *,
         key: str,
-        thread_ts: str | None = None,
+        thread_id: str | None = None,
         still_ours: StillOurs | None = None,  # one message at a time here: nothing to ask
     ) -> Sent:
         text = render_text(content)
         message = ConsoleMessage(
-            ts=self._next_ts(),
+            message_id=self._next_ts(),
             user_id=None,
             text=text,
             key=key,
-            thread_ts=thread_ts,
+            thread_id=thread_id,
             is_question=isinstance(content, QuestionPost),
             is_bot=True,
         )
         self.messages.setdefault(channel_id, []).append(message)
-        where = f"#{channel_id}" + (" (in thread)" if thread_ts else "")
+        where = f"#{channel_id}" + (" (in thread)" if thread_id else "")
         self._print(f"\n── leaderbot → {where} ──\n{text}\n")
         if isinstance(content, DigestPost):
             chart = FileUpload("participation.png", content.chart_png, content.chart_alt)
-            await self.upload(channel_id, chart, thread_ts=message.ts)
-        return Sent(channel_id=channel_id, ts=message.ts, permalink=None)
+            await self.upload(channel_id, chart, thread_id=message.message_id)
+        return Sent(channel_id=channel_id, message_id=message.message_id)
 
     async def find_post(
-        self, channel_id: str, key: str, since: datetime, *, thread_ts: str | None = None
+        self, channel_id: str, key: str, since: datetime, *, thread_id: str | None = None
     ) -> Sent | None:
         for message in self.messages.get(channel_id, []):
-            if message.key == key and (thread_ts is None or message.thread_ts == thread_ts):
-                return Sent(channel_id=channel_id, ts=message.ts)
+            if message.key == key and (thread_id is None or message.thread_id == thread_id):
+                return Sent(channel_id=channel_id, message_id=message.message_id)
         return None
 
-    async def fetch_thread(self, channel_id: str, thread_ts: str) -> list[ThreadMessage]:
+    async def fetch_thread(self, channel_id: str, thread_id: str) -> list[ThreadMessage]:
         return [
             ThreadMessage(
-                ts=m.ts,
+                message_id=m.message_id,
                 user_id=m.user_id,
                 text=m.text,
                 edited=m.edited,
@@ -108,10 +115,10 @@ class ConsolePlatform:
                 posted_at=m.posted_at,
             )
             for m in self.messages.get(channel_id, [])
-            if m.thread_ts == thread_ts and m.ts != thread_ts
+            if m.thread_id == thread_id and m.message_id != thread_id
         ]
 
-    async def user_info(self, user_id: str) -> UserInfo:
+    async def user_info(self, user_id: str, *, channel_id: str | None = None) -> UserInfo:
         # The person at the terminal runs the bot: treat them as its admin.
         name = self.names.get(user_id, user_id)
         return UserInfo(id=user_id, display_name=name, is_admin=user_id == self.user)
@@ -122,19 +129,22 @@ class ConsolePlatform:
         }
         return len(people) or None
 
-    async def upload(self, channel_id: str, upload: FileUpload, *, thread_ts: str | None) -> None:
+    async def upload(self, channel_id: str, upload: FileUpload, *, thread_id: str | None) -> None:
         message = ConsoleMessage(
-            ts=self._next_ts(),
+            message_id=self._next_ts(),
             user_id=None,
             text=upload.title,
-            thread_ts=thread_ts,
+            thread_id=thread_id,
             is_bot=True,
             files=[upload],
         )
         self.messages.setdefault(channel_id, []).append(message)
         self._print(f"[file {upload.filename}: {upload.title}, {len(upload.data):,} bytes]")
 
-    async def join(self, channel_id: str) -> None:
+    def owns(self, channel_id: str) -> bool:
+        return True  # the console runs alone: any word names one of its channels
+
+    async def ensure_channel(self, channel_id: str) -> None:
         if not channel_id.strip():
             raise PermanentFailure("a console channel needs a name")
 
@@ -144,9 +154,9 @@ class ConsolePlatform:
         questions = [m for m in self.messages.get(channel_id, []) if m.is_question]
         return questions[-1] if questions else None
 
-    def add_reply(self, channel_id: str, thread_ts: str, user_id: str, text: str) -> ConsoleMessage:
+    def add_reply(self, channel_id: str, thread_id: str, user_id: str, text: str) -> ConsoleMessage:
         message = ConsoleMessage(
-            ts=self._next_ts(), user_id=user_id, text=text, thread_ts=thread_ts
+            message_id=self._next_ts(), user_id=user_id, text=text, thread_id=thread_id
         )
         self.messages.setdefault(channel_id, []).append(message)
         return message

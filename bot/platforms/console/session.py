@@ -7,12 +7,14 @@ present), `/quit` or end of input (Ctrl-D) exits cleanly.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from typing import TextIO
 
 from bot.platforms.console.platform import CONSOLE_CHANNEL, ConsolePlatform
+from bot.port import ReplyPosted
+from bot.services import console_commands
 from bot.services.ask import UnknownQuestion, ask_and_deliver
+from bot.services.collect import record
 from bot.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -28,10 +30,10 @@ async def _read_line(stream: TextIO) -> str | None:
     return None if line == "" else line.rstrip("\n")
 
 
-async def handle_line(ctx: Context, line: str, channel_id: str = CONSOLE_CHANNEL) -> bool:
+async def handle_line(
+    ctx: Context, platform: ConsolePlatform, line: str, channel_id: str = CONSOLE_CHANNEL
+) -> bool:
     """Act on one typed line; False means quit."""
-    platform = ctx.platform
-    assert isinstance(platform, ConsolePlatform)
     text = line.strip()
     if not text:
         return True
@@ -45,40 +47,36 @@ async def handle_line(ctx: Context, line: str, channel_id: str = CONSOLE_CHANNEL
             platform.out.write(f"{exc}\n")
         return True
     if text.startswith("/leadership"):
-        handler = _optional("bot.services.console_commands", "handle")
-        if handler is None:
-            platform.out.write("`/leadership` commands are not available on the console yet.\n")
-        else:
-            platform.out.write(await handler(ctx, channel_id, platform.user, text) + "\n")
+        answer = await console_commands.handle(ctx, channel_id, platform.user, text)
+        platform.out.write(answer + "\n")
         return True
     question = platform.latest_question(channel_id)
     if question is None:
         platform.out.write("No question has been posted yet: type `/ask` to post one now.\n")
         return True
-    message = platform.add_reply(channel_id, question.ts, platform.user, text)
-    record = _optional("bot.services.collect", "record_console_reply")
-    if record is not None:
-        await record(ctx, channel_id, question.ts, message)
+    message = platform.add_reply(channel_id, question.message_id, platform.user, text)
+    await record(
+        ctx,
+        ReplyPosted(
+            channel_id=channel_id,
+            thread_id=question.message_id,
+            message_id=message.message_id,
+            user_id=platform.user,
+            text=text,
+            posted_at=message.posted_at,
+        ),
+    )
     platform.out.write(f"(reply recorded in the thread of {question.text.splitlines()[0]})\n")
     return True
 
 
-async def run_console(ctx: Context, stream: TextIO, channel_id: str = CONSOLE_CHANNEL) -> None:
-    platform = ctx.platform
-    assert isinstance(platform, ConsolePlatform)
+async def run_console(
+    ctx: Context, platform: ConsolePlatform, stream: TextIO, channel_id: str = CONSOLE_CHANNEL
+) -> None:
     platform.out.write(GREETING + "\n")
     platform.out.flush()
     while True:
         line = await _read_line(stream)
-        if line is None or not await handle_line(ctx, line, channel_id):
+        if line is None or not await handle_line(ctx, platform, line, channel_id):
             platform.out.write("bye\n")
             return
-
-
-def _optional(module_name: str, attr: str):  # type: ignore[no-untyped-def]
-    try:
-        return getattr(importlib.import_module(module_name), attr, None)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return None

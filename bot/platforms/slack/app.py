@@ -9,10 +9,8 @@ only /healthz, which answers 503 while the socket is down.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
-import pkgutil
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -23,30 +21,18 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.platforms.slack import listeners
 from bot.platforms.slack.client import build_web_client
+from bot.platforms.slack.listeners import commands, events, home
 from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.services.context import Context
+    from bot.services.inbound import Inbound
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
-
-
-def _discover_listener_modules() -> list[str]:
-    return sorted(
-        f"{listeners.__name__}.{info.name}"
-        for info in pkgutil.iter_modules(listeners.__path__)
-        if not info.name.startswith("_")
-    )
-
-
-# Each module has `register(app: AsyncApp, ctx: Context) -> None`. Found in the listeners
-# package, so a feature adds its module there and nothing else.
-LISTENER_MODULES: list[str] = _discover_listener_modules()
 
 
 def build_bolt_app(settings: Settings, *, client: AsyncWebClient | None = None) -> AsyncApp:
@@ -61,23 +47,11 @@ def build_bolt_app(settings: Settings, *, client: AsyncWebClient | None = None) 
     )
 
 
-def register_listeners(app: AsyncApp, ctx: Context, modules: list[str] | None = None) -> list[str]:
-    """Import each listener module and call its `register(app, ctx)`; returns those registered."""
-    registered = []
-    for name in LISTENER_MODULES if modules is None else modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a missing dependency inside the module is a real error
-                raise
-            continue
-        register = getattr(module, "register", None)
-        if register is None:
-            continue  # a helper module in the package, not a listener module
-        register(app, ctx)
-        registered.append(name)
-    log.debug("Slack listeners: %s", registered)
-    return registered
+def register_listeners(app: AsyncApp, ctx: Context, inbound: Inbound) -> None:
+    """Every Slack listener, listed: events (replies, uninstalls), /leadership, the App Home."""
+    events.register(app, inbound)
+    commands.register(app, ctx)
+    home.register(app, ctx)
 
 
 def malformed_envelope(body: str, content_type: str) -> str | None:
@@ -209,33 +183,19 @@ class SlackServer:
 class SlackRuntime:
     """What `leaderbot run` starts on Slack: the Bolt app with every listener, served."""
 
-    def __init__(self, ctx: Context, *, host: str = "0.0.0.0", port: int | None = None) -> None:
+    def __init__(
+        self, ctx: Context, inbound: Inbound, *, host: str = "0.0.0.0", port: int | None = None
+    ) -> None:
         self.ctx = ctx
         self.app = build_bolt_app(ctx.settings)
-        self.listeners = register_listeners(self.app, ctx)
+        register_listeners(self.app, ctx, inbound)
         self.server = SlackServer(self.app, ctx.settings, host=host, port=port)
-        self._start_tasks: list[asyncio.Task[Any]] = []
-
-    def _hooks(self, name: str) -> list[Any]:
-        modules = [importlib.import_module(m) for m in self.listeners]
-        return [getattr(m, name) for m in modules if callable(getattr(m, name, None))]
 
     async def start(self) -> int:
-        port = await self.server.start()
-        # Listener modules may have start-up work (reconciling this week's threads): run it
-        # aside so the server answers Slack at once.
-        self._start_tasks = [
-            asyncio.create_task(hook(self.ctx)) for hook in self._hooks("on_start")
-        ]
-        return port
+        return await self.server.start()
 
     async def stop(self) -> None:
-        for task in self._start_tasks:
-            task.cancel()
-        await asyncio.gather(*self._start_tasks, return_exceptions=True)
         await self.server.stop()
-        for hook in self._hooks("on_stop"):  # e.g. write replies acked but still queued
-            await hook(self.ctx)
 
 
 async def serve(

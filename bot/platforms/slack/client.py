@@ -16,7 +16,15 @@ from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.platforms.base import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited
+from bot.port import (
+    CHANNEL_NOT_FOUND,
+    NEEDS_INVITE,
+    NO_PERMISSION,
+    DeliveryUnknown,
+    PermanentFailure,
+    PlatformError,
+    RateLimited,
+)
 from bot.settings import Settings
 
 DEFAULT_TIMEOUT_S = 15.0
@@ -44,6 +52,14 @@ _MESSAGES: dict[str, str] = {
     "message_not_found": "no such message",
     "thread_not_found": "no such thread",
     "restricted_action": "a workspace admin setting stops the bot from doing this",
+}
+
+# Slack's error codes that the core has a neutral name for (bot.port).
+_NEUTRAL_CODES: dict[str, str] = {
+    "not_in_channel": NEEDS_INVITE,
+    "method_not_supported_for_channel_type": NEEDS_INVITE,
+    "channel_not_found": CHANNEL_NOT_FOUND,
+    "missing_scope": NO_PERMISSION,
 }
 
 T = TypeVar("T")
@@ -109,7 +125,7 @@ def to_platform_error(exc: BaseException) -> PlatformError:
                 f"Slack answered HTTP {status} {code}".strip(), code=code or None
             )
         if code:
-            return PermanentFailure(describe(code, data), code=code)
+            return PermanentFailure(describe(code, data), code=_NEUTRAL_CODES.get(code, code))
         return PermanentFailure(f"unexpected Slack answer (HTTP {status})", code=f"http_{status}")
     if isinstance(exc, aiohttp.ClientError | TimeoutError | ConnectionError):
         # Connection refused, reset, server disconnected, timed out: we cannot tell whether

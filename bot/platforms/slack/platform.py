@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,8 +30,14 @@ from typing import Any
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain.content import DigestPost, FileUpload, ThreadMessage, UserInfo
-from bot.platforms.base import (
+from bot.domain.content import Content, DigestPost, FileUpload, ThreadMessage, UserInfo
+from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, render
+from bot.platforms.slack.client import DEFAULT_TIMEOUT_S, INVITE_HINT, build_web_client, call
+from bot.platforms.slack.digest_blocks import digest_messages
+from bot.platforms.slack.text import ts_to_datetime, unescape
+from bot.port import (
+    NEEDS_INVITE,
+    ChatPlatform,
     DeliveryUnknown,
     PermanentFailure,
     PlatformError,
@@ -38,10 +45,6 @@ from bot.platforms.base import (
     Sent,
     StillOurs,
 )
-from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, render
-from bot.platforms.slack.client import DEFAULT_TIMEOUT_S, INVITE_HINT, build_web_client, call
-from bot.platforms.slack.digest_blocks import digest_messages
-from bot.platforms.slack.text import unescape
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,13 +60,6 @@ CHART_FILENAME = "leadership-participation.png"
 CLOCK_SKEW_MARGIN = timedelta(minutes=10)
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-def ts_to_datetime(ts: str) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(float(ts), UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 def _ts_order(ts: str) -> Decimal:
@@ -110,7 +106,12 @@ class _TakenOver(Exception):
     """A multi-message post was taken over by another sender part-way: stop posting."""
 
 
-class SlackPlatform:
+# Slack channel ids: C… (public), G… (private, older), D… (direct). Names are lower case, so
+# they never match.
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+
+
+class SlackPlatform(ChatPlatform):
     name = "slack"
 
     def __init__(
@@ -150,22 +151,34 @@ class SlackPlatform:
                 build_web_client(settings, timeout=request_timeout, session=session), **kwargs
             )
 
+    def owns(self, channel_id: str) -> bool:
+        return CHANNEL_ID.fullmatch(channel_id) is not None
+
+    def channel_id_problem(self, channel_id: str) -> str | None:
+        # A name would post, but replies and look-ups (reported by id) would never match it.
+        if self.owns(channel_id):
+            return None
+        return (
+            f"{channel_id!r} is not a Slack channel ID: use the ID, e.g. C0123ABCD "
+            "(channel name → About → Channel ID)"
+        )
+
     # ------------------------------------------------------------------ writes
 
     async def post(
         self,
         channel_id: str,
-        content: Any,
+        content: Content,
         *,
         key: str,
-        thread_ts: str | None = None,
+        thread_id: str | None = None,
         still_ours: StillOurs | None = None,
     ) -> Sent:
         if isinstance(content, DigestPost):
             return await self._post_digest(
-                channel_id, content, key=key, thread_ts=thread_ts, still_ours=still_ours
+                channel_id, content, key=key, thread_ts=thread_id, still_ours=still_ours
             )
-        channel, ts = await self.send(channel_id, render(content), key=key, thread_ts=thread_ts)
+        channel, ts = await self.send(channel_id, render(content), key=key, thread_ts=thread_id)
         return Sent(channel, ts, await self.permalink(channel, ts))
 
     async def send(
@@ -397,11 +410,11 @@ class SlackPlatform:
             )
         )
 
-    async def join(self, channel_id: str) -> None:
+    async def ensure_channel(self, channel_id: str) -> None:
         try:
             await call(self.client.conversations_join(channel=channel_id))
         except PermanentFailure as exc:
-            if exc.code != "method_not_supported_for_channel_type":
+            if exc.code != NEEDS_INVITE:
                 raise
             # A private channel cannot be joined, only invited to: fine if that happened.
             if not await self._is_member(channel_id):
@@ -442,7 +455,7 @@ class SlackPlatform:
             seen.add(cursor)
 
     async def find_post(
-        self, channel_id: str, key: str, since: datetime, *, thread_ts: str | None = None
+        self, channel_id: str, key: str, since: datetime, *, thread_id: str | None = None
     ) -> Sent | None:
         """Our message tagged `key` in the channel's top level since `since`.
 
@@ -453,13 +466,13 @@ class SlackPlatform:
         `complete=False`: the outbox then calls `post` again, which finds the head itself and
         posts only the missing parts (never the head twice).
         """
-        message = await self.find_message(channel_id, key, since, thread_ts=thread_ts)
+        message = await self.find_message(channel_id, key, since, thread_ts=thread_id)
         if message is None:
             return None
         ts = str(message["ts"])
         parts = post_parts(message)
         if parts > 1:
-            keys = (await self.thread_contents(channel_id, thread_ts or ts, since)).keys
+            keys = (await self.thread_contents(channel_id, thread_id or ts, since)).keys
             missing = [n for n in range(2, parts + 1) if f"{key}#{n}" not in keys]
             if missing:
                 log.info("post %s is in Slack but parts %s are not: not complete", key, missing)
@@ -520,29 +533,30 @@ class SlackPlatform:
             )
         return [m for m in messages if isinstance(m, dict)]
 
-    async def fetch_thread(self, channel_id: str, thread_ts: str) -> list[ThreadMessage]:
+    async def fetch_thread(self, channel_id: str, thread_id: str) -> list[ThreadMessage]:
         messages = await self._pages(
             lambda cursor: self.client.conversations_replies(
-                channel=channel_id, ts=thread_ts, limit=self._page_size, cursor=cursor
+                channel=channel_id, ts=thread_id, limit=self._page_size, cursor=cursor
             ),
             "messages",
         )
         replies: dict[str, ThreadMessage] = {}
         for message in messages:
             ts = str(message.get("ts") or "")
-            if not ts or ts == thread_ts or ts in replies:  # the parent; page overlaps
+            posted_at = ts_to_datetime(ts)
+            if posted_at is None or ts == thread_id or ts in replies:  # the parent; overlaps
                 continue
             replies[ts] = ThreadMessage(
-                ts=ts,
+                message_id=ts,
                 user_id=message.get("user"),
                 text=unescape(str(message.get("text") or "")),
+                posted_at=posted_at,
                 edited="edited" in message,
                 is_bot=bool(message.get("bot_id")) or message.get("subtype") == "bot_message",
-                posted_at=ts_to_datetime(ts),
             )
-        return sorted(replies.values(), key=lambda m: _ts_order(m.ts))
+        return sorted(replies.values(), key=lambda m: _ts_order(m.message_id))
 
-    async def user_info(self, user_id: str) -> UserInfo:
+    async def user_info(self, user_id: str, *, channel_id: str | None = None) -> UserInfo:
         response = await self._read(lambda: self.client.users_info(user=user_id))
         user = response.get("user") or {}
         profile = user.get("profile") or {}
@@ -561,7 +575,7 @@ class SlackPlatform:
             is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
             is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
             deleted=bool(user.get("deleted")),
-            team_id=user.get("team_id"),
+            workspace_id=user.get("team_id"),
         )
 
     async def member_count(self, channel_id: str) -> int | None:

@@ -10,6 +10,8 @@ is: it holds no entities of these three kinds to undo, only real `<` and `>`.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 
 def unescape(text: str) -> str:
     """Undo Slack's three entities. `&amp;` goes last, so `&amp;lt;` (someone typed `&lt;`)
@@ -17,3 +19,11 @@ def unescape(text: str) -> str:
     if "&" not in text:
         return text
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def ts_to_datetime(ts: str) -> datetime | None:
+    """When a message was posted, from its ts ("seconds.micros"); None if it is not one."""
+    try:
+        return datetime.fromtimestamp(float(ts), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None

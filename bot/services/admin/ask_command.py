@@ -24,7 +24,7 @@ async def ask(ctx: Context, cmd: Ask, where: Where, inv: Invocation) -> Outcome:
         {"question": post.question_id, "status": post.status},
     )
     if result.delivered:
-        link = f" ({inv.style.link(post.permalink, 'see it')})" if post.permalink else ""
+        link = f" ({inv.style.link(post.link, 'see it')})" if post.link else ""
         return change_made(
             f"Posted {post.question_id} in {inv.style.channel(where.id)}{link}. "
             "Replies in its thread go into the digest.",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.domain.command_grammar import SLASH
 from bot.domain.parsing import ChannelId, ChannelName, ChannelRef, show
-from bot.platforms.base import PermanentFailure, PlatformError
+from bot.port import NEEDS_INVITE, NOT_INSTALLED, PermanentFailure, PlatformError
 from bot.services.admin.replies import Invocation, Outcome, refused
 from bot.services.context import Context
 
@@ -42,11 +42,11 @@ async def join(ctx: Context, where: Where, inv: Invocation) -> Outcome | None:
     """Make sure the bot can post in the channel; an Outcome saying why not if it can't."""
     escape = inv.style.escape
     try:
-        await ctx.platform.join(where.id)
+        await ctx.platform_for(where.id).ensure_channel(where.id)
     except PermanentFailure as exc:
         return refused(
             escape(f"I can't post in that channel: {exc}. Then try again.")
-            if "invite" in str(exc)
+            if exc.code in (NEEDS_INVITE, NOT_INSTALLED)
             else escape(
                 f"I can't post in that channel ({exc}). Nothing was changed; name another "
                 f"channel, e.g. `{SLASH} schedule mon 09:00 #general`."

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.domain.command_grammar import Command
 from bot.domain.content import UserInfo
 from bot.domain.permissions import READING, Decision, decide_admin, decide_command
-from bot.platforms.base import PlatformError
+from bot.port import ChatPlatform, PlatformError
 from bot.services.admin.bot_admins import is_bot_admin
 from bot.services.context import Context
 from bot.store.models import ChatUser
@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 ROLE_CACHE_TTL = timedelta(seconds=60)
 
 
-async def who_is(ctx: Context, user_id: str) -> tuple[UserInfo | None, str | None]:
+async def who_is(
+    ctx: Context, user_id: str, platform: ChatPlatform
+) -> tuple[UserInfo | None, str | None]:
     """What the platform says about a user (a fresh cache entry will do), or why it can't say.
     A stale entry is never used: refusing is better than a stale yes."""
     async with ctx.db.read() as session:
@@ -33,7 +35,7 @@ async def who_is(ctx: Context, user_id: str) -> tuple[UserInfo | None, str | Non
     if cached is not None and cached.fetched_at >= ctx.clock() - ROLE_CACHE_TTL:
         return _from_cache(cached), None
     try:
-        info = await ctx.platform.user_info(user_id)
+        info = await platform.user_info(user_id)
     except PlatformError as exc:
         log.warning("users.info for %s failed: %s", user_id, exc)
         return None, str(exc)
@@ -50,14 +52,14 @@ def _from_cache(row: ChatUser) -> UserInfo:
         is_guest=row.is_guest,
         is_bot=row.is_bot,
         deleted=row.deleted,
-        team_id=row.team_id,
+        workspace_id=row.workspace_id,
     )
 
 
 def _to_cache(info: UserInfo, fetched_at: datetime) -> ChatUser:
     return ChatUser(
         id=info.id,
-        team_id=info.team_id,
+        workspace_id=info.workspace_id,
         display_name=info.display_name or info.id,
         is_admin=info.is_admin,
         is_owner=info.is_owner,
@@ -76,9 +78,11 @@ async def _remember(ctx: Context, info: UserInfo) -> None:
         log.info("could not cache user %s: %s", info.id, exc)
 
 
-async def _standing(ctx: Context, user_id: str) -> tuple[UserInfo | None, dict[str, Any]]:
+async def _standing(
+    ctx: Context, user_id: str, platform: ChatPlatform
+) -> tuple[UserInfo | None, dict[str, Any]]:
     """The user as the platform sees them, and the rest of what the rules decide on."""
-    user, error = await who_is(ctx, user_id)
+    user, error = await who_is(ctx, user_id, platform)
     listed = {user_id} if await is_bot_admin(ctx, user_id) else set()
     return user, {
         "user_id": user_id,
@@ -88,14 +92,16 @@ async def _standing(ctx: Context, user_id: str) -> tuple[UserInfo | None, dict[s
     }
 
 
-async def admin_decision(ctx: Context, user_id: str) -> Decision:
+async def admin_decision(ctx: Context, user_id: str, platform: ChatPlatform) -> Decision:
     """May this person change settings? (The App Home asks before showing buttons.)"""
-    user, facts = await _standing(ctx, user_id)
+    user, facts = await _standing(ctx, user_id, platform)
     return decide_admin(user, **facts)
 
 
-async def authorize(ctx: Context, command: Command, user_id: str) -> Decision:
+async def authorize(
+    ctx: Context, command: Command, user_id: str, platform: ChatPlatform
+) -> Decision:
     if not command.changes:
         return Decision(True, READING)  # no lookup: reading works even when users.info is down
-    user, facts = await _standing(ctx, user_id)
+    user, facts = await _standing(ctx, user_id, platform)
     return decide_command(command, user, **facts)

@@ -31,7 +31,7 @@ class Invocation:
 
     user_id: str
     channel_id: str  # where it was typed (the target unless a #channel is named)
-    team_id: str | None = None
+    workspace_id: str | None = None
     channel_name: str | None = None
     style: Style = PLAIN
     # Console (and Teams): a `#name` *is* the channel's id. On Slack only a mention has one.

@@ -44,10 +44,10 @@ async def next_sentence(ctx: Context, schedule: Schedule) -> str:
 async def remember_channel(ctx: Context, where: Where, inv: Invocation) -> None:
     """Record the channel with its name and workspace (uninstall purges by workspace)."""
     async with ctx.db.write() as session:
-        await ensure_channel(session, ctx, where.id, name=where.name, team_id=inv.team_id)
+        await ensure_channel(session, ctx, where.id, name=where.name, workspace_id=inv.workspace_id)
         channel = await session.get(Channel, where.id)
-        if channel is not None and channel.team_id is None and inv.team_id:
-            channel.team_id = inv.team_id
+        if channel is not None and channel.workspace_id is None and inv.workspace_id:
+            channel.workspace_id = inv.workspace_id
 
 
 async def set_weekly(

@@ -46,7 +46,7 @@ def last_question_line(summary: ChannelSummary, s: Style, questions: Any) -> str
             post.sent_at or post.due_at, summary.question.timezone if summary.question else "UTC"
         )
         label = f"{post.question_id}, {at}"
-        shown = s.link(post.permalink, label) if post.permalink else label
+        shown = s.link(post.link, label) if post.link else label
         text = f"Last question: {shown}: {s.escape(words)}"
     problem = summary.last_problem
     if problem is not None:

@@ -15,15 +15,12 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from bot.platforms.slack.text import unescape
-from bot.services.collect import ReconcileResult, ReplyEvent, reconcile_recent
-from bot.services.privacy import purge_team
-from bot.services.reply_writer import Deletion, Op, writer_for
+from bot.platforms.slack.text import ts_to_datetime, unescape
+from bot.port import ReplyDeleted, ReplyEdited, ReplyPosted, Uninstalled
+from bot.services.inbound import Inbound
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
-
-    from bot.services.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +60,7 @@ def _is_bot(message: dict[str, Any]) -> bool:
 
 def _reply(
     message: dict[str, Any], channel_id: str, *, team_id: str | None, event_id: str | None
-) -> ReplyEvent | None:
+) -> ReplyPosted | ReplyEdited | None:
     """A person's message in a thread, or None (a bot, a thread parent, the channel itself)."""
     if _is_bot(message) or message.get("subtype") in NOT_REPLIES:
         return None
@@ -74,20 +71,31 @@ def _reply(
     text = message.get("text", "")
     if not isinstance(text, str):
         raise Malformed("text is not a string")
-    return ReplyEvent(
-        channel_id=channel_id,
-        thread_ts=thread_ts,
-        ts=ts,
-        user_id=_field(message, "user", _ID),
-        text=unescape(text),  # stored as typed, not in Slack's escaped wire form
-        # message_changed also fires for unfurls and reply counts; only `edited` is an edit.
-        edited=bool(message.get("edited")),
-        team_id=team_id,
-        event_id=event_id,
-    )
+    posted_at = ts_to_datetime(ts)
+    if posted_at is None:
+        raise Malformed("ts out of range")
+    fields: dict[str, Any] = {
+        "channel_id": channel_id,
+        "thread_id": thread_ts,
+        "message_id": ts,
+        "user_id": _field(message, "user", _ID),
+        "text": unescape(text),  # stored as typed, not in Slack's escaped wire form
+        "posted_at": posted_at,
+        "workspace_id": team_id,
+        "event_id": event_id,
+    }
+    # message_changed also fires for unfurls and reply counts; only `edited` is an edit.
+    edited = message.get("edited")
+    if not edited:
+        return ReplyPosted(**fields)
+    edited_ts = edited.get("ts") if isinstance(edited, dict) else None
+    edited_at = ts_to_datetime(edited_ts) if isinstance(edited_ts, str) else None
+    return ReplyEdited(**fields, edited_at=edited_at)
 
 
-def parse_message_event(body: dict[str, Any]) -> Op | None:
+def parse_message_event(
+    body: dict[str, Any],
+) -> ReplyPosted | ReplyEdited | ReplyDeleted | None:
     """What a `message` event means for the replies: a reply, a deletion, or nothing.
     Raises Malformed when the event lacks what its subtype needs."""
     event = body.get("event")
@@ -97,9 +105,9 @@ def parse_message_event(body: dict[str, Any]) -> Op | None:
     team_id = _optional(body, "team_id", _ID) or _optional(event, "team", _ID)
     subtype = event.get("subtype")
     if subtype == "message_deleted":
-        return Deletion(
+        return ReplyDeleted(
             channel_id=_field(event, "channel", _ID),
-            ts=_field(event, "deleted_ts", _TS),
+            message_id=_field(event, "deleted_ts", _TS),
             event_id=event_id,
         )
     if subtype == "message_changed":
@@ -122,37 +130,27 @@ def _describe(body: Any) -> str:
     return f"event_id={body.get('event_id')!r} type={kind!r} subtype={subtype!r}"
 
 
-def register(app: AsyncApp, ctx: Context) -> None:
-    writer = writer_for(ctx)
-
+def register(app: AsyncApp, inbound: Inbound) -> None:
     # Events are acked by Bolt before this runs; nothing here may raise.
     @app.event("message")
     async def on_message(body: dict[str, Any]) -> None:
         try:
-            op = parse_message_event(body)
+            change = parse_message_event(body)
         except Malformed as exc:
             log.warning("malformed message event ignored (%s): %s", exc, _describe(body))
             return
         except Exception:
             log.exception("unreadable message event ignored: %s", _describe(body))
             return
-        if op is not None:
-            await writer.submit(op)
+        if change is not None:
+            await inbound.reply(change)
 
     async def purge(body: dict[str, Any]) -> None:
         team_id = body.get("team_id") if isinstance(body, dict) else None
         if not isinstance(team_id, str) or not _ID.fullmatch(team_id):
             log.warning("uninstall event without a team id ignored: %s", _describe(body))
             return
-
-        async def run() -> None:
-            await purge_team(ctx, team_id)
-
-        # After the events queued before it: a reply written later would survive the purge.
-        try:
-            await writer.after_pending(run)
-        except Exception:
-            log.exception("purging workspace %s failed", team_id)
+        await inbound.uninstalled(Uninstalled(platform="slack", workspace_id=team_id))
 
     @app.event("app_uninstalled")
     async def on_app_uninstalled(body: dict[str, Any]) -> None:
@@ -167,22 +165,3 @@ def register(app: AsyncApp, ctx: Context) -> None:
             log.info("user tokens revoked in %s; bot token intact", body.get("team_id"))
             return
         await purge(body)
-
-
-async def on_start(ctx: Context) -> ReconcileResult:
-    """At start: bring this week's question threads up to date (events lost while down).
-    Never raises: a failed reconciliation must not stop the bot; the digest reconciles again."""
-    try:
-        result = await reconcile_recent(ctx)
-    except Exception as exc:
-        log.exception("reconciling this week's threads at start failed")
-        return ReconcileResult(error=str(exc))
-    log.info(
-        "reconciled this week's threads: +%d ~%d -%d", result.added, result.updated, result.removed
-    )
-    return result
-
-
-async def on_stop(ctx: Context) -> None:
-    """At stop: write the replies already acked but still queued."""
-    await writer_for(ctx).close()

@@ -29,6 +29,7 @@ from bot.domain.parsing import (
 )
 from bot.platforms.slack.blocks import context, escape_mrkdwn, header, section
 from bot.platforms.slack.listeners.commands import SLACK_STYLE
+from bot.port import ChatPlatform
 from bot.services.admin_commands import (
     Invocation,
     admin_decision,
@@ -115,7 +116,7 @@ async def _channel_blocks(ctx: Context, channel_id: str, admin: bool) -> list[di
 
 async def home_view(ctx: Context, user_id: str, *, notice: str | None = None) -> dict[str, Any]:
     """The Home tab for one person. `notice`: the result of what they just did (mrkdwn)."""
-    decision = await admin_decision(ctx, user_id)
+    decision = await admin_decision(ctx, user_id, _slack(ctx))
     admin = decision.allowed
     blocks: list[dict[str, Any]] = [
         header("leaderbot"),
@@ -413,6 +414,13 @@ async def _carry_out(
 def _clicked(body: dict[str, Any]) -> str:
     actions = body.get("actions") or [{}]
     return str(actions[0].get("value") or "")
+
+
+def _slack(ctx: Context) -> ChatPlatform:
+    slack = ctx.platforms.named("slack")
+    if slack is None:
+        raise RuntimeError("the App Home runs only with the Slack platform")
+    return slack
 
 
 def register(app: AsyncApp, ctx: Context) -> None:

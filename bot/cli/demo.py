@@ -11,10 +11,12 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from bot.app import open_context
 from bot.platforms.console.platform import ConsolePlatform
+from bot.port import ReplyDeleted, ReplyEdited, ReplyPosted
+from bot.runtime import open_context
 from bot.services.ask import ask_and_deliver
-from bot.services.collect import ReplyEvent, record_deletion, record_reply
+from bot.services.collect import record
+from bot.services.context import Platforms
 from bot.services.digest import post_digest_now, window_ending
 from bot.settings import Settings
 
@@ -60,36 +62,44 @@ async def run_demo(settings: Settings) -> int:
             }
         )
         platform = ConsolePlatform(sys.stdout, user="U01PRIYA", names=SAMPLE_PEOPLE)
-        async with open_context(demo_settings, platform=platform) as ctx:
+        async with open_context(demo_settings, platforms=Platforms([platform])) as ctx:
             print("leaderbot demo: a question, some replies, and the digest.\n")
             asked = await ask_and_deliver(ctx, CHANNEL)
-            if not asked.delivered or asked.post.ts is None:
+            if not asked.delivered or asked.post.message_id is None:
                 print(f"demo: the question was not posted: {asked.post.error}", file=sys.stderr)
                 return 1
             for user_id, text in SAMPLE_REPLIES:
-                message = platform.add_reply(CHANNEL, asked.post.ts, user_id, text)
-                await record_reply(
-                    ctx, ReplyEvent(CHANNEL, asked.post.ts, message.ts, user_id, text)
+                message = platform.add_reply(CHANNEL, asked.post.message_id, user_id, text)
+                await record(
+                    ctx,
+                    ReplyPosted(
+                        CHANNEL,
+                        asked.post.message_id,
+                        message.message_id,
+                        user_id,
+                        text,
+                        message.posted_at,
+                    ),
                 )
                 print(f"  ↳ {SAMPLE_PEOPLE[user_id]}: {text}")
             # People change their minds: an edit and a deletion, as Slack would send them.
             edited = platform.messages[CHANNEL][-3]
             edited.text += " (Edit: the agreements are now signed.)"
             edited.edited = True
-            await record_reply(
+            await record(
                 ctx,
-                ReplyEvent(
+                ReplyEdited(
                     CHANNEL,
-                    asked.post.ts,
-                    edited.ts,
+                    asked.post.message_id,
+                    edited.message_id,
                     edited.user_id or "",
                     edited.text,
-                    edited=True,
+                    edited.posted_at,
                 ),
             )
             print(f"  ✎ {SAMPLE_PEOPLE[edited.user_id or '']} edited their reply")
             gone = platform.messages[CHANNEL].pop()
-            await record_deletion(ctx, CHANNEL, gone.ts)
+            await record(ctx, ReplyDeleted(CHANNEL, gone.message_id))
             print(f"  ✗ {SAMPLE_PEOPLE[gone.user_id or '']} deleted their reply")
             window = window_ending(ctx.clock() + timedelta(minutes=1), settings.timezone)
             _, report = await post_digest_now(ctx, CHANNEL, window, None)

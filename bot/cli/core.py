@@ -6,7 +6,7 @@ import argparse
 import textwrap
 from typing import Any
 
-from bot.cli import (
+from bot.cli.common import (
     OneLineParser,
     UsageError,
     add_channel_arg,
@@ -78,13 +78,13 @@ def register(sub: Any) -> None:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import run_bot
+    from bot.runtime import run_bot
 
     return await run_bot(settings)
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.demo import run_demo
+    from bot.cli.demo import run_demo
 
     return await run_demo(settings)
 
@@ -118,7 +118,7 @@ async def _ask(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError(str(exc)) from None
     post = result.post
     if result.delivered:
-        where = post.permalink or f"ts {post.ts}"
+        where = post.link or f"message {post.message_id}"
         print(f"posted {post.question_id} to {post.channel_id} ({where})")
         return 0
     if post.status == "pending":

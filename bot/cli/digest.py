@@ -8,7 +8,7 @@ import sys
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.cli import UsageError, add_channel_arg, check_channels, parse_date_arg
+from bot.cli.common import UsageError, add_channel_arg, check_channels, parse_date_arg
 from bot.domain.digest_render import FORMATS, render
 from bot.services.context import Context
 from bot.services.digest import build_channel_digest, digest_post, post_digest_now, window_ending

@@ -1,46 +1,27 @@
 """`leaderbot …` (same as `python -m bot …`).
 
-A bad argument gets one clear line on stderr and exit code 2. Each feature adds its own
-sub-commands through a `register(subparsers)` function in its own module (CLI_MODULES).
+A bad argument gets one clear line on stderr and exit code 2. Each command group is a module of
+this package with a `register(subparsers)` function, listed in COMMAND_GROUPS.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
-from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from bot.cli import admin, core, digest, feeds
+from bot.cli.common import EXIT_USAGE, Handler, OneLineParser, UsageError
 from bot.domain.questions import QuestionSetError
-from bot.services.context import Context
+from bot.runtime import StartupError
 from bot.settings import Settings
 
-EXIT_USAGE = 2
-Handler = Callable[[argparse.Namespace, Context], Awaitable[int]]
-
-# Feature modules that add sub-commands; absent ones are skipped.
-CLI_MODULES = ("bot.cli_core", "bot.cli_digest", "bot.cli_feeds", "bot.cli_admin")
-
-
-class UsageError(Exception):
-    """A bad argument found after parsing (a day, a time, a zone): one line, exit 2."""
-
-
-class StartupError(Exception):
-    """The bot cannot start (port taken, Slack settings incomplete): one line, exit 1."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+COMMAND_GROUPS = (core, digest, feeds, admin)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,24 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
-    for name in CLI_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+    for group in COMMAND_GROUPS:
+        group.register(sub)
     return parser
-
-
-def parse_date_arg(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a date: use YYYY-MM-DD, e.g. 2026-12-01"
-        ) from None
 
 
 def _configure_logging(settings: Settings | None, verbose: bool) -> None:
@@ -92,7 +58,7 @@ def load_settings() -> Settings:
 
 
 async def _with_context(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import open_context
+    from bot.runtime import open_context
 
     async with open_context(settings) as ctx:
         return await handler(args, ctx)
@@ -122,38 +88,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `leaderbot questions | head`: the reader left; say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-
-
-def fail(message: str) -> NoReturn:
-    raise UsageError(message)
-
-
-def add_channel_arg(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    parser.add_argument(
-        "--channel", required=required, help="channel ID (C… in Slack, any name on the console)"
-    )
-
-
-SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")  # names are lower case: never match
-
-
-def check_channels(ctx: Context, *values: str | None) -> None:
-    """On Slack a channel is named by its ID: a name would post, but replies and look-ups
-    (which Slack reports by ID) would never match it."""
-    if ctx.platform.name != "slack":
-        return
-    for value in values:
-        if value is not None and not SLACK_CHANNEL_ID.fullmatch(value):
-            raise UsageError(
-                f"{value!r} is not a Slack channel ID: use the ID, e.g. C0123ABCD "
-                "(channel name → About → Channel ID)"
-            )
-
-
-def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    if not rows:
-        return
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from bot.cli import OneLineParser, print_table
+from bot.cli.common import OneLineParser, print_table
 from bot.services.context import Context
 from bot.watch import admin
 from bot.watch.catalogue import CatalogueError, load_catalogue

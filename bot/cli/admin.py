@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.cli import OneLineParser, UsageError, print_table
+from bot.cli.common import OneLineParser, UsageError, print_table
 from bot.domain.parsing import ParseError, parse_user
 from bot.services.admin_commands import add_bot_admin, describe_change, remove_bot_admin
 from bot.services.context import Context

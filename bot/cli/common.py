@@ -1,0 +1,68 @@
+"""What every command group of the CLI shares: its errors, argument types and output."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+from typing import Any, NoReturn
+
+from bot.port import PermanentFailure
+from bot.services.context import Context
+
+EXIT_USAGE = 2
+Handler = Callable[[argparse.Namespace, Context], Awaitable[int]]
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (a day, a time, a zone): one line, exit 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def parse_date_arg(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date: use YYYY-MM-DD, e.g. 2026-12-01"
+        ) from None
+
+
+def fail(message: str) -> NoReturn:
+    raise UsageError(message)
+
+
+def add_channel_arg(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument(
+        "--channel", required=required, help="channel ID (C… in Slack, any name on the console)"
+    )
+
+
+def check_channels(ctx: Context, *values: str | None) -> None:
+    """Each channel id must be one a configured platform can serve (a Slack channel is named
+    by its id, not its name: replies and look-ups would never match a name)."""
+    for value in values:
+        if value is None:
+            continue
+        if not value.strip():
+            raise UsageError("the channel is empty: give its ID, e.g. --channel C0123ABCD")
+        try:
+            platform = ctx.platform_for(value)
+        except PermanentFailure as exc:
+            raise UsageError(str(exc)) from None
+        problem = platform.channel_id_problem(value)
+        if problem is not None:
+            raise UsageError(problem)
+
+
+def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    if not rows:
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())

@@ -1,0 +1,173 @@
+"""Wiring: settings -> database -> question set -> platforms -> services -> scheduler -> servers.
+
+Everything is listed here, by hand: the chat platform adapters (`ADAPTERS`), how each kind of
+post is built (`CONTENT_BUILDERS`). A missing piece is an import error at start, never a
+feature that silently is not there. Platform SDKs are imported only when that platform is
+configured, so a command that needs none starts quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import TextIO
+
+from bot.domain.clock import Clock, system_clock
+from bot.domain.questions import load_question_set
+from bot.platforms.console.platform import ConsolePlatform
+from bot.port import ChatPlatform
+from bot.services import ask, digest, nudge
+from bot.services.context import ContentBuilder, Context, Platforms
+from bot.services.inbound import Inbound
+from bot.settings import Settings
+from bot.store.db import Database
+from bot.watch.watcher import build_alert
+
+log = logging.getLogger(__name__)
+
+# kind of outbox row -> how its content is built when it is sent.
+CONTENT_BUILDERS: Mapping[str, ContentBuilder] = {
+    "question": ask.question_content,
+    "notice": ask.notice_content,
+    "nudge": nudge.nudge_content,
+    "digest": digest.digest_content,
+    "alert": build_alert,
+}
+
+
+class StartupError(Exception):
+    """The bot cannot start (port taken, settings incomplete): one line, exit 1."""
+
+
+@asynccontextmanager
+async def _open_slack(settings: Settings, _out: TextIO | None) -> AsyncIterator[ChatPlatform]:
+    from bot.platforms.slack.platform import SlackPlatform
+
+    # One shared connection pool: a fan-out to many channels reuses connections.
+    async with SlackPlatform.pooled(settings) as slack:
+        yield slack
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A chat platform: when it is configured, and how to open its outbound side."""
+
+    name: str
+    configured: Callable[[Settings], bool]
+    open: Callable[[Settings, TextIO | None], AbstractAsyncContextManager[ChatPlatform]]
+
+
+# Every chat platform but the console, which runs only when none of these is configured.
+ADAPTERS: tuple[Adapter, ...] = (Adapter("slack", lambda s: s.slack_configured, _open_slack),)
+
+
+@asynccontextmanager
+async def open_platforms(settings: Settings, out: TextIO | None = None) -> AsyncIterator[Platforms]:
+    """Every configured platform, opened; the console alone when none is configured."""
+    async with contextlib.AsyncExitStack() as stack:
+        adapters = [
+            await stack.enter_async_context(adapter.open(settings, out))
+            for adapter in ADAPTERS
+            if adapter.configured(settings)
+        ]
+        yield Platforms(adapters or [ConsolePlatform(out)])
+
+
+@asynccontextmanager
+async def open_context(
+    settings: Settings,
+    *,
+    platforms: Platforms | None = None,
+    clock: Clock = system_clock,
+    out: TextIO | None = None,
+) -> AsyncIterator[Context]:
+    """A ready Context: migrations applied, questions loaded, platforms opened."""
+    questions = load_question_set(settings.prompts_path)
+    async with contextlib.AsyncExitStack() as stack:
+        db = Database(settings.database_url)
+        stack.push_async_callback(db.dispose)
+        await db.upgrade()
+        if platforms is None:
+            platforms = await stack.enter_async_context(open_platforms(settings, out))
+        yield Context(
+            settings=settings,
+            db=db,
+            platforms=platforms,
+            questions=questions,
+            builders=CONTENT_BUILDERS,
+            clock=clock,
+        )
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Event loops without signal support (Windows) raise here: Ctrl-C still works.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def run_bot(settings: Settings) -> int:
+    """`leaderbot run`: the scheduler, the listeners and the feed watcher until stopped (or
+    end of input on the console)."""
+    from bot.scheduling.runner import BotScheduler
+
+    if settings.slack_configured and not settings.socket_mode and not settings.slack_signing_secret:
+        raise StartupError(
+            "HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)"
+        )
+    async with open_context(settings) as ctx:
+        inbound = Inbound(ctx)
+        scheduler = BotScheduler(ctx)
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        await scheduler.start()
+        try:
+            console = ctx.platforms.named("console")
+            if isinstance(console, ConsolePlatform):
+                await _run_console(ctx, console, stop)
+            else:
+                await _serve(ctx, inbound, stop)
+        finally:
+            await inbound.close()
+            await scheduler.shutdown()
+    return 0
+
+
+async def _run_console(ctx: Context, console: ConsolePlatform, stop: asyncio.Event) -> None:
+    from bot.platforms.console.session import run_console
+
+    log.info("no chat platform configured: running on the console")
+    session = asyncio.create_task(run_console(ctx, console, sys.stdin))
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (session, stopper):
+        task.cancel()
+    await asyncio.gather(session, stopper, return_exceptions=True)
+
+
+async def _serve(ctx: Context, inbound: Inbound, stop: asyncio.Event) -> None:
+    from bot.platforms.slack.app import SlackRuntime
+
+    runtime = SlackRuntime(ctx, inbound)
+    try:
+        await runtime.start()
+    except OSError as exc:
+        raise StartupError(
+            f"cannot listen on port {ctx.settings.port} ({exc.strerror}); "
+            "set LEADERBOT_PORT to a free port"
+        ) from None
+    # Events lost while the bot was down: caught up aside, so the server answers at once.
+    catch_up = asyncio.create_task(inbound.catch_up())
+    try:
+        await stop.wait()
+    finally:
+        catch_up.cancel()
+        await asyncio.gather(catch_up, return_exceptions=True)
+        await runtime.stop()

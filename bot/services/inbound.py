@@ -1,0 +1,69 @@
+"""The one door through which every platform adapter hands the core what happened.
+
+Adapters turn their platform's JSON into the neutral events of `bot.port` and call these
+methods; no adapter stores a reply, purges a workspace or runs a command its own way.
+
+Replies go through the batching writer (`reply_writer`), so an adapter can acknowledge its
+platform at once. A purge waits for every change queued before it, so a reply queued earlier
+cannot survive the purge.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.port import Installed, ReplyDeleted, ReplyEdited, ReplyPosted, Uninstalled
+from bot.services.channels import record_workspace_channels
+from bot.services.collect import ReconcileResult, reconcile_recent
+from bot.services.context import Context
+from bot.services.privacy import purge_workspace
+from bot.services.reply_writer import writer_for
+
+log = logging.getLogger(__name__)
+
+
+class Inbound:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.writer = writer_for(ctx)
+
+    async def reply(self, change: ReplyPosted | ReplyEdited | ReplyDeleted) -> None:
+        """A message in a thread was posted, edited or deleted (the core decides whether the
+        thread is one of its questions). Queued; waits only if the queue is full."""
+        await self.writer.submit(change)
+
+    async def installed(self, event: Installed) -> None:
+        """The app joined a workspace: remember its channels (and what the platform needs)."""
+        await record_workspace_channels(self.ctx, event)
+        log.info("installed in %s workspace %s", event.platform, event.workspace_id)
+
+    async def uninstalled(self, event: Uninstalled) -> None:
+        """The app left a workspace: purge its data, after the changes queued before."""
+
+        async def purge() -> None:
+            await purge_workspace(self.ctx, event.platform, event.workspace_id)
+
+        try:
+            await self.writer.after_pending(purge)
+        except Exception:
+            log.exception("purging %s workspace %s failed", event.platform, event.workspace_id)
+
+    async def catch_up(self) -> ReconcileResult:
+        """At start: bring this week's question threads up to date (events lost while the bot
+        was down). Never raises: the digest reconciles again."""
+        try:
+            result = await reconcile_recent(self.ctx)
+        except Exception as exc:
+            log.exception("reconciling this week's threads at start failed")
+            return ReconcileResult(error=str(exc))
+        log.info(
+            "reconciled this week's threads: +%d ~%d -%d",
+            result.added,
+            result.updated,
+            result.removed,
+        )
+        return result
+
+    async def close(self) -> None:
+        """At stop: write the changes already acknowledged but still queued."""
+        await self.writer.close()
