@@ -152,22 +152,31 @@ async def _run_console(ctx: Context, console: ConsolePlatform, stop: asyncio.Eve
     await asyncio.gather(session, stopper, return_exceptions=True)
 
 
-async def _serve(ctx: Context, inbound: Inbound, stop: asyncio.Event) -> None:
+@asynccontextmanager
+async def serving(
+    ctx: Context, inbound: Inbound, *, host: str = "0.0.0.0", port: int | None = None
+) -> AsyncIterator[list[int]]:
+    """Every configured platform's listeners, served; yields the bound ports. Events lost
+    while the bot was down are caught up aside, so the server answers at once."""
     from bot.platforms.slack.app import SlackRuntime
 
-    runtime = SlackRuntime(ctx, inbound)
+    runtime = SlackRuntime(ctx, inbound, host=host, port=port)
     try:
-        await runtime.start()
+        bound = await runtime.start()
     except OSError as exc:
         raise StartupError(
-            f"cannot listen on port {ctx.settings.port} ({exc.strerror}); "
-            "set LEADERBOT_PORT to a free port"
+            f"cannot listen on port {ctx.settings.port if port is None else port} "
+            f"({exc.strerror}); set LEADERBOT_PORT to a free port"
         ) from None
-    # Events lost while the bot was down: caught up aside, so the server answers at once.
     catch_up = asyncio.create_task(inbound.catch_up())
     try:
-        await stop.wait()
+        yield [bound]
     finally:
         catch_up.cancel()
         await asyncio.gather(catch_up, return_exceptions=True)
         await runtime.stop()
+
+
+async def _serve(ctx: Context, inbound: Inbound, stop: asyncio.Event) -> None:
+    async with serving(ctx, inbound):
+        await stop.wait()

@@ -14,8 +14,8 @@ import pytest
 
 from bot.domain.clock import ManualClock
 from bot.domain.questions import load_question_set
-from bot.port import ChatPlatform
 from bot.platforms.console.platform import ConsolePlatform
+from bot.port import ChatPlatform
 from bot.runtime import CONTENT_BUILDERS
 from bot.services.context import Context, Platforms
 from bot.settings import BUNDLED_PROMPTS, Settings

@@ -15,10 +15,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.platforms.slack.app import SlackServer, build_bolt_app, register_listeners
+from bot.platforms.slack.app import SlackServer, build_bolt_app
+from bot.platforms.slack.listeners import commands, home
 from bot.platforms.slack.platform import SlackPlatform
 from bot.services.admin_commands import add_bot_admin
-from bot.services.context import Context
+from bot.services.context import Context, Platforms
 from tests.fakes.signing import FORM, command_body, signed_headers
 from tests.fakes.slack_api import FakeSlack
 
@@ -146,10 +147,11 @@ async def running_app(make_context, url: str) -> AsyncIterator[Slack]:
             SLACK_API_URL=fake.url,
             LEADERBOT_ADMINS=f"{ALLOWED},{LISTED_GUEST}",
         )
-        ctx.platform = SlackPlatform.from_settings(ctx.settings)
+        ctx.platforms = Platforms([SlackPlatform.from_settings(ctx.settings)])
         await add_bot_admin(ctx, ADDED, actor="cli")
         app = build_bolt_app(ctx.settings)
-        register_listeners(app, ctx, modules=[COMMANDS, HOME])
+        commands.register(app, ctx)
+        home.register(app, ctx)
         server = SlackServer(app, ctx.settings, host="127.0.0.1", port=0)
         await server.start()
         try:

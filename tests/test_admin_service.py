@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from bot.cli import main
 from bot.domain.content import UserInfo
-from bot.port import DeliveryUnknown
 from bot.platforms.console.platform import ConsolePlatform
+from bot.port import DeliveryUnknown
 from bot.services import console_commands
 from bot.services.admin_commands import (
     ROLE_CACHE_TTL,
@@ -21,6 +21,7 @@ from bot.services.admin_commands import (
     run,
 )
 from bot.store.models import AuditEntry, BotAdmin, Channel
+from tests.platforms import only_platform
 
 ME = "tester"  # the console user (make_context's ConsolePlatform): its admin
 
@@ -126,7 +127,7 @@ async def test_nothing_changes_when_nothing_would(database_url, make_context):
 
 async def test_only_questions_and_digests_are_posted(database_url, make_context):
     ctx = await make_context(database_url)
-    platform = ctx.platform
+    platform = only_platform(ctx)
     assert isinstance(platform, ConsolePlatform)
     posted = [t for t in ("ask Q4", "digest now") if (await run(ctx, t, inv())).posted]
     assert posted == ["ask Q4", "digest now"]

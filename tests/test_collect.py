@@ -4,6 +4,7 @@ On SQLite, and on PostgreSQL when LEADERBOT_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -16,20 +17,17 @@ from sqlalchemy import select
 from bot.domain.clock import ManualClock
 from bot.platforms.slack.client import build_web_client
 from bot.platforms.slack.platform import SlackPlatform
-from bot.services import reply_writer
+from bot.port import ReplyDeleted, ReplyEdited, ReplyPosted
+from bot.services import collect
 from bot.services.ask import ask_and_deliver
-from bot.services.collect import (
-    ReplyEvent,
-    reconcile_recent,
-    reconcile_thread,
-    record_deletion,
-    record_reply,
-)
-from bot.services.context import Context
-from bot.services.privacy import forget_user, purge_expired, purge_team
-from bot.services.reply_writer import Deletion, Op, ReplyWriter, apply_batch
+from bot.services.collect import reconcile_recent, reconcile_thread
+from bot.services.context import Context, Platforms
+from bot.services.privacy import forget_user, purge_expired, purge_workspace
+from bot.services.reply_writer import ReplyWriter, apply_batch
 from bot.store.models import Channel, ErasedUser, Post, ProcessedEvent, Reply, ReplyTombstone
 from tests.fakes.slack_api import FakeSlack, HttpError, RateLimit
+from tests.platforms import only_platform
+from tests.replies import deletion, record_deletion, record_reply, reply_change
 
 
 class RecordingSleep:
@@ -42,27 +40,30 @@ class RecordingSleep:
 
 async def question(ctx: Context, channel: str = "C1") -> Post:
     result = await ask_and_deliver(ctx, channel)
-    assert result.delivered and result.post.ts
+    assert result.delivered and result.post.message_id
     return result.post
 
 
-def reply(post: Post, n: int, text: str = "", **fields: Any) -> ReplyEvent:
+Op = ReplyPosted | ReplyEdited | ReplyDeleted
+
+
+def reply(post: Post, n: int, text: str = "", **fields: Any) -> ReplyPosted | ReplyEdited:
     values: dict[str, Any] = {
         "channel_id": post.channel_id,
-        "thread_ts": post.ts,
-        "ts": f"{1_800_000_000 + n}.000100",
+        "thread_id": post.message_id,
+        "message_id": f"{1_800_000_000 + n}.000100",
         "user_id": f"U{n % 5}",
         "text": text or f"reply {n}",
         "event_id": f"Ev{n}",
     }
     values.update(fields)
-    return ReplyEvent(**values)
+    return reply_change(**values)
 
 
 async def stored(ctx: Context, channel: str = "C1") -> dict[str, tuple[str, str, bool]]:
     async with ctx.db.read() as session:
         rows = (await session.scalars(select(Reply).where(Reply.channel_id == channel))).all()
-    return {r.ts: (r.user_id, r.text, r.edited) for r in rows}
+    return {r.message_id: (r.user_id, r.text, r.edited) for r in rows}
 
 
 async def event_ids(ctx: Context) -> set[str]:
@@ -82,7 +83,7 @@ async def test_a_reply_is_stored_once_across_retries_and_replays(
     assert await record_reply(ctx, event) is True
     assert await record_reply(ctx, event) is False  # Slack's retry: same event id
     assert await record_reply(ctx, reply(post, 1, "Fewer dashboards", event_id="Ev1b")) is True
-    assert await stored(ctx) == {event.ts: ("U1", "Fewer dashboards", False)}
+    assert await stored(ctx) == {event.message_id: ("U1", "Fewer dashboards", False)}
 
 
 async def test_replies_outside_question_threads_are_ignored(
@@ -90,7 +91,7 @@ async def test_replies_outside_question_threads_are_ignored(
 ) -> None:
     ctx = await make_context(database_url)
     post = await question(ctx)
-    assert await record_reply(ctx, reply(post, 1, thread_ts="1700000000.000001")) is False
+    assert await record_reply(ctx, reply(post, 1, thread_id="1700000000.000001")) is False
     assert await record_reply(ctx, reply(post, 2, channel_id="C2")) is False
     assert await stored(ctx) == {}
 
@@ -102,9 +103,9 @@ async def test_edits_apply_and_a_late_original_does_not_undo_them(
     post = await question(ctx)
     await record_reply(ctx, reply(post, 1, "v2", edited=True, event_id="EvEdit"))
     await record_reply(ctx, reply(post, 1, "v1", event_id="EvOriginal"))
-    assert await stored(ctx) == {reply(post, 1).ts: ("U1", "v2", True)}
+    assert await stored(ctx) == {reply(post, 1).message_id: ("U1", "v2", True)}
     await record_reply(ctx, reply(post, 1, "v3", edited=True, event_id="EvEdit2"))
-    assert await stored(ctx) == {reply(post, 1).ts: ("U1", "v3", True)}
+    assert await stored(ctx) == {reply(post, 1).message_id: ("U1", "v3", True)}
 
 
 async def test_a_deleted_reply_leaves_nothing_behind(database_url: str, make_context: Any) -> None:
@@ -113,9 +114,9 @@ async def test_a_deleted_reply_leaves_nothing_behind(database_url: str, make_con
     kept, gone = reply(post, 1), reply(post, 2)
     await record_reply(ctx, kept)
     await record_reply(ctx, gone)
-    assert await record_deletion(ctx, "C1", gone.ts, event_id="EvDel") is True
-    assert await record_deletion(ctx, "C1", gone.ts, event_id="EvDel") is False
-    assert await stored(ctx) == {kept.ts: ("U1", "reply 1", False)}
+    assert await record_deletion(ctx, "C1", gone.message_id, event_id="EvDel") is True
+    assert await record_deletion(ctx, "C1", gone.message_id, event_id="EvDel") is False
+    assert await stored(ctx) == {kept.message_id: ("U1", "reply 1", False)}
 
 
 # ----------------------------------------------------------------------------- the writer
@@ -133,9 +134,11 @@ def random_ops(post: Post, other: Post, seed: int, count: int = 300) -> list[Op]
         if ops and roll < 0.1:
             ops.append(rng.choice(ops))  # a retry: same event id
         elif roll < 0.25:
-            ops.append(Deletion(target.channel_id, reply(target, ts_n).ts, event_id=f"EvD{n}"))
+            ops.append(
+                deletion(target.channel_id, reply(target, ts_n).message_id, event_id=f"EvD{n}")
+            )
         elif roll < 0.3:
-            ops.append(reply(target, ts_n, thread_ts="1700000000.000009", event_id=f"EvX{n}"))
+            ops.append(reply(target, ts_n, thread_id="1700000000.000009", event_id=f"EvX{n}"))
         else:
             edited = roll > 0.7
             text = f"{'edit' if edited else 'text'} {n}"
@@ -152,8 +155,8 @@ async def test_batches_follow_the_same_rules_as_one_event_at_a_time(
     post, other = await question(one_by_one, "C1"), await question(one_by_one, "C2")
     ops = random_ops(post, other, seed)
     for op in ops:
-        if isinstance(op, Deletion):
-            await record_deletion(one_by_one, op.channel_id, op.ts, event_id=op.event_id)
+        if isinstance(op, ReplyDeleted):
+            await record_deletion(one_by_one, op.channel_id, op.message_id, event_id=op.event_id)
         else:
             await record_reply(one_by_one, op)
     expected = (
@@ -164,11 +167,12 @@ async def test_batches_follow_the_same_rules_as_one_event_at_a_time(
 
     batched = await make_context(database_url)
     post_b, other_b = await question(batched, "C1"), await question(batched, "C2")
-    assert (post_b.ts, other_b.ts) != (None, None)
+    assert (post_b.message_id, other_b.message_id) != (None, None)
     # Same threads in both databases: map the ops onto this one's question posts.
-    thread = {post.ts: post_b.ts, other.ts: other_b.ts}
+    thread = {post.message_id: post_b.message_id, other.message_id: other_b.message_id}
     mapped = [
-        op if isinstance(op, Deletion) else _rethread(op, thread.get(op.thread_ts)) for op in ops
+        op if isinstance(op, ReplyDeleted) else _rethread(op, thread.get(op.thread_id))
+        for op in ops
     ]
     rng = random.Random(seed)
     start = 0
@@ -181,10 +185,10 @@ async def test_batches_follow_the_same_rules_as_one_event_at_a_time(
     assert expected[0] and expected[1]  # both channels had replies to compare
 
 
-def _rethread(op: ReplyEvent, thread_ts: str | None) -> ReplyEvent:
-    if thread_ts is None:
+def _rethread(op: ReplyPosted | ReplyEdited, thread_id: str | None) -> ReplyPosted | ReplyEdited:
+    if thread_id is None:
         return op
-    return ReplyEvent(**{**op.__dict__, "thread_ts": thread_ts})
+    return dataclasses.replace(op, thread_id=thread_id)
 
 
 async def test_a_batch_that_conflicts_falls_back_to_one_event_at_a_time(
@@ -199,11 +203,15 @@ async def test_a_batch_that_conflicts_falls_back_to_one_event_at_a_time(
     await record_reply(ctx, reply(post, 1, "first"))
 
     # Another process stores reply 1 just after this batch looked for it: the batch's insert
-    # trips the unique channel+ts key, and the fallback applies the events in order.
-    async def nothing_stored(session: Any, keys: Any) -> dict[Any, Any]:
+    # trips the unique channel+ts key, and the fallback applies the events in order (and, one
+    # at a time, looks again).
+    looked = collect._stored_replies
+
+    async def nothing_stored_once(session: Any, keys: Any) -> dict[Any, Any]:
+        monkeypatch.setattr(collect, "_stored_replies", looked)
         return {}
 
-    monkeypatch.setattr(reply_writer, "_stored_replies", nothing_stored)
+    monkeypatch.setattr(collect, "_stored_replies", nothing_stored_once)
     await apply_batch(
         ctx,
         [
@@ -212,8 +220,8 @@ async def test_a_batch_that_conflicts_falls_back_to_one_event_at_a_time(
         ],
     )
     assert await stored(ctx) == {
-        reply(post, 1).ts: ("U1", "again", True),
-        reply(post, 2).ts: ("U2", "other", False),
+        reply(post, 1).message_id: ("U1", "again", True),
+        reply(post, 2).message_id: ("U2", "other", False),
     }
     assert any("one by one" in r.getMessage() for r in caplog.records)
 
@@ -224,7 +232,7 @@ async def test_a_batch_that_conflicts_falls_back_to_one_event_at_a_time(
 async def tombstones(ctx: Context) -> dict[tuple[str, str], datetime]:
     async with ctx.db.read() as session:
         rows = (await session.scalars(select(ReplyTombstone))).all()
-    return {(t.channel_id, t.ts): t.deleted_at for t in rows}
+    return {(t.channel_id, t.message_id): t.deleted_at for t in rows}
 
 
 async def test_a_deletion_before_its_original_keeps_it_deleted(
@@ -234,40 +242,46 @@ async def test_a_deletion_before_its_original_keeps_it_deleted(
     post = await question(ctx)
     # One event at a time: the deletion overtakes the original (a retry, a replay).
     early = reply(post, 1, "posted then deleted")
-    assert await record_deletion(ctx, "C1", early.ts, event_id="EvDel1") is False  # nothing yet
+    assert (
+        await record_deletion(ctx, "C1", early.message_id, event_id="EvDel1") is False
+    )  # nothing yet
     assert await record_reply(ctx, early) is False
     assert await record_reply(ctx, reply(post, 1, "an edit", edited=True, event_id="EvE1")) is False
     # Stored, deleted, then replayed under a new event id.
     late = reply(post, 2, "said and unsaid")
     assert await record_reply(ctx, late) is True
-    assert await record_deletion(ctx, "C1", late.ts, event_id="EvDel2") is True
+    assert await record_deletion(ctx, "C1", late.message_id, event_id="EvDel2") is True
     assert await record_reply(ctx, reply(post, 2, "said and unsaid", event_id="EvReplay")) is False
     # A second deletion event for the same message is harmless.
-    assert await record_deletion(ctx, "C1", late.ts, event_id="EvDel2b") is False
+    assert await record_deletion(ctx, "C1", late.message_id, event_id="EvDel2b") is False
     assert await stored(ctx) == {}
     # Only the address and the time: nothing of what was said, or by whom.
-    assert set(await tombstones(ctx)) == {("C1", early.ts), ("C1", late.ts)}
-    assert {c.name for c in ReplyTombstone.__table__.columns} == {"channel_id", "ts", "deleted_at"}
+    assert set(await tombstones(ctx)) == {("C1", early.message_id), ("C1", late.message_id)}
+    assert {c.name for c in ReplyTombstone.__table__.columns} == {
+        "channel_id",
+        "message_id",
+        "deleted_at",
+    }
 
 
 async def test_a_batch_keeps_deleted_messages_deleted(database_url: str, make_context: Any) -> None:
     ctx = await make_context(database_url)
     post = await question(ctx)
     await record_reply(ctx, reply(post, 1, "first"))
-    await apply_batch(ctx, [Deletion("C1", reply(post, 3).ts, event_id="EvDelEarly")])
+    await apply_batch(ctx, [deletion("C1", reply(post, 3).message_id, event_id="EvDelEarly")])
     await apply_batch(
         ctx,
         [
-            Deletion("C1", reply(post, 1).ts, event_id="EvDel"),
+            deletion("C1", reply(post, 1).message_id, event_id="EvDel"),
             reply(post, 1, "again", event_id="EvAgain"),  # the same message, after its deletion
             reply(post, 2, "other"),
             reply(post, 3, "deleted in an earlier batch"),
-            Deletion("C1", reply(post, 2).ts, event_id="EvDel2"),
-            Deletion("C1", reply(post, 2).ts, event_id="EvDel2b"),
+            deletion("C1", reply(post, 2).message_id, event_id="EvDel2"),
+            deletion("C1", reply(post, 2).message_id, event_id="EvDel2b"),
         ],
     )
     assert await stored(ctx) == {}
-    assert set(await tombstones(ctx)) == {("C1", reply(post, n).ts) for n in (1, 2, 3)}
+    assert set(await tombstones(ctx)) == {("C1", reply(post, n).message_id) for n in (1, 2, 3)}
 
 
 async def test_tombstones_are_pruned_by_the_retention_job(
@@ -275,26 +289,26 @@ async def test_tombstones_are_pruned_by_the_retention_job(
 ) -> None:
     ctx = await make_context(database_url)
     post = await question(ctx)
-    await record_deletion(ctx, "C1", reply(post, 1).ts)
+    await record_deletion(ctx, "C1", reply(post, 1).message_id)
     clock.advance(days=20)
-    await record_deletion(ctx, "C1", reply(post, 2).ts)
+    await record_deletion(ctx, "C1", reply(post, 2).message_id)
     clock.advance(days=11)  # the first is 31 days old, the second 11
     await purge_expired(ctx)
-    assert set(await tombstones(ctx)) == {("C1", reply(post, 2).ts)}
+    assert set(await tombstones(ctx)) == {("C1", reply(post, 2).message_id)}
 
 
 async def test_a_workspace_purge_drops_its_tombstones(database_url: str, make_context: Any) -> None:
     ctx = await make_context(database_url)
     post = await question(ctx)
-    await record_deletion(ctx, "C1", reply(post, 1).ts)
+    await record_deletion(ctx, "C1", reply(post, 1).message_id)
     await record_deletion(ctx, "D1", "1800000009.000100")  # not one of our channels
     async with ctx.db.write() as session:
         channel = await session.get(Channel, "C1")
         assert channel is not None
-        channel.team_id = "T0FAKE"
+        channel.workspace_id = "T0FAKE"
         # Another workspace is still installed, so tombstones not known to be ours stay.
-        session.add(Channel(id="C2", platform="slack", team_id="T2", alerts_enabled=False))
-    await purge_team(ctx, "T0FAKE")
+        session.add(Channel(id="C2", platform="slack", workspace_id="T2", alerts_enabled=False))
+    await purge_workspace(ctx, "slack", "T0FAKE")
     assert set(await tombstones(ctx)) == {("D1", "1800000009.000100")}
 
 
@@ -318,7 +332,7 @@ async def test_an_erased_users_messages_are_never_stored_again(
             reply(post, 4, "someone else", user_id="U1"),
         ],
     )
-    assert await stored(ctx) == {reply(post, 4).ts: ("U1", "someone else", False)}
+    assert await stored(ctx) == {reply(post, 4).message_id: ("U1", "someone else", False)}
     await forget_user(ctx, "U9")  # again: harmless
     async with ctx.db.read() as session:
         assert (await session.scalars(select(ErasedUser.user_id))).all() == ["U9"]
@@ -331,19 +345,19 @@ async def test_the_writer_applies_events_in_order_and_a_purge_after_them(
     post = await question(ctx)
     writer = ReplyWriter(ctx, batch_size=7)
     for n in range(50):
-        await writer.submit(reply(post, n, team_id="T0FAKE"))
+        await writer.submit(reply(post, n, workspace_id="T0FAKE"))
     await writer.submit(reply(post, 3, "edited", edited=True, event_id="EvE"))
-    await writer.submit(Deletion("C1", reply(post, 4).ts, event_id="EvD"))
+    await writer.submit(deletion("C1", reply(post, 4).message_id, event_id="EvD"))
     await writer.drain()
     replies = await stored(ctx)
-    assert len(replies) == 49 and replies[reply(post, 3).ts] == ("U3", "edited", True)
+    assert len(replies) == 49 and replies[reply(post, 3).message_id] == ("U3", "edited", True)
     assert writer.written == 52
 
     for n in range(50, 60):
-        await writer.submit(reply(post, n, team_id="T0FAKE"))
+        await writer.submit(reply(post, n, workspace_id="T0FAKE"))
 
     async def purge() -> None:
-        await purge_team(ctx, "T0FAKE")
+        await purge_workspace(ctx, "slack", "T0FAKE")
 
     await writer.after_pending(purge)  # runs after the ten queued before it
     assert await stored(ctx) == {}
@@ -371,7 +385,9 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def slack_ctx(fake: FakeSlack, make_context: Any, database_url: str) -> Context:
     ctx = await make_context(database_url, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
-    ctx.platform = SlackPlatform(build_web_client(ctx.settings), sleep=RecordingSleep())
+    ctx.platforms = Platforms(
+        [SlackPlatform(build_web_client(ctx.settings), sleep=RecordingSleep())]
+    )
     return ctx
 
 
@@ -379,19 +395,22 @@ async def test_reconcile_adds_edits_and_drops_to_match_the_thread(
     slack_ctx: Context, fake: FakeSlack
 ) -> None:
     post = await question(slack_ctx)
-    assert post.ts
-    kept = fake.add_message("C1", "kept", user="U1", thread_ts=post.ts)
-    edited = fake.add_message("C1", "before", user="U2", thread_ts=post.ts)
-    gone = fake.add_message("C1", "gone", user="U3", thread_ts=post.ts)
+    assert post.message_id
+    kept = fake.add_message("C1", "kept", user="U1", thread_ts=post.message_id)
+    edited = fake.add_message("C1", "before", user="U2", thread_ts=post.message_id)
+    gone = fake.add_message("C1", "gone", user="U3", thread_ts=post.message_id)
     for message in (kept, edited, gone):
         await record_reply(
             slack_ctx,
-            ReplyEvent("C1", post.ts, message.ts, message.user or "", message.text),
+            reply_change("C1", post.message_id, message.ts, message.user or "", message.text),
         )
     fake.edit_message("C1", edited.ts, "after")
     fake.delete_message("C1", gone.ts)
-    missed = [fake.add_message("C1", f"missed {n}", user="U3", thread_ts=post.ts) for n in range(7)]
-    fake.add_message("C1", "a bot in the thread", thread_ts=post.ts, bot=True)
+    missed = [
+        fake.add_message("C1", f"missed {n}", user="U3", thread_ts=post.message_id)
+        for n in range(7)
+    ]
+    fake.add_message("C1", "a bot in the thread", thread_ts=post.message_id, bot=True)
 
     result = await reconcile_thread(slack_ctx, post)
     assert (result.added, result.updated, result.removed, result.error) == (7, 1, 1, None)
@@ -407,12 +426,12 @@ async def test_reconcile_adds_edits_and_drops_to_match_the_thread(
 
 async def test_reconcile_waits_out_rate_limits(slack_ctx: Context, fake: FakeSlack) -> None:
     post = await question(slack_ctx)
-    assert post.ts
-    message = fake.add_message("C1", "hello", user="U1", thread_ts=post.ts)
+    assert post.message_id
+    message = fake.add_message("C1", "hello", user="U1", thread_ts=post.message_id)
     fake.inject("conversations.replies", RateLimit(retry_after=4))
     result = await reconcile_thread(slack_ctx, post)
     assert result.added == 1 and message.ts in await stored(slack_ctx)
-    platform = slack_ctx.platform
+    platform = only_platform(slack_ctx)
     assert isinstance(platform, SlackPlatform)
     assert platform._sleep.waits == [4]  # type: ignore[attr-defined]
 
@@ -421,9 +440,9 @@ async def test_an_unreadable_thread_keeps_what_was_stored(
     slack_ctx: Context, fake: FakeSlack
 ) -> None:
     post = await question(slack_ctx)
-    assert post.ts
-    message = fake.add_message("C1", "stored", user="U1", thread_ts=post.ts)
-    await record_reply(slack_ctx, ReplyEvent("C1", post.ts, message.ts, "U1", "stored"))
+    assert post.message_id
+    message = fake.add_message("C1", "stored", user="U1", thread_ts=post.message_id)
+    await record_reply(slack_ctx, reply_change("C1", post.message_id, message.ts, "U1", "stored"))
     fake.inject("conversations.replies", HttpError(500))
     result = await reconcile_thread(slack_ctx, post)
     assert result.error and result.removed == 0
@@ -438,9 +457,9 @@ async def test_reconcile_recent_covers_this_weeks_questions_only(
     old = await question(slack_ctx)
     clock.set(now)
     recent = await question(slack_ctx)
-    assert old.ts and recent.ts
-    fake.add_message("C1", "late answer to an old question", user="U1", thread_ts=old.ts)
-    fresh = fake.add_message("C1", "this week's", user="U2", thread_ts=recent.ts)
+    assert old.message_id and recent.message_id
+    fake.add_message("C1", "late answer to an old question", user="U1", thread_ts=old.message_id)
+    fresh = fake.add_message("C1", "this week's", user="U2", thread_ts=recent.message_id)
     result = await reconcile_recent(slack_ctx)
     assert result.added == 1
     assert await stored(slack_ctx) == {fresh.ts: ("U2", "this week's", False)}
@@ -450,12 +469,12 @@ async def test_reconcile_does_not_bring_back_a_message_deleted_during_the_read(
     slack_ctx: Context, fake: FakeSlack
 ) -> None:
     post = await question(slack_ctx)
-    assert post.ts
-    held = fake.add_message("C1", "stored, then deleted", user="U1", thread_ts=post.ts)
-    await record_reply(slack_ctx, ReplyEvent("C1", post.ts, held.ts, "U1", held.text))
-    unseen = fake.add_message("C1", "its event is late", user="U2", thread_ts=post.ts)
-    kept = fake.add_message("C1", "kept", user="U3", thread_ts=post.ts)
-    platform = slack_ctx.platform
+    assert post.message_id
+    held = fake.add_message("C1", "stored, then deleted", user="U1", thread_ts=post.message_id)
+    await record_reply(slack_ctx, reply_change("C1", post.message_id, held.ts, "U1", held.text))
+    unseen = fake.add_message("C1", "its event is late", user="U2", thread_ts=post.message_id)
+    kept = fake.add_message("C1", "kept", user="U3", thread_ts=post.message_id)
+    platform = only_platform(slack_ctx)
     read = platform.fetch_thread
 
     async def read_then_delete(channel_id: str, thread_ts: str) -> Any:
@@ -475,17 +494,17 @@ async def test_reconcile_tombstones_what_it_drops_and_skips_erased_users(
     slack_ctx: Context, fake: FakeSlack
 ) -> None:
     post = await question(slack_ctx)
-    assert post.ts
-    gone = fake.add_message("C1", "gone", user="U1", thread_ts=post.ts)
-    await record_reply(slack_ctx, ReplyEvent("C1", post.ts, gone.ts, "U1", gone.text))
+    assert post.message_id
+    gone = fake.add_message("C1", "gone", user="U1", thread_ts=post.message_id)
+    await record_reply(slack_ctx, reply_change("C1", post.message_id, gone.ts, "U1", gone.text))
     fake.delete_message("C1", gone.ts)  # and the deletion event was lost
-    fake.add_message("C1", "from an erased user", user="U2", thread_ts=post.ts)
+    fake.add_message("C1", "from an erased user", user="U2", thread_ts=post.message_id)
     await forget_user(slack_ctx, "U2")
     result = await reconcile_thread(slack_ctx, post)
     assert (result.added, result.removed) == (0, 1)
     assert await stored(slack_ctx) == {}
     # A replay of the lost message's original event does not bring it back.
-    replay = ReplyEvent("C1", post.ts, gone.ts, "U1", gone.text, event_id="EvReplay")
+    replay = reply_change("C1", post.message_id, gone.ts, "U1", gone.text, event_id="EvReplay")
     assert await record_reply(slack_ctx, replay) is False
     assert set(await tombstones(slack_ctx)) == {("C1", gone.ts)}
 
@@ -495,13 +514,13 @@ async def test_uninstalling_the_only_workspace_leaves_no_erasure_records_or_tomb
 ) -> None:
     from sqlalchemy import func, select
 
-    from bot.services.privacy import forget_user, purge_team
+    from bot.services.privacy import forget_user
     from bot.store.models import ErasedUser, ReplyTombstone
 
     ctx = await make_context(sqlite_url)
     await forget_user(ctx, "U1")
     await record_deletion(ctx, "C9", "1700000000.000100")
-    await purge_team(ctx, "T1")
+    await purge_workspace(ctx, "slack", "T1")
     async with ctx.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(ErasedUser)) == 0
         assert await session.scalar(select(func.count()).select_from(ReplyTombstone)) == 0

@@ -61,7 +61,7 @@ def reply(user: str, minutes: int, text: str = "An answer", *, ts: str | None = 
         user_id=user,
         user_name=kw.pop("name", f"Name {user}"),
         text=text,
-        ts=ts or f"{int(posted.timestamp())}.000100",
+        message_id=ts or f"{int(posted.timestamp())}.000100",
         edited=kw.pop("edited", False),
         posted_at=posted,
     )

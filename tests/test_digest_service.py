@@ -15,8 +15,8 @@ from sqlalchemy import event
 
 from bot.domain.content import UserInfo
 from bot.domain.digest import Digest
-from bot.port import PlatformError
 from bot.platforms.console.platform import ConsoleMessage, ConsolePlatform
+from bot.port import PlatformError
 from bot.services.context import Context
 from bot.services.digest import build_channel_digest, build_channel_digests, window_ending
 from bot.store.models import Channel, ChatUser, Post, Reply
@@ -88,8 +88,8 @@ async def seed(ctx: Context) -> Seeded:
         post.due_at = post.sent_at or at(13, 9)
         post.attempts = 1
         if post.status == "sent":
-            post.ts = f"{int(post.due_at.timestamp())}.{n:06d}"
-            post.permalink = f"https://example.slack.com/archives/{post.channel_id}/p{n}"
+            post.message_id = f"{int(post.due_at.timestamp())}.{n:06d}"
+            post.link = f"https://example.slack.com/archives/{post.channel_id}/p{n}"
 
     by_key = {p.key: p for p in posts}
     replies: list[Reply] = []
@@ -104,8 +104,8 @@ async def seed(ctx: Context) -> Seeded:
                 channel_id=post.channel_id,
                 user_id=user,
                 text=text,
-                ts=f"{int(when.timestamp())}.{len(replies):06d}",
-                thread_ts=post.ts,
+                message_id=f"{int(when.timestamp())}.{len(replies):06d}",
+                thread_id=post.message_id,
                 edited=edited,
                 posted_at=datetime.fromtimestamp(int(when.timestamp()), UTC),
                 updated_at=when,
@@ -191,7 +191,7 @@ async def test_batched_digests_equal_one_channel_at_a_time(
         [("Cal", "Ask the front line", False), ("Bea", "Agreed", False)],
     ]
     assert (c1.reply_count, c1.participants, c1.member_count) == (6, 4, 8)
-    assert c1.questions[0].permalink == "https://example.slack.com/archives/C1/p1"
+    assert c1.questions[0].link == "https://example.slack.com/archives/C1/p1"
     # Q3 was asked before, Q4 is pending, Q5 was sent at the window's end: all asked.
     assert [q.id for q in c1.not_yet_asked] == ["Q6", "Q7", "Q8", "Q9", "Q10"]
     assert [p.participants for p in c1.participation[-6:]] == [2, 0, 0, 0, 3, 2]
@@ -232,14 +232,22 @@ async def test_reconciled_first_in_both(database_url: str, make_context: Any) ->
         )
         chat.messages.setdefault(r.channel_id, []).append(
             ConsoleMessage(
-                ts=r.ts, user_id=r.user_id, text=text, thread_ts=r.thread_ts, edited=edited
+                message_id=r.message_id,
+                user_id=r.user_id,
+                text=text,
+                thread_id=r.thread_id,
+                edited=edited,
             )
         )
     first = in_window[1]
     late = int((at(8, 9) + timedelta(hours=3)).timestamp())
     chat.messages["C1"] += [
-        ConsoleMessage(ts=f"{late}.000900", user_id="U4", text="No event", thread_ts=first.ts),
-        ConsoleMessage(ts=f"{late}.000901", user_id=None, text="bot", thread_ts=first.ts),
+        ConsoleMessage(
+            message_id=f"{late}.000900", user_id="U4", text="No event", thread_id=first.message_id
+        ),
+        ConsoleMessage(
+            message_id=f"{late}.000901", user_id=None, text="bot", thread_id=first.message_id
+        ),
     ]
 
     batched = await build_channel_digests(ctx, ALL, WINDOW)

@@ -30,7 +30,7 @@ from bot.platforms.slack.platform import CHART_FILENAME, SlackPlatform, post_key
 from bot.scheduling.jobs import tick
 from bot.services import outbox, schedules
 from bot.services.ask import ask_and_deliver
-from bot.services.context import Context
+from bot.services.context import Context, Platforms
 from bot.services.digest import (
     build_channel_digest,
     digest_post,
@@ -48,6 +48,7 @@ from tests.fakes.slack_api import (
     RateLimit,
     SlackError,
 )
+from tests.platforms import only_platform
 
 LONDON = ZoneInfo("Europe/London")
 PEOPLE = {f"U{n:03d}": f"Person {n}" for n in range(40)}
@@ -87,19 +88,19 @@ def sleep() -> RecordingSleep:
 @pytest.fixture
 async def ctx(fake: FakeSlack, make_context: Any, sqlite_url: str, sleep: RecordingSleep):
     context = await make_context(sqlite_url, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
-    context.platform = SlackPlatform(build_web_client(context.settings), sleep=sleep)
+    context.platforms = Platforms([SlackPlatform(build_web_client(context.settings), sleep=sleep)])
     return context
 
 
 async def question_with_replies(ctx: Context, fake: FakeSlack, count: int) -> str:
     """Ask in C1; `count` people reply in its thread (read back by reconciliation)."""
     result = await ask_and_deliver(ctx, "C1")
-    assert result.delivered and result.post.ts
+    assert result.delivered and result.post.message_id
     for n in range(count):
         user = f"U{n % len(PEOPLE):03d}"
         text = f"Reply {n:03d} <&> " + " ".join(f"point{n}-{w}" for w in range(40))
-        fake.add_message("C1", text, user=user, thread_ts=result.post.ts)
-    return result.post.ts
+        fake.add_message("C1", text, user=user, thread_ts=result.post.message_id)
+    return result.post.message_id
 
 
 def top_level(fake: FakeSlack) -> list[FakeMessage]:
@@ -252,7 +253,7 @@ async def test_a_head_that_fails_is_retried_and_never_duplicated(
     assert report.sent + report.found == [row.key]
     (head,) = digest_heads(fake)
     (stored,) = await digest_rows(ctx)
-    assert (stored.status, stored.ts) == ("sent", head.ts)
+    assert (stored.status, stored.message_id) == ("sent", head.ts)
     keys = keys_in(fake, head.ts)
     assert keys == [f"{row.key}#{n}" for n in range(2, len(keys) + 2)]
     assert len(fake.files) == 1
@@ -262,7 +263,7 @@ async def test_an_interrupted_digest_is_resumed_not_reposted(ctx: Context, fake:
     """A crash after the head and part 2: the outbox does not count the digest as found, and
     posting it again adds only the missing parts."""
     await question_with_replies(ctx, fake, 400)
-    slack = ctx.platform
+    slack = only_platform(ctx)
     assert isinstance(slack, SlackPlatform)
     content = digest_post(await build_channel_digest(ctx, "C1", last_week(ctx)))
     messages = digest_messages(content.digest)
@@ -271,12 +272,12 @@ async def test_an_interrupted_digest_is_resumed_not_reposted(ctx: Context, fake:
     since = content.digest.window.end
 
     partial = await slack.find_post("C1", "k", since)
-    assert partial is not None and not partial.complete and partial.ts == head_ts
+    assert partial is not None and not partial.complete and partial.message_id == head_ts
     sent = await slack.post("C1", content, key="k")
-    assert sent.ts == head_ts and len(digest_heads_keyed(fake, "k")) == 1
+    assert sent.message_id == head_ts and len(digest_heads_keyed(fake, "k")) == 1
     assert keys_in(fake, head_ts) == [f"k#{n}" for n in range(2, len(messages) + 1)]
     found = await slack.find_post("C1", "k", since)
-    assert found is not None and found.complete and found.ts == head_ts
+    assert found is not None and found.complete and found.message_id == head_ts
     assert await slack.post("C1", content, key="k") == sent  # nothing more to do
     assert len(fake.replies("C1", head_ts)) == len(messages) - 1
 
@@ -290,7 +291,7 @@ def digest_heads_keyed(fake: FakeSlack, key: str) -> list[FakeMessage]:
 
 async def test_users_info_failure_falls_back_to_the_user_id(ctx: Context, fake: FakeSlack) -> None:
     result = await ask_and_deliver(ctx, "C1")
-    q = result.post.ts
+    q = result.post.message_id
     assert q
     fake.add_message("C1", "From a known person", user="U001", thread_ts=q)
     fake.add_message("C1", "From someone Slack cannot name", user="U404", thread_ts=q)
@@ -326,7 +327,7 @@ async def test_a_scheduled_digest_posts_once_across_ticks_and_a_restart(
     friday = last_friday_at_four()
     clock.set((friday - timedelta(days=2, hours=6)).astimezone(UTC))  # Wednesday 10:00
     first = await make_context(sqlite_url, **settings)
-    first.platform = SlackPlatform.from_settings(first.settings)
+    first.platforms = Platforms([SlackPlatform.from_settings(first.settings)])
     await schedules.set_schedule(first, "C1", weekday=4, time="16:00", kind="digest")
     await question_with_replies(first, fake, 5)
 
@@ -337,14 +338,14 @@ async def test_a_scheduled_digest_posts_once_across_ticks_and_a_restart(
 
     # A restart: a new process on the same database, a new Slack client.
     second = await make_context(sqlite_url, **settings)
-    second.platform = SlackPlatform.from_settings(second.settings)
+    second.platforms = Platforms([SlackPlatform.from_settings(second.settings)])
     await tick(second)
     clock.set((friday + timedelta(hours=1)).astimezone(UTC))
     await tick(second)
 
     assert digest_heads(fake) == [head]
     (row,) = await digest_rows(second)
-    assert (row.status, row.ts, row.occurrence) == ("sent", head.ts, friday.date())
+    assert (row.status, row.message_id, row.occurrence) == ("sent", head.ts, friday.date())
     assert "5* replies from *5* people" in json.dumps(head.blocks)
     assert len(fake.files) == 1
 
@@ -355,7 +356,9 @@ async def test_a_digest_slower_than_its_lease_does_not_get_its_parts_twice(ctx, 
     # Another process: its own platform client and its own database handle.
     other = dataclasses.replace(
         ctx,
-        platform=SlackPlatform(build_web_client(ctx.settings), sleep=RecordingSleep()),
+        platforms=Platforms(
+            [SlackPlatform(build_web_client(ctx.settings), sleep=RecordingSleep())]
+        ),
         db=Database(ctx.settings.database_url),
     )
     swept = False
@@ -371,7 +374,7 @@ async def test_a_digest_slower_than_its_lease_does_not_get_its_parts_twice(ctx, 
         (row,) = await digest_rows(ctx)
         await outbox.deliver_due(other, only_keys=[row.key])
 
-    ctx.platform._sleep = slow_sleep
+    only_platform(ctx)._sleep = slow_sleep
     try:
         await post_digest_now(ctx, "C1", last_week(ctx), None)
     finally:
@@ -391,10 +394,10 @@ async def test_a_half_posted_digest_past_grace_is_not_recorded_as_missed(ctx, fa
         if digest_heads(fake):
             raise RuntimeError("the sender stops here (a crash, a database hiccup)")
 
-    real_sleep = ctx.platform._sleep
-    ctx.platform._sleep = stop_after_head
+    real_sleep = only_platform(ctx)._sleep
+    only_platform(ctx)._sleep = stop_after_head
     await post_digest_now(ctx, "C1", last_week(ctx), None)
-    ctx.platform._sleep = real_sleep
+    only_platform(ctx)._sleep = real_sleep
     assert len(digest_heads(fake)) == 1
     clock.advance(hours=ctx.settings.grace_hours, seconds=60)
     await outbox.deliver_due(ctx)

@@ -47,7 +47,7 @@ async def test_ask_posts_exactly_one_tagged_question(slack_ctx, fake) -> None:
     [call] = fake.calls("chat.postMessage")
     assert call.body["metadata"]["event_payload"]["key"] == result.post.key
     assert call.body.get("unfurl_links") in (False, "false", "0", 0)
-    assert result.post.permalink and result.post.ts
+    assert result.post.link and result.post.message_id
     assert len(questions_in(fake)) == 1
 
 

@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from bot.platforms.console.platform import ConsolePlatform
 from bot.scheduling.jobs import tick
 from bot.services import schedules
-from bot.services.collect import ReplyEvent, record_reply
 from bot.services.privacy import export_user, forget_user, purge_expired
 from bot.store.models import AuditEntry, ChatUser, Post, Reply
+from tests.platforms import only_platform
+from tests.replies import record_reply, reply_change
 
 MONDAY_9 = datetime(2026, 1, 19, 9, 0, 5, tzinfo=UTC)
 
@@ -32,7 +33,7 @@ async def _asked(ctx, clock, *, nudge_days: int | None = 2) -> Post:
 
 
 def _nudges(ctx) -> list[str]:
-    platform = ctx.platform
+    platform = only_platform(ctx)
     assert isinstance(platform, ConsolePlatform)
     return [m.text for m in platform.messages["general"] if "gentle reminder" in m.text]
 
@@ -47,17 +48,19 @@ async def test_a_quiet_thread_gets_one_nudge_after_n_days(database_url, make_con
     await tick(ctx)
     await tick(ctx)
     assert len(_nudges(ctx)) == 1
-    platform = ctx.platform
+    platform = only_platform(ctx)
     assert isinstance(platform, ConsolePlatform)
     [nudge] = [m for m in platform.messages["general"] if "gentle reminder" in m.text]
-    assert nudge.thread_ts == post.ts  # in the question's thread, not the channel
+    assert nudge.thread_id == post.message_id  # in the question's thread, not the channel
 
 
 async def test_no_nudge_when_someone_replied(database_url, make_context, clock):
     ctx = await make_context(database_url)
     post = await _asked(ctx, clock)
-    assert post.ts is not None
-    await record_reply(ctx, ReplyEvent("general", post.ts, f"{post.ts}1", "U1", "We do."))
+    assert post.message_id is not None
+    await record_reply(
+        ctx, reply_change("general", post.message_id, f"{post.message_id}1", "U1", "We do.")
+    )
     clock.advance(days=3)
     await tick(ctx)
     assert _nudges(ctx) == []
@@ -74,10 +77,10 @@ async def test_no_nudge_when_nudges_are_off(database_url, make_context, clock):
 async def test_retention_export_and_forget(database_url, make_context, clock) -> None:
     ctx = await make_context(database_url)
     post = await _asked(ctx, clock)
-    assert post.ts is not None
+    assert post.message_id is not None
     for n, user in enumerate(["U1", "U2", "U1"]):
         ts = f"{int(clock().timestamp())}.00000{n}"  # replies written "now" on the test clock
-        await record_reply(ctx, ReplyEvent("general", post.ts, ts, user, f"r{n}"))
+        await record_reply(ctx, reply_change("general", post.message_id, ts, user, f"r{n}"))
     async with ctx.db.write() as session:
         session.add(ChatUser(id="U1", display_name="Priya", fetched_at=clock()))
 

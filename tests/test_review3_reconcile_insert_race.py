@@ -24,10 +24,13 @@ from sqlalchemy import select
 from bot.platforms.slack.client import build_web_client
 from bot.platforms.slack.platform import SlackPlatform
 from bot.services.ask import ask_and_deliver
-from bot.services.collect import reconcile_thread, ts_to_datetime
+from bot.services.collect import reconcile_thread
+from bot.services.context import Platforms
 from bot.store.db import Database
 from bot.store.models import Reply
 from tests.fakes.slack_api import FakeSlack
+from tests.platforms import only_platform
+from tests.replies import time_of as ts_to_datetime
 
 
 class NoSleep:
@@ -47,14 +50,14 @@ async def test_reconcile_survives_a_reply_stored_by_a_live_event_meanwhile(
     fake: FakeSlack, make_context: Any, database_url: str
 ) -> None:
     ctx = await make_context(database_url, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
-    ctx.platform = SlackPlatform(build_web_client(ctx.settings), sleep=NoSleep())
+    ctx.platforms = Platforms([SlackPlatform(build_web_client(ctx.settings), sleep=NoSleep())])
     post = (await ask_and_deliver(ctx, "C1")).post
-    assert post.ts
-    message = fake.add_message("C1", "posted just now", user="U1", thread_ts=post.ts)
+    assert post.message_id
+    message = fake.add_message("C1", "posted just now", user="U1", thread_ts=post.message_id)
 
     other = Database(database_url)  # the event writer's own transaction
     pending: list[asyncio.Task[None]] = []
-    read = ctx.platform.fetch_thread
+    read = only_platform(ctx).fetch_thread
 
     async def read_while_the_event_is_stored(channel_id: str, thread_ts: str) -> Any:
         messages = await read(channel_id, thread_ts)
@@ -66,8 +69,8 @@ async def test_reconcile_survives_a_reply_stored_by_a_live_event_meanwhile(
                 channel_id="C1",
                 user_id="U1",
                 text=message.text,
-                ts=message.ts,
-                thread_ts=post.ts,
+                message_id=message.ts,
+                thread_id=post.message_id,
                 posted_at=ts_to_datetime(message.ts),
                 updated_at=ctx.clock(),
             )
@@ -81,7 +84,7 @@ async def test_reconcile_survives_a_reply_stored_by_a_live_event_meanwhile(
         pending.append(asyncio.create_task(commit_soon()))
         return messages
 
-    ctx.platform.fetch_thread = read_while_the_event_is_stored  # type: ignore[method-assign]
+    only_platform(ctx).fetch_thread = read_while_the_event_is_stored  # type: ignore[method-assign]
     try:
         await reconcile_thread(ctx, post)  # raises IntegrityError on PostgreSQL
     finally:

@@ -34,8 +34,8 @@ async def fake() -> AsyncIterator[FakeSlack]:
 async def test_forgotten_replies_do_not_come_back(fake, sqlite_url, slack_context, clock):
     ctx = await slack_context(sqlite_url)
     asked = await ask_and_deliver(ctx, CHANNEL)
-    assert asked.post.ts
-    fake.add_message(CHANNEL, "my personal view", user="U1", thread_ts=asked.post.ts)
+    assert asked.post.message_id
+    fake.add_message(CHANNEL, "my personal view", user="U1", thread_ts=asked.post.message_id)
     await reconcile_thread(ctx, asked.post)
 
     erased = await forget_user(ctx, "U1")

@@ -12,10 +12,11 @@ from sqlalchemy import select
 
 from bot.platforms.slack.platform import SlackPlatform
 from bot.services.ask import ask_and_deliver
-from bot.services.collect import ReplyEvent, reconcile_thread, record_reply
+from bot.services.collect import reconcile_thread
 from bot.store.models import Reply
 from tests.conftest import make_settings
 from tests.fakes.slack_api import FakeSlack
+from tests.replies import record_reply, reply_change
 
 CHANNEL = "C0LEADERS"
 
@@ -29,7 +30,7 @@ class ReplyDuringRead(SlackPlatform):
     async def fetch_thread(self, channel_id, thread_ts):
         messages = await super().fetch_thread(channel_id, thread_ts)
         late = self.fake.add_message(channel_id, "just in time", user="U2", thread_ts=thread_ts)
-        await record_reply(self.ctx, ReplyEvent(channel_id, thread_ts, late.ts, "U2", late.text))
+        await record_reply(self.ctx, reply_change(channel_id, thread_ts, late.ts, "U2", late.text))
         return messages
 
 

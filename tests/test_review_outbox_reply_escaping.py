@@ -30,7 +30,7 @@ from tests.fakes.slack_api import FakeSlack
 async def test_reply_text_is_not_double_escaped(sqlite_url, make_context, clock):
     ctx = await make_context(sqlite_url)
     asked = await ask_and_deliver(ctx, "C1")
-    ts = asked.post.ts
+    ts = asked.post.message_id
     assert ts
     # What Slack delivers when someone types:  R&D <matters>
     body = {
@@ -80,10 +80,13 @@ async def test_reconciled_replies_are_unescaped_too(sqlite_url, make_context) ->
                 SLACK_API_URL=fake.url,
             )
             asked = await ask_and_deliver(ctx, "C0LEADERS")
-            assert asked.post.ts
+            assert asked.post.message_id
             # The fake keeps text as given: give it Slack's wire form.
             fake.add_message(
-                "C0LEADERS", "R&amp;D &lt;matters&gt; <@U2>", user="U1", thread_ts=asked.post.ts
+                "C0LEADERS",
+                "R&amp;D &lt;matters&gt; <@U2>",
+                user="U1",
+                thread_ts=asked.post.message_id,
             )
             await reconcile_thread(ctx, asked.post)
             async with ctx.db.read() as session:

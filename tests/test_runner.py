@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.platforms.console.platform import ConsolePlatform
 from bot.scheduling.runner import BotScheduler
 from bot.services import schedules
+from tests.platforms import only_platform
 
 # APScheduler fires by the real clock: keep these tests' times in the future.
 FUTURE = datetime(2030, 1, 16, 12, 0, tzinfo=UTC)  # a Wednesday
@@ -47,7 +48,7 @@ async def test_start_catches_up_on_a_post_due_while_down(sqlite_url, make_contex
     runner = BotScheduler(ctx, sweep_seconds=3600)
     await runner.start()
     await runner.shutdown()
-    platform = ctx.platform
+    platform = only_platform(ctx)
     assert isinstance(platform, ConsolePlatform)
     assert platform.latest_question("general") is not None
 
@@ -62,8 +63,8 @@ async def test_the_fired_job_posts_and_moves_to_next_week(sqlite_url, make_conte
         await runner._reload_task
         clock.set(datetime(2030, 1, 21, 9, 0, 1, tzinfo=UTC))
         await runner._fire(1)
-        assert isinstance(ctx.platform, ConsolePlatform)
-        assert ctx.platform.latest_question("general") is not None
+        assert isinstance(only_platform(ctx), ConsolePlatform)
+        assert only_platform(ctx).latest_question("general") is not None
         job = runner.scheduler.get_job("schedule:1")
         assert job.next_run_time == datetime(2030, 1, 28, 9, 0, tzinfo=UTC)
     finally:

@@ -22,10 +22,10 @@ from sqlalchemy import func, select
 
 from bot.domain.clock import ManualClock
 from bot.platforms.slack.app import SlackRuntime
-from bot.platforms.slack.listeners import events
 from bot.platforms.slack.platform import SlackPlatform
 from bot.services.ask import ask_and_deliver
-from bot.services.context import Context
+from bot.services.context import Context, Platforms
+from bot.services.inbound import Inbound
 from bot.services.reply_writer import writer_for
 from bot.store.models import Channel, Post, Reply
 from tests.fakes import eventually
@@ -97,7 +97,7 @@ class Bot:
     async def replies(self) -> dict[str, tuple[str, str, bool]]:
         async with self.ctx.db.read() as session:
             rows = (await session.scalars(select(Reply).order_by(Reply.id))).all()
-        return {r.ts: (r.user_id, r.text, r.edited) for r in rows}
+        return {r.message_id: (r.user_id, r.text, r.edited) for r in rows}
 
 
 @pytest.fixture
@@ -110,20 +110,20 @@ async def bot(fake: FakeSlack, make_context: Any, tmp_path: Path) -> AsyncIterat
         SLACK_API_URL=fake.url,
     )
     async with SlackPlatform.pooled(ctx.settings) as platform:
-        ctx.platform = platform
-        runtime = SlackRuntime(ctx, host="127.0.0.1", port=0)
+        ctx.platforms = Platforms([platform])
+        runtime = SlackRuntime(ctx, Inbound(ctx), host="127.0.0.1", port=0)
         await runtime.start()
         async with aiohttp.ClientSession() as http:
             yield Bot(ctx, runtime, fake, http, db_path)
         await runtime.stop()
-        await events.on_stop(ctx)
+        await Inbound(ctx).close()
 
 
 async def ask(bot: Bot) -> str:
     result = await ask_and_deliver(bot.ctx, "C1")
-    assert result.delivered and result.post.ts
-    bot.question_ts = result.post.ts
-    return result.post.ts
+    assert result.delivered and result.post.message_id
+    bot.question_ts = result.post.message_id
+    return result.post.message_id
 
 
 def message_event(message: FakeMessage, **extra: Any) -> dict[str, Any]:
@@ -242,10 +242,10 @@ async def test_replies_edits_deletions_retries_and_lost_events_in_the_json_diges
     )
     assert got == sorted(
         [
-            (first.ts, "U1", "Ada", "Stop duplicate reporting.", False),
-            (second.ts, "U2", "Grace", "Less <!channel> & more <b>doing</b>", False),
-            (edited.ts, "U3", "Alan", "Final answer: fewer boards.", True),
-            (lost.ts, "U5", "Barbara", "Catching up: more shared services.", False),
+            (first.message_id, "U1", "Ada", "Stop duplicate reporting.", False),
+            (second.message_id, "U2", "Grace", "Less <!channel> & more <b>doing</b>", False),
+            (edited.message_id, "U3", "Alan", "Final answer: fewer boards.", True),
+            (lost.message_id, "U5", "Barbara", "Catching up: more shared services.", False),
         ]
     )
     assert set(question) >= {"id", "text", "posted_at", "permalink", "replies"}
@@ -409,15 +409,15 @@ async def test_tokens_revoked_purges_only_when_the_bot_token_goes(bot: Bot) -> N
 # ----------------------------------------------------------------------------- start, stop
 
 
-async def test_on_start_reconciles_this_weeks_threads(bot: Bot) -> None:
+async def test_catching_up_at_start_reconciles_this_weeks_threads(bot: Bot) -> None:
     q = await ask(bot)
     missed = bot.fake.add_message("C1", "sent while we were down", user="U3", thread_ts=q)
-    result = await events.on_start(bot.ctx)
+    result = await Inbound(bot.ctx).catch_up()
     assert (result.added, result.error) == (1, None)
     assert await bot.replies() == {missed.ts: ("U3", "sent while we were down", False)}
 
 
-async def test_on_stop_writes_what_was_acked(bot: Bot) -> None:
+async def test_closing_writes_what_was_acked(bot: Bot) -> None:
     q = await ask(bot)
     replies = [bot.fake.add_message("C1", f"r{n}", user="U1", thread_ts=q) for n in range(20)]
     for n, reply in enumerate(replies):
@@ -428,5 +428,5 @@ async def test_on_stop_writes_what_was_acked(bot: Bot) -> None:
         return writer.written + writer.pending >= len(replies)
 
     await eventually(queued)
-    await events.on_stop(bot.ctx)
+    await Inbound(bot.ctx).close()
     assert len(await bot.replies()) == len(replies)

@@ -10,14 +10,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 
 from bot.platforms.slack.app import (
-    LISTENER_MODULES,
     SlackServer,
     build_bolt_app,
-    register_listeners,
 )
 from bot.settings import Settings
 from tests.fakes import eventually
@@ -62,7 +59,7 @@ async def fake() -> AsyncIterator[FakeSlack]:
 async def http_server(fake: FakeSlack) -> AsyncIterator[SlackServer]:
     settings = settings_for(fake)
     app = build_bolt_app(settings)
-    register_listeners(app, "the-context", modules=[__name__])  # type: ignore[arg-type]
+    register(app, "the-context")
     server = SlackServer(app, settings, host="127.0.0.1", port=0)
     await server.start()
     yield server
@@ -151,19 +148,6 @@ def test_bolt_clients_point_at_the_configured_api(fake: FakeSlack) -> None:
     assert app.client.token == fake.bot_token
 
 
-def test_listener_registry_skips_missing_and_helper_modules() -> None:
-    app = build_bolt_app(
-        Settings(slack_bot_token=SecretStr("xoxb-x"), _env_file=None)  # type: ignore[call-arg]
-    )
-    modules = [
-        "bot.platforms.slack.listeners.not_written_yet",
-        "bot.platforms.slack.blocks",  # importable but has no register()
-        __name__,
-    ]
-    assert register_listeners(app, None, modules=modules) == [__name__]  # type: ignore[arg-type]
-    assert all(m.startswith("bot.platforms.slack.listeners.") for m in LISTENER_MODULES)
-
-
 # ----------------------------------------------------------------------------- Socket Mode
 
 
@@ -171,7 +155,7 @@ def test_listener_registry_skips_missing_and_helper_modules() -> None:
 async def socket_server(fake: FakeSlack) -> AsyncIterator[SlackServer]:
     settings = settings_for(fake, socket=True)
     app = build_bolt_app(settings)
-    register_listeners(app, "ctx", modules=[__name__])  # type: ignore[arg-type]
+    register(app, "ctx")
     # A short ping interval: it is also how soon the SDK retries a refused connection.
     server = SlackServer(app, settings, host="127.0.0.1", port=0, ping_interval=0.3)
     fake.refuse_sockets = True  # hold the socket down until the test lets it up

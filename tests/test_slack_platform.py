@@ -12,15 +12,15 @@ from pydantic import SecretStr
 
 from bot.domain.content import FeedAlert, FileUpload, Notice, Nudge, QuestionPost
 from bot.domain.questions import Question
+from bot.platforms.slack import blocks
+from bot.platforms.slack.client import build_web_client
+from bot.platforms.slack.platform import SlackPlatform
 from bot.port import (
     ChatPlatform,
     DeliveryUnknown,
     PermanentFailure,
     RateLimited,
 )
-from bot.platforms.slack import blocks
-from bot.platforms.slack.client import build_web_client
-from bot.platforms.slack.platform import SlackPlatform
 from bot.settings import Settings
 from tests.fakes import eventually
 from tests.fakes.slack_api import (
@@ -124,8 +124,8 @@ async def test_post_sends_escaped_blocks_tagged_with_the_key(
     assert body["blocks"][0]["type"] == "header" and "Q3" in body["blocks"][0]["text"]["text"]
 
     (stored,) = fake.messages("C1")
-    assert sent.ts == stored.ts and sent.channel_id == "C1"
-    assert sent.permalink and sent.permalink.startswith("https://fake.slack.com/archives/C1/")
+    assert sent.message_id == stored.ts and sent.channel_id == "C1"
+    assert sent.link and sent.link.startswith("https://fake.slack.com/archives/C1/")
 
 
 async def test_post_in_a_thread_and_prerendered_content(
@@ -133,15 +133,15 @@ async def test_post_in_a_thread_and_prerendered_content(
 ) -> None:
     parent = await slack.post("C1", Notice("parent"), key="p")
     custom = {"text": "digest", "blocks": [{"type": "divider"}]}
-    sent = await slack.post("C1", custom, key="d", thread_ts=parent.ts)
+    sent = await slack.post("C1", custom, key="d", thread_id=parent.message_id)
     body = fake.calls("chat.postMessage")[-1].body
     assert (body["thread_ts"], body["text"], body["blocks"]) == (
-        parent.ts,
+        parent.message_id,
         "digest",
         custom["blocks"],
     )
-    assert fake.replies("C1", parent.ts)[0].ts == sent.ts
-    assert "thread_ts" in (sent.permalink or "")
+    assert fake.replies("C1", parent.message_id)[0].ts == sent.message_id
+    assert "thread_ts" in (sent.link or "")
 
 
 async def test_429_raises_rate_limited_with_retry_after_and_stores_nothing(
@@ -175,7 +175,7 @@ async def test_drop_after_accept_is_delivery_unknown_and_find_post_finds_it(
     (stored,) = [m for m in fake.messages("C1") if m.bot_id]
     assert len(fake.calls("chat.postMessage")) == 1  # no hidden connection-error retry
     found = await slack.find_post("C1", "week-12:C1", an_hour_ago())
-    assert found is not None and found.ts == stored.ts and found.permalink
+    assert found is not None and found.message_id == stored.ts and found.link
     assert await slack.find_post("C1", "week-13:C1", an_hour_ago()) is None
     history = fake.calls("conversations.history")[0].body
     assert history["include_all_metadata"] in ("1", "true", True)
@@ -192,17 +192,17 @@ async def test_find_post_pages_through_history_and_respects_since(
         await slack.post("C1", Notice(f"later {i}"), key=f"later-{i}")
 
     found = await slack.find_post("C1", "target", an_hour_ago())
-    assert found is not None and found.ts == target.ts
+    assert found is not None and found.message_id == target.message_id
     assert len(fake.calls("conversations.history")) >= 3  # it had to follow the cursor
     assert await slack.find_post("C1", "old", an_hour_ago()) is None  # before `since`
 
 
 async def test_find_post_in_a_thread(fake: FakeSlack, slack: SlackPlatform) -> None:
     parent = await slack.post("C1", Notice("question"), key="q")
-    nudge = await slack.post("C1", Nudge("Q3"), key="nudge", thread_ts=parent.ts)
+    nudge = await slack.post("C1", Nudge("Q3"), key="nudge", thread_id=parent.message_id)
     assert await slack.find_post("C1", "nudge", an_hour_ago()) is None  # not in history
-    found = await slack.find_post("C1", "nudge", an_hour_ago(), thread_ts=parent.ts)
-    assert found is not None and found.ts == nudge.ts
+    found = await slack.find_post("C1", "nudge", an_hour_ago(), thread_id=parent.message_id)
+    assert found is not None and found.message_id == nudge.message_id
 
 
 async def test_server_error_is_delivery_unknown(fake: FakeSlack, slack: SlackPlatform) -> None:
@@ -227,7 +227,7 @@ async def test_timeout_is_delivery_unknown_and_the_late_post_is_found(
 
     await eventually(landed)
     found = await slow.find_post("C1", "late", an_hour_ago())
-    assert found is not None and found.ts == fake.messages("C1")[0].ts
+    assert found is not None and found.message_id == fake.messages("C1")[0].ts
 
 
 async def test_pooled_platform_shares_a_session_and_keeps_the_timeout(fake: FakeSlack) -> None:
@@ -236,7 +236,7 @@ async def test_pooled_platform_shares_a_session_and_keeps_the_timeout(fake: Fake
         assert session is not None
         first = await pooled.post("C1", Notice("one"), key="a")
         await pooled.post("C1", Notice("two"), key="b")
-        assert pooled.client.session is session and first.permalink
+        assert pooled.client.session is session and first.link
         fake.inject("chat.postMessage", Latency(0.5))
         with pytest.raises(DeliveryUnknown):
             await pooled.post("C1", Notice("slow"), key="c")
@@ -255,7 +255,7 @@ async def test_unreachable_slack_is_delivery_unknown(fake: FakeSlack) -> None:
     ("channel", "code", "hint"),
     [
         ("C404", "channel_not_found", "channel not found"),
-        ("C2", "not_in_channel", "/invite @leaderbot"),
+        ("C2", "needs_invite", "/invite @leaderbot"),
         ("C3", "is_archived", "archived"),
     ],
 )
@@ -282,8 +282,8 @@ async def test_permalink_failure_does_not_fail_the_post(
 ) -> None:
     fake.inject("chat.getPermalink", HttpError(500))
     sent = await slack.post("C1", Notice("hello"), key="k")
-    assert sent.permalink is None
-    assert [m.ts for m in fake.messages("C1")] == [sent.ts]
+    assert sent.link is None
+    assert [m.ts for m in fake.messages("C1")] == [sent.message_id]
 
 
 # ----------------------------------------------------------------------------- reads
@@ -295,13 +295,13 @@ async def test_fetch_thread_pages_waits_out_a_429_and_excludes_the_parent(
     parent = await slack.post("C1", QuestionPost(question(), "Report"), key="q")
     posted = []
     for i in range(7):
-        posted.append(fake.add_message("C1", f"reply {i}", user="U1", thread_ts=parent.ts))
-    fake.add_message("C1", "bot reply", bot=True, thread_ts=parent.ts)
-    fake.add_message("C1", "legacy bot", subtype="bot_message", thread_ts=parent.ts)
+        posted.append(fake.add_message("C1", f"reply {i}", user="U1", thread_ts=parent.message_id))
+    fake.add_message("C1", "bot reply", bot=True, thread_ts=parent.message_id)
+    fake.add_message("C1", "legacy bot", subtype="bot_message", thread_ts=parent.message_id)
     fake.edit_message("C1", posted[2].ts, "reply 2, edited", by="U1")
     fake.inject("conversations.replies", Pass(), RateLimit(retry_after=3))
 
-    thread = await slack.fetch_thread("C1", parent.ts)
+    thread = await slack.fetch_thread("C1", parent.message_id)
 
     assert [m.text for m in thread][:7] == [
         "reply 0",
@@ -312,8 +312,8 @@ async def test_fetch_thread_pages_waits_out_a_429_and_excludes_the_parent(
         "reply 5",
         "reply 6",
     ]
-    assert parent.ts not in {m.ts for m in thread}
-    assert len(thread) == 9 and len({m.ts for m in thread}) == 9
+    assert parent.message_id not in {m.message_id for m in thread}
+    assert len(thread) == 9 and len({m.message_id for m in thread}) == 9
     assert [m.edited for m in thread][:3] == [False, False, True]
     assert [m.is_bot for m in thread][-3:] == [False, True, True]
     assert thread[0].user_id == "U1"
@@ -352,7 +352,7 @@ async def test_user_info_kinds_of_user(fake: FakeSlack, slack: SlackPlatform) ->
     assert (await slack.user_info("UU")).is_guest
     assert (await slack.user_info("UB")).is_bot
     deleted = await slack.user_info("UD")
-    assert deleted.deleted and not deleted.is_admin and deleted.team_id == FakeSlack.TEAM_ID
+    assert deleted.deleted and not deleted.is_admin and deleted.workspace_id == FakeSlack.TEAM_ID
     with pytest.raises(PermanentFailure) as caught:
         await slack.user_info("U404")
     assert caught.value.code == "user_not_found"
@@ -372,14 +372,14 @@ async def test_member_count(fake: FakeSlack, slack: SlackPlatform) -> None:
 async def test_upload_png_into_a_thread(fake: FakeSlack, slack: SlackPlatform) -> None:
     parent = await slack.post("C1", Notice("digest"), key="d")
     upload = FileUpload(filename="replies.png", data=PNG, title="Replies by week", alt_text="bars")
-    await slack.upload("C1", upload, thread_ts=parent.ts)
+    await slack.upload("C1", upload, thread_ts=parent.message_id)
     (file,) = fake.files.values()
     assert file.data == PNG
     assert (file.filename, file.title, file.channel, file.thread_ts) == (
         "replies.png",
         "Replies by week",
         "C1",
-        parent.ts,
+        parent.message_id,
     )
     assert file.alt_txt == "bars" and file.completed
 
@@ -395,16 +395,16 @@ async def test_join_public_private_and_already_invited(
     fake: FakeSlack, slack: SlackPlatform
 ) -> None:
     public = fake.add_channel("C2", "open", bot_member=False)
-    await slack.join("C2")
+    await slack.ensure_channel("C2")
     assert public.is_member
 
     fake.add_channel("G1", "secret", is_private=True, bot_member=False)
     with pytest.raises(PermanentFailure) as caught:
-        await slack.join("G1")
+        await slack.ensure_channel("G1")
     assert "private channel" in str(caught.value) and "/invite @leaderbot" in str(caught.value)
 
     fake.add_channel("G2", "invited", is_private=True, bot_member=True)
-    await slack.join("G2")  # cannot join, but already in: fine
+    await slack.ensure_channel("G2")  # cannot join, but already in: fine
 
 
 # ----------------------------------------------------------------------------- blocks

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.platforms.slack.app import SlackRuntime
 from bot.platforms.slack.platform import SlackPlatform
+from bot.runtime import serving
 from bot.services.ask import ask_and_deliver
+from bot.services.inbound import Inbound
 from bot.store.models import Reply
 from tests.conftest import make_settings
 from tests.fakes import eventually
@@ -28,16 +29,15 @@ async def test_start_reconciles_this_weeks_threads(sqlite_url, make_context, clo
             asked = await ask_and_deliver(ctx, "C1")
             # A reply Slack never told us about (the bot was down).
             fake.add_message(
-                "C1", "We share a data team with the county.", user="U1", thread_ts=asked.post.ts
+                "C1",
+                "We share a data team with the county.",
+                user="U1",
+                thread_ts=asked.post.message_id,
             )
-            runtime = SlackRuntime(ctx, host="127.0.0.1", port=0)
-            await runtime.start()
-            try:
+            async with serving(ctx, Inbound(ctx), host="127.0.0.1", port=0):
 
                 async def stored() -> bool:
                     async with ctx.db.read() as session:
                         return await session.scalar(select(func.count(Reply.id))) == 1
 
                 await eventually(stored, within=10)
-            finally:
-                await runtime.stop()

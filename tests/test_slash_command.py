@@ -11,7 +11,6 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from bot.platforms.slack.app import LISTENER_MODULES
 from bot.services.context import Context
 from bot.store.models import AuditEntry, Schedule
 from tests.fakes import eventually
@@ -20,10 +19,8 @@ from tests.slack_harness import (
     ADDED,
     ADMIN,
     ALLOWED,
-    COMMANDS,
     DELETED,
     GUEST,
-    HOME,
     LISTED_GUEST,
     MEMBER,
     OWNER,
@@ -54,10 +51,6 @@ def says_what_to_type(text: str) -> bool:
 
 
 # ----------------------------------------------------------------------------- the basics
-
-
-def test_listeners_are_discovered() -> None:
-    assert COMMANDS in LISTENER_MODULES and HOME in LISTENER_MODULES
 
 
 async def test_status_acks_empty_then_replies_only_to_the_sender(slack: Slack) -> None:

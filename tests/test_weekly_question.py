@@ -12,12 +12,13 @@ from bot.scheduling.jobs import tick
 from bot.services import outbox, schedules
 from bot.services.ask import ask_and_deliver, plan_questions
 from bot.store.models import AuditEntry, Post
+from tests.platforms import only_platform
 
 MON = 0
 
 
 def posted(ctx, channel: str = "general") -> list[str]:
-    platform = ctx.platform
+    platform = only_platform(ctx)
     assert isinstance(platform, ConsolePlatform)
     return [m.text.splitlines()[0] for m in platform.messages.get(channel, [])]
 
@@ -52,7 +53,7 @@ async def test_schedule_posts_once_at_its_time(database_url, make_context, clock
 async def test_two_schedulers_on_one_database_post_once(database_url, make_context, clock):
     first = await make_context(database_url)
     second = await make_context(database_url)
-    second.platform = first.platform  # both "processes" post to the same channel
+    second.platforms = first.platforms  # both "processes" post to the same channel
     await schedules.set_schedule(first, "general", weekday=MON, time="09:00")
     clock.set(datetime(2026, 1, 19, 9, 0, 5, tzinfo=UTC))
     await asyncio.gather(tick(first), tick(second), tick(first), tick(second))
@@ -64,7 +65,7 @@ async def test_a_restart_does_not_repost(database_url, make_context, clock) -> N
     await schedules.set_schedule(ctx, "general", weekday=MON, time="09:00")
     clock.set(datetime(2026, 1, 19, 9, 0, 5, tzinfo=UTC))
     await tick(ctx)
-    restarted = await make_context(database_url, platform=ctx.platform)
+    restarted = await make_context(database_url, platform=only_platform(ctx))
     clock.advance(minutes=5)
     await tick(restarted)
     assert len(posted(ctx)) == 1

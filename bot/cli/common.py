@@ -51,12 +51,11 @@ def check_channels(ctx: Context, *values: str | None) -> None:
         if not value.strip():
             raise UsageError("the channel is empty: give its ID, e.g. --channel C0123ABCD")
         try:
-            platform = ctx.platform_for(value)
+            ctx.platform_for(value)
         except PermanentFailure as exc:
-            raise UsageError(str(exc)) from None
-        problem = platform.channel_id_problem(value)
-        if problem is not None:
-            raise UsageError(problem)
+            # Each platform says what it expects (e.g. Slack: an id, not a name).
+            problems = [p for a in ctx.platforms if (p := a.channel_id_problem(value))]
+            raise UsageError("; or ".join(problems) or str(exc)) from None
 
 
 def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:

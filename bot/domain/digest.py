@@ -74,7 +74,7 @@ class DigestReply:
     user_id: str
     user_name: str
     text: str
-    ts: str
+    message_id: str
     edited: bool
     posted_at: datetime
 
@@ -195,12 +195,10 @@ def _share(participants: int, member_count: int | None) -> float | None:
     return min(1.0, participants / member_count)
 
 
-def _ts_key(ts: str) -> tuple[int, int, str]:
-    """Order Slack-style "seconds.micros" ts numerically; anything else sorts as text."""
-    head, _, tail = ts.partition(".")
-    if head.isdigit() and (not tail or tail.isdigit()):
-        return (int(head), int(tail.ljust(6, "0")[:6]) if tail else 0, "")
-    return (0, 0, ts)
+def _same_time_order(message_id: str) -> tuple[int, str]:
+    """Replies posted at the same moment, in the order of their ids: platforms' ids grow
+    with time (a shorter number is a smaller one)."""
+    return (len(message_id), message_id)
 
 
 def _normalise(reply: DigestReply) -> DigestReply:
@@ -243,7 +241,7 @@ def build_digest(
         replies = tuple(
             sorted(
                 (_normalise(r) for r in thread.replies),
-                key=lambda r: (r.posted_at, _ts_key(r.message_id)),
+                key=lambda r: (r.posted_at, _same_time_order(r.message_id)),
             )
         )
         people = {r.user_id for r in replies}

@@ -150,8 +150,9 @@ def _older_edit(row: Reply, change: ReplyPosted | ReplyEdited) -> bool:
 
 
 async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[ReplyChange]) -> int:
-    """Apply changes in order, in the caller's transaction; returns how many changed what is
-    stored. The one place replies are recorded, whichever adapter they come from.
+    """Apply changes in order, in the caller's transaction; returns how many were taken (a
+    deletion of a stored reply, or a reply in one of our threads, new or already there). The
+    one place replies are recorded, whichever adapter they come from.
 
     Dropped: a retried or replayed event (its event id was seen), a message in a thread that is
     not one of our questions, a deleted message (tombstoned, before or earlier in this batch),
@@ -174,7 +175,7 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
     tombstoned = await tombstoned_among(session, keys)
     erased = await erased_among(session, {c.user_id for c in replies})
     deleted: list[tuple[str, str]] = []
-    changed = 0
+    taken = 0
     for change in fresh:
         key = (change.channel_id, change.message_id)
         row = rows.get(key)
@@ -185,7 +186,7 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
                 else:
                     await session.delete(row)
                 rows[key] = None
-                changed += 1
+                taken += 1
             if key not in tombstoned:
                 tombstoned.add(key)
                 deleted.append(key)
@@ -195,6 +196,7 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
             continue  # a thread that is not one of our questions
         if key in tombstoned or change.user_id in erased:
             continue  # deleted before this copy arrived, or its author was erased
+        taken += 1
         edited = isinstance(change, ReplyEdited)
         edited_at = change.edited_at if isinstance(change, ReplyEdited) else None
         if row is None:
@@ -212,7 +214,6 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
                 updated_at=now,
             )
             session.add(row)
-            changed += 1
         elif _older_edit(row, change):
             continue  # a late copy: keep the newer text
         elif row.text != change.text or edited:
@@ -220,14 +221,13 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
             row.edited = row.edited or edited
             row.edited_at = edited_at or row.edited_at
             row.updated_at = now
-            changed += 1
     await add_tombstones(session, deleted, now)
-    return changed
+    return taken
 
 
 async def record(ctx: Context, change: ReplyChange) -> bool:
-    """Apply one change in a transaction of its own; False if it changed nothing (ignored, a
-    duplicate, or raced in by another writer)."""
+    """Apply one change in a transaction of its own; False if it was dropped (not one of our
+    threads, a retried event, deleted or erased, or raced in by another writer)."""
     try:
         async with ctx.db.write() as session:
             return await apply_changes(ctx, session, [change]) > 0

@@ -120,8 +120,8 @@ async def purge_workspace(ctx: Context, platform: str, workspace_id: str) -> Era
     async with ctx.db.write() as session:
         # A single-workspace install may not know a channel's workspace (set from the CLI);
         # its channels on that platform all belong to the workspace that uninstalled.
-        owned = (Channel.platform == platform) & (
-            (Channel.workspace_id == workspace_id) | Channel.workspace_id.is_(None)
+        owned = (Channel.workspace_id == workspace_id) | (
+            Channel.workspace_id.is_(None) & (Channel.platform == platform)
         )
         channels = list((await session.scalars(select(Channel.id).where(owned))).all())
         result = await session.execute(

@@ -185,7 +185,7 @@ def _question_blocks(item: DigestQuestion, tz: tzinfo) -> list[Block]:
     lines += [">" + escape_mrkdwn(line) for line in clean_text(q.text).split("\n")]
     blocks = [_section(text) for text in _chunk_lines(lines, SECTION_LIMIT)]
     meta = f"Asked {_date(item.posted_at, tz)} · {escape_mrkdwn(question_stats(item))}"
-    link = safe_url(item.permalink)
+    link = safe_url(item.link)
     if link:
         meta += f" · <{escape_mrkdwn(link)}|Open the thread>"
     blocks.append(_context(meta))

@@ -108,7 +108,7 @@ class _TakenOver(Exception):
 
 # Slack channel ids: C… (public), G… (private, older), D… (direct). Names are lower case, so
 # they never match.
-CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
 
 
 class SlackPlatform(ChatPlatform):

@@ -49,7 +49,7 @@ def invocation(body: dict[str, Any]) -> Invocation:
     return Invocation(
         user_id=str(body.get("user_id") or ""),
         channel_id=str(body.get("channel_id") or ""),
-        team_id=body.get("team_id") or None,
+        workspace_id=body.get("team_id") or None,
         channel_name=body.get("channel_name") or None,
         style=SLACK_STYLE,
     )

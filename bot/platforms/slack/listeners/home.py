@@ -392,7 +392,10 @@ def _invocation(body: dict[str, Any], channel_id: str) -> Invocation:
     user = body.get("user") or {}
     team = (body.get("team") or {}).get("id") or user.get("team_id")
     return Invocation(
-        user_id=str(user.get("id") or ""), channel_id=channel_id, team_id=team, style=SLACK_STYLE
+        user_id=str(user.get("id") or ""),
+        channel_id=channel_id,
+        workspace_id=team,
+        style=SLACK_STYLE,
     )
 
 
