@@ -25,7 +25,7 @@ one per call, in the style of tests/fakes/slack_api.py:
     teams.inject("send_activity", RateLimit(retry_after=2), DropAfterAccept())
 
 Operations: token, openid_metadata, jwks, create_conversation, send_activity (a new activity,
-including a reply), update_activity, delete_activity, get_members, get_paged_members,
+including a reply), update_activity, delete_activity, get_members, get_member, get_paged_members,
 graph_channels, graph_messages, graph_message, graph_replies, graph_reply, graph_members.
 
 Behaviour worth knowing (all modelled on the real services):
@@ -432,6 +432,7 @@ class FakeTeams:
             ("PUT", conv + "/activities/{aid}", "update_activity", self._h_update),
             ("DELETE", conv + "/activities/{aid}", "delete_activity", self._h_delete),
             ("GET", conv + "/members", "get_members", self._h_members),
+            ("GET", conv + "/members/{member}", "get_member", self._h_member),
             # The REST docs spell it pagedmembers; the Teams SDK sends pagedMembers.
             ("GET", conv + "/pagedmembers", "get_paged_members", self._h_paged_members),
             ("GET", conv + "/pagedMembers", "get_paged_members", self._h_paged_members),
@@ -1114,6 +1115,16 @@ class FakeTeams:
         team = self._conversation_team(request)
         return 200, [self._channel_account(m) for m in team.members.values()]
 
+    async def _h_member(self, request: web.Request, call: Call) -> tuple[int, Any]:
+        """One member, by Bot Framework id ("29:…") or AAD object id, as the connector allows."""
+        self._require_token(request, BOT_FRAMEWORK_SCOPE)
+        team = self._conversation_team(request)
+        wanted = request.match_info["member"]
+        for member in team.members.values():
+            if wanted in (member.bot_framework_id, member.aad_object_id):
+                return 200, self._channel_account(member)
+        raise _connector_error(404, "MemberNotFoundInConversation", "Member not found.")
+
     async def _h_paged_members(self, request: web.Request, call: Call) -> tuple[int, Any]:
         self._require_token(request, BOT_FRAMEWORK_SCOPE)
         team = self._conversation_team(request)
@@ -1171,14 +1182,13 @@ class FakeTeams:
         if not 1 <= top <= GRAPH_MAX_TOP:
             raise _graph_error(400, "BadRequest", f"$top must be between 1 and {GRAPH_MAX_TOP}.")
         start = _offset(request.query.get("$skiptoken"))
+        # Graph percent-encodes channel ids (":" and "@") in the links it returns.
+        path = quote(request.path.removeprefix("/graph/v1.0/"), safe="/")
         body: dict[str, Any] = {
-            "@odata.context": f"{self.graph_url}$metadata#collection",
-            "@odata.count": len(items[start : start + top]),
+            "@odata.context": f"{self.graph_url}$metadata#{path}",
             "value": [render(item) for item in items[start : start + top]],
         }
         if start + top < len(items):
-            # Graph percent-encodes channel ids (":" and "@") in the links it returns.
-            path = quote(request.path.removeprefix("/graph/v1.0/"), safe="/")
             body["@odata.nextLink"] = (
                 f"{self.graph_url}{path}?$top={top}&$skiptoken={_skiptoken(start + top)}"
             )
@@ -1192,7 +1202,6 @@ class FakeTeams:
         team = self._graph_team(request)
         return 200, {
             "@odata.context": f"{self.graph_url}$metadata#teams('{team.group_id}')/channels",
-            "@odata.count": len(team.channels),
             "value": [self._graph_channel_json(team, c) for c in team.channels.values()],
         }
 
