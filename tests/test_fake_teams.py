@@ -516,6 +516,11 @@ async def test_replies_go_into_the_thread_by_every_documented_route(
     assert [m.id for m in teams.thread(CHANNEL, root)] == [root, *ids]
     assert [m.text for m in teams.thread(CHANNEL, root)[1:]] == ["one", "two", "3"]
 
+    # Typing indicators are accepted and never stored.
+    typing = await http.post(activities_url(teams, thread_cid), headers=bf, json={"type": "typing"})
+    assert (typing.status_code, typing.json()) == (200, {})
+    assert len(teams.thread(CHANNEL, root)) == 4
+
     # Posting to the bare channel starts another thread; an unknown thread is a 404.
     response = await http.post(activities_url(teams, CHANNEL), headers=bf, json={"text": "new"})
     assert teams.message(CHANNEL, response.json()["id"]).is_root

@@ -42,6 +42,8 @@ invoke activities and their responses, Graph change notifications and delta quer
 `$select`, `$filter`, Graph's throttling by itself (inject RateLimit instead), the connector's
 own rate limits (7 messages/s per conversation; inject RateLimit), message size limits, files,
 token caching semantics beyond expiry, x5c certificates in the JWKS, and sovereign clouds.
+A bot's text is stored and shown in Graph verbatim (Teams would render markdown to HTML), and
+activity types other than message (and typing, accepted and dropped) are refused with 400.
 """
 
 from __future__ import annotations
@@ -1051,6 +1053,8 @@ class FakeTeams:
         channel_id, root_id = _split_conversation_id(request.match_info["cid"])
         channel = self._writable_channel(channel_id)
         activity = call.json if isinstance(call.json, dict) else {}
+        if activity.get("type") == "typing":
+            return 200, {}  # shown to people for a moment, never stored; the SDK expects {}
         reply_to = request.match_info.get("aid") or activity.get("replyToId")
         if root_id is None and reply_to:
             target = self._find(channel, str(reply_to))
