@@ -1194,7 +1194,7 @@ class FakeTeams:
         }
         if start + top < len(items):
             body["@odata.nextLink"] = (
-                f"{self.graph_url}{path}?$top={top}&$skiptoken={_skiptoken(start + top)}"
+                f"{self.graph_url}{path}?$top={top}&$skiptoken={quote(_skiptoken(start + top))}"
             )
         return body
 
