@@ -237,3 +237,56 @@ async def test_tokens_are_cached(fake: FakeTeams, bed: TeamsBed) -> None:
     for _ in range(3):
         await ask_and_deliver(bed.ctx, LEADERS)
     assert fake.tokens_issued() == 1
+
+
+# --------------------------------------------------------------------------- digests
+
+
+async def test_a_long_digest_is_a_thread_of_parts_and_resumes(
+    fake: FakeTeams, bed: TeamsBed
+) -> None:
+    from tests.test_teams_cards import digest_post
+
+    post = digest_post(40, 3000)
+    calls = 0
+
+    async def only_the_first_part() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls <= 1  # another sender takes over after the first continuation
+
+    partial = await bed.platform.post(LEADERS, post, key="digest:1", still_ours=only_the_first_part)
+    assert not partial.complete
+    head = fake.messages(LEADERS)[0]
+    since = post.digest.window.end
+    # The head's card says how many parts there are; Graph finds the post incomplete.
+    assert (await bed.platform.find_post(LEADERS, "digest:1", since)).complete is False  # type: ignore[union-attr]
+
+    done = await bed.platform.post(LEADERS, post, key="digest:1")
+
+    assert done.complete and done.message_id == head.id
+    roots = [m for m in fake.messages(LEADERS) if m.is_root]
+    assert roots == [head], "the head is never posted twice"
+    keys = [card_key(m) for m in fake.thread(LEADERS, head.id) if m.by_bot][1:]
+    assert len(keys) == len(set(keys)) and keys[0] == "digest:1#2"
+    found = await bed.platform.find_post(LEADERS, "digest:1", since)
+    assert found is not None and found.complete
+
+
+async def test_pacing_within_teams_limits() -> None:
+    from bot.platforms.teams.pacing import ConversationPacer
+
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    pacer = ConversationPacer(clock=lambda: now[0], sleep=sleep)
+    for _ in range(60):
+        await pacer.wait("c")
+    assert now[0] < 30.0 and waits  # 7 a second: it waited, but not for the 30 s window
+    await pacer.wait("c")
+    assert now[0] >= 30.0  # the 61st waits for the first to leave the 30 s window
+    await pacer.wait("other")  # another conversation is not held up

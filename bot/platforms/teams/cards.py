@@ -106,7 +106,7 @@ def card(body: list[Element], *, actions: Iterable[Element | None] = (), fallbac
         "version": VERSION,
         "body": body,
         "fallbackText": plain_preview(fallback),
-        "msteams": {"width": "Full"},
+        "msteams": {"width": "full"},
     }
     if shown:
         result["actions"] = shown
