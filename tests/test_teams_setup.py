@@ -103,3 +103,50 @@ def test_teams_package_needs_the_app_id(
         monkeypatch.delenv(name, raising=False)
     assert main(["teams", "package", "--out", str(tmp_path / "x.zip")]) == 2
     assert "TEAMS_APP_ID" in capsys.readouterr().err
+
+
+def test_the_adapter_never_imports_the_teams_sdk_app() -> None:
+    """microsoft_teams.apps loads a .env into os.environ on import, fetches keys with blocking
+    I/O and has no HTTP timeout by default: the adapter does without it (see inbound.py)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bot.platforms.teams.inbound, bot.platforms.teams.platform, "
+        "bot.platforms.teams.package; "
+        "print(any(m.startswith('microsoft_teams') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_fakes_activities_parse_as_the_sdk_models_them() -> None:
+    """The hand-written parser reads the shapes the Teams SDK's models accept."""
+    from microsoft_teams.api.activities import ActivityTypeAdapter
+
+    from bot.platforms.teams.activities import parse_activity
+    from tests.fakes import teams_activities as build
+
+    place = build.Place(
+        service_url="https://smba.example/teams/",
+        tenant_id=FULL["TEAMS_TENANT_ID"],
+        group_id="11111111-2222-3333-4444-555555555555",
+        team_id="19:0123456789abcdef0123456789abcdef@thread.tacv2",
+        team_name="Leadership",
+        channel_id="19:0123456789abcdef0123456789abcdef@thread.tacv2",
+    )
+    bot = build.BotIdentity(APP_ID, "leaderbot")
+    person = build.Person("29:1abc", "aaaaaaaa-0000-0000-0000-000000000002", "Sam Staff")
+    reply = build.message(
+        place, bot, person, message_id="2", root_id="1", text="hi", mentions_bot=False, at_ms=1
+    )
+    command = build.message(
+        place, bot, person, message_id="3", root_id="3", text="status", mentions_bot=True, at_ms=1
+    )
+    install = build.installation_update(place, bot, person, action="add", at_ms=1)
+    for activity in (reply, command, install):
+        ActivityTypeAdapter.validate_python(activity)
+    assert parse_activity(reply).change is not None
+    parsed_command = parse_activity(command).command
+    assert parsed_command is not None and parsed_command.text == "status"
+    assert parse_activity(install).joined
