@@ -54,6 +54,20 @@ async def _open_slack(settings: Settings, _out: TextIO | None) -> AsyncIterator[
         yield slack
 
 
+@asynccontextmanager
+async def _open_teams(settings: Settings, _out: TextIO | None) -> AsyncIterator[ChatPlatform]:
+    from bot.platforms.teams.platform import TeamsPlatform
+
+    # The adapter reads which team each channel is in from the database; adapters are opened
+    # without the Context's handle, so it has its own small one on the same database.
+    db = Database(settings.database_url)
+    try:
+        async with TeamsPlatform.open(settings, db) as teams:
+            yield teams
+    finally:
+        await db.dispose()
+
+
 @dataclass(frozen=True)
 class Adapter:
     """A chat platform: when it is configured, and how to open its outbound side."""
@@ -64,7 +78,10 @@ class Adapter:
 
 
 # Every chat platform but the console, which runs only when none of these is configured.
-ADAPTERS: tuple[Adapter, ...] = (Adapter("slack", lambda s: s.slack_configured, _open_slack),)
+ADAPTERS: tuple[Adapter, ...] = (
+    Adapter("slack", lambda s: s.slack_configured, _open_slack),
+    Adapter("teams", lambda s: s.teams_configured, _open_teams),
+)
 
 
 @asynccontextmanager

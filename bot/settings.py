@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts" / "socitm-2025.toml"
@@ -36,6 +36,25 @@ class Settings(BaseSettings):
     )
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    # Microsoft Teams (a single-tenant bot): the three credentials go together.
+    teams_app_id: str | None = Field(None, validation_alias=_env("TEAMS_APP_ID"))
+    teams_app_password: SecretStr | None = Field(None, validation_alias=_env("TEAMS_APP_PASSWORD"))
+    teams_tenant_id: str | None = Field(
+        None, validate_default=True, validation_alias=_env("TEAMS_TENANT_ID")
+    )
+    teams_login_url: str = Field(
+        "https://login.microsoftonline.com", validation_alias=_env("TEAMS_LOGIN_URL")
+    )
+    teams_openid_metadata_url: str = Field(
+        "https://login.botframework.com/v1/.well-known/openidconfiguration",
+        validation_alias=_env("TEAMS_OPENID_METADATA_URL"),
+    )
+    teams_service_url: str = Field(
+        "https://smba.trafficmanager.net/teams/", validation_alias=_env("TEAMS_SERVICE_URL")
+    )
+    teams_graph_url: str = Field(
+        "https://graph.microsoft.com/v1.0/", validation_alias=_env("TEAMS_GRAPH_URL")
+    )
     database_url: str = Field(
         "sqlite+aiosqlite:///leaderbot.db", validation_alias=_env("DATABASE_URL")
     )
@@ -72,6 +91,37 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("teams_service_url", "teams_graph_url")
+    @classmethod
+    def _teams_base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("teams_login_url", "teams_openid_metadata_url")
+    @classmethod
+    def _teams_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("teams_tenant_id")
+    @classmethod
+    def _teams_all_or_nothing(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Declared after the id and the password, so both are in info.data by now.
+        given = {
+            "TEAMS_APP_ID": info.data.get("teams_app_id"),
+            "TEAMS_APP_PASSWORD": info.data.get("teams_app_password"),
+            "TEAMS_TENANT_ID": value,
+        }
+        missing = [name for name, v in given.items() if not v]
+        if missing and len(missing) < len(given):
+            raise ValueError(
+                "Teams needs TEAMS_APP_ID, TEAMS_APP_PASSWORD and TEAMS_TENANT_ID together; "
+                f"missing: {', '.join(missing)}"
+            )
+        return value
+
     @cached_property
     def admins(self) -> frozenset[str]:
         return frozenset(part.strip() for part in self.admins_raw.split(",") if part.strip())
@@ -79,6 +129,10 @@ class Settings(BaseSettings):
     @property
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None
+
+    @property
+    def teams_configured(self) -> bool:
+        return bool(self.teams_app_id and self.teams_app_password and self.teams_tenant_id)
 
     @property
     def socket_mode(self) -> bool:

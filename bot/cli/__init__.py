@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import ValidationError
 
-from bot.cli import admin, core, digest, feeds
+from bot.cli import admin, core, digest, feeds, teams
 from bot.cli.common import EXIT_USAGE, Handler, OneLineParser, UsageError
 from bot.domain.questions import QuestionSetError
 from bot.runtime import StartupError
 from bot.settings import Settings
 
-COMMAND_GROUPS = (core, digest, feeds, admin)
+COMMAND_GROUPS = (core, digest, feeds, admin, teams)
 
 
 def build_parser() -> argparse.ArgumentParser:

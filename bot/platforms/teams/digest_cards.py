@@ -1,0 +1,257 @@
+"""A digest as Adaptive Cards, split to fit Teams' message size. Pure: a DigestPost in, cards out.
+
+`digest_cards` returns one or more cards. The first is the head, posted as a new thread in the
+channel; the rest continue it, in order, as replies in the head's thread. The participation
+chart is a PNG embedded as a data URI Image (bots cannot upload files to a channel), with alt
+text, packed like any other element. Nothing is cut: a long reply continues in the next
+element and the next message.
+
+Teams accepts a message of about 100 KB (older documents say 40 KB), counted on the whole
+activity JSON. Each card here stays under `MESSAGE_BUDGET_BYTES` of JSON, measured, not
+estimated, with room left for the activity envelope and the tag.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import tzinfo
+
+from bot.domain.content import DigestPost
+from bot.domain.digest import Digest, DigestQuestion, DigestReply
+from bot.domain.digest_render import (
+    ALL_ASKED,
+    NO_QUESTION,
+    NO_REPLIES,
+    clean_text,
+    format_when,
+    question_stats,
+    summary_line,
+)
+from bot.platforms.teams.cards import (
+    Card,
+    Element,
+    card,
+    escape_markdown,
+    open_url,
+    plain_text,
+    text_block,
+    truncate,
+)
+
+MESSAGE_BUDGET_BYTES = 28_000
+"""JSON bytes of one card's body: well under Teams' ~100 KB (and under the older 40 KB)."""
+ENVELOPE_ALLOWANCE_BYTES = 2_000
+"""The card's own fields, the tag and the activity around the body."""
+PIECE_CHARS = 4_000
+"""A reply longer than this continues in further elements (a card element has no hard cap,
+but small elements pack well and keep every message under budget)."""
+NAME_LIMIT = 200
+MAX_ACTIONS = 6  # "Open the thread" buttons on the head
+
+
+def _size(element: Element) -> int:
+    return len(json.dumps(element, ensure_ascii=False).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    element: Element
+    question_id: str | None  # the question whose replies this continues (None: not a reply)
+    starts_question: bool = False
+
+
+def _split(text: str, limit: int = PIECE_CHARS) -> list[str]:
+    """Pieces of at most `limit` characters, cut after a newline or space where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max(window.rfind("\n"), window.rfind(" "))
+        if cut < limit // 2:
+            cut = limit
+        pieces.append(text[:cut])
+        text = text[cut:]
+    pieces.append(text)
+    return pieces
+
+
+# ---------------------------------------------------------------------------------- the head
+
+
+def _question_elements(item: DigestQuestion, tz: tzinfo) -> list[Element]:
+    q = item.question
+    elements = [
+        text_block(
+            f"{escape_markdown(q.id)} · {escape_markdown(q.theme)}",
+            weight="Bolder",
+            spacing="Large",
+        ),
+        plain_text(q.text, italic=True),
+        text_block(
+            f"Asked {escape_markdown(format_when(item.posted_at, tz))} · "
+            f"{escape_markdown(question_stats(item))}",
+            isSubtle=True,
+            size="Small",
+        ),
+    ]
+    if not item.replies:
+        elements.append(text_block(f"_{escape_markdown(NO_REPLIES)}_"))
+    return elements
+
+
+def _head(digest: Digest) -> tuple[list[Element], list[Element]]:
+    """(top, tail): a digest that fits one message puts its replies between the two."""
+    tz = digest.window.tz
+    label = clean_text(digest.channel.label)
+    top: list[Element] = [
+        text_block(f"Leadership digest: {escape_markdown(label)}", weight="Bolder", size="Large"),
+        text_block(
+            f"{escape_markdown(format_when(digest.window.start, tz))} to "
+            f"{escape_markdown(format_when(digest.window.end, tz))}",
+            isSubtle=True,
+        ),
+        text_block(escape_markdown(summary_line(digest)), weight="Bolder"),
+    ]
+    if not digest.questions:
+        top.append(text_block(f"_{escape_markdown(NO_QUESTION)}_"))
+    for item in digest.questions:
+        top += _question_elements(item, tz)
+    tail: list[Element] = []
+    if digest.not_yet_asked:
+        tail.append(
+            text_block(
+                f"Not yet asked here ({len(digest.not_yet_asked)})",
+                weight="Bolder",
+                separator=True,
+                spacing="Large",
+            )
+        )
+        for q in digest.not_yet_asked:
+            tail.append(plain_text(f"{q.id}  {q.text}"))
+    else:
+        tail.append(text_block(escape_markdown(ALL_ASKED), isSubtle=True, separator=True))
+    weekly = " ".join(str(p.participants) for p in digest.participation)
+    tail.append(
+        text_block(
+            f"People taking part per week, last 12 weeks: {weekly}", isSubtle=True, size="Small"
+        )
+    )
+    return top, tail
+
+
+# ------------------------------------------------------------------------------- the replies
+
+
+def _reply_units(reply: DigestReply, tz: tzinfo, qid: str) -> list[_Unit]:
+    name = truncate(clean_text(reply.user_name), NAME_LIMIT)
+    head = f"**{escape_markdown(name)}** · {escape_markdown(format_when(reply.posted_at, tz))}"
+    if reply.edited:
+        head += " · _edited_"
+    units = [_Unit(text_block(head, spacing="Medium"), qid)]
+    units += [_Unit(plain_text(piece), qid) for piece in _split(clean_text(reply.text))]
+    return units
+
+
+def _body_units(digest: Digest) -> list[_Unit]:
+    tz = digest.window.tz
+    units: list[_Unit] = []
+    for item in digest.questions:
+        if not item.replies:
+            continue
+        qid = item.question.id
+        intro = text_block(
+            f"Replies to {escape_markdown(qid)} ({item.reply_count})",
+            weight="Bolder",
+            separator=True,
+            spacing="Large",
+        )
+        units.append(_Unit(intro, qid, starts_question=True))
+        for reply in item.replies:
+            units += _reply_units(reply, tz, qid)
+    return units
+
+
+def _chart(post: DigestPost) -> Element:
+    if not post.chart_png:
+        return text_block(escape_markdown(post.chart_alt), isSubtle=True, size="Small")
+    data = base64.b64encode(post.chart_png).decode("ascii")
+    image: Element = {
+        "type": "Image",
+        "url": f"data:image/png;base64,{data}",
+        "altText": clean_text(post.chart_alt),
+        "size": "Stretch",
+    }
+    if _size(image) > MESSAGE_BUDGET_BYTES - ENVELOPE_ALLOWANCE_BYTES:
+        # Never silently: say it is missing, and give its words.
+        return text_block(
+            "The participation chart is too large to show here. " + escape_markdown(post.chart_alt),
+            isSubtle=True,
+        )
+    return image
+
+
+# ---------------------------------------------------------------------------------- packing
+
+
+def _pack(units: list[_Unit], budget: int) -> list[list[Element]]:
+    """Fill messages in order; a message starting mid-question says which question."""
+    packs: list[list[Element]] = []
+    current: list[Element] = []
+    used = 0
+    for unit in units:
+        size = _size(unit.element)
+        if current and used + size > budget:
+            packs.append(current)
+            current, used = [], 0
+        if not current and unit.question_id is not None and not unit.starts_question:
+            marker = text_block(
+                f"Replies to {escape_markdown(unit.question_id)}, continued", isSubtle=True
+            )
+            current.append(marker)
+            used += _size(marker)
+        current.append(unit.element)
+        used += size
+    if current:
+        packs.append(current)
+    return packs
+
+
+def digest_cards(post: DigestPost) -> list[Card]:
+    """The digest as cards: `[head, *continuations]`. A small digest is one card."""
+    digest = post.digest
+    budget = MESSAGE_BUDGET_BYTES - ENVELOPE_ALLOWANCE_BYTES
+    label = clean_text(digest.channel.label)
+    fallback = f"Leadership digest for {label}: {summary_line(digest)}"
+    top, tail = _head(digest)
+    body = _body_units(digest)
+    chart = _Unit(_chart(post), None)
+    actions = [
+        open_url(item.link, f"Open the {item.question.id} thread")
+        for item in digest.questions[:MAX_ACTIONS]
+    ]
+
+    everything = top + [u.element for u in body] + tail + [chart.element]
+    if sum(map(_size, everything)) <= budget:
+        return [card(everything, actions=actions, fallback=fallback)]
+
+    note = text_block("The digest continues in this thread.", isSubtle=True)
+    head_units = [_Unit(e, None) for e in top + tail]
+    head_packs = _pack(head_units, budget - _size(note))
+    head_packs[0].append(note)
+    packs = head_packs + _pack([*body, chart], budget)
+    total = len(packs)
+    cards = [card(packs[0], actions=actions, fallback=fallback)]
+    for number, elements in enumerate(packs[1:], start=2):
+        heading = text_block(
+            f"Leadership digest for {escape_markdown(label)}, continued ({number} of {total})",
+            isSubtle=True,
+            size="Small",
+        )
+        cards.append(
+            card(
+                [heading, *elements],
+                fallback=f"Leadership digest for {label}, continued ({number} of {total})",
+            )
+        )
+    return cards
