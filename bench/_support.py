@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.runtime import open_context
 from bot.port import ChatPlatform
+from bot.runtime import open_context
 from bot.services.context import Context, Platforms
 from bot.settings import Settings
 

@@ -2,7 +2,7 @@
 
     python -m bench.ingest [--events 10000] [--concurrency 32] [--threads 10] [--batch-size 500]
 
-The bot (SlackRuntime with every listener, SQLite in a temporary directory, the fake Slack
+The bot (every Slack listener on the one HTTP server, as `run` serves them, SQLite in a temporary directory, the fake Slack
 Web API) runs in this process; the load comes from a child process, so the client's CPU is
 not counted against the bot's. Prints events/s, p50/p99 ack latency, the time until every
 reply is stored, peak RSS of the bot's process, and how many were lost (replies counted in
@@ -116,8 +116,9 @@ async def wait_for_replies(ctx: Any, expected: int, quiet_s: float = 5.0) -> int
 async def run(events: int, concurrency: int, thread_count: int, batch_size: int) -> dict[str, Any]:
     # Imported here, not at the top: the load-generating child process needs none of it.
     from bench._support import peak_rss_mb, temp_context
-    from bot.platforms.slack.app import SlackRuntime
+    from bot.runtime import serving
     from bot.services.ask import ask_and_deliver
+    from bot.services.inbound import Inbound
     from bot.services.reply_writer import writer_for
     from tests.fakes.slack_api import FakeSlack
 
@@ -134,33 +135,34 @@ async def run(events: int, concurrency: int, thread_count: int, batch_size: int)
             threads = []
             for cid in channels:
                 result = await ask_and_deliver(ctx, cid)
-                threads.append([cid, result.post.ts])
-            runtime = SlackRuntime(ctx, host="127.0.0.1", port=0)
+                threads.append([cid, result.post.message_id])
             writer_for(ctx).batch_size = batch_size
-            port = await runtime.start()
-            client = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.ingest",
-                "--client",
-                f"http://127.0.0.1:{port}/slack/events",
-                "--events",
-                str(events),
-                "--concurrency",
-                str(concurrency),
-                "--threads-json",
-                json.dumps(threads),
-                stdout=asyncio.subprocess.PIPE,
-                env=os.environ | {"PYTHONPATH": str(Path.cwd())},
-            )
-            out, _ = await client.communicate()
-            if client.returncode != 0:
-                raise SystemExit(f"the load client failed (exit {client.returncode})")
-            load = json.loads(out)
-            acked_at = time.perf_counter()
-            stored = await wait_for_replies(ctx, events)
-            drain_s = time.perf_counter() - acked_at
-            await runtime.stop()  # also writes replies acked but still queued
+            inbound = Inbound(ctx)
+            async with serving(ctx, inbound, host="127.0.0.1", port=0) as server:
+                port = server.port
+                client = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "bench.ingest",
+                    "--client",
+                    f"http://127.0.0.1:{port}/slack/events",
+                    "--events",
+                    str(events),
+                    "--concurrency",
+                    str(concurrency),
+                    "--threads-json",
+                    json.dumps(threads),
+                    stdout=asyncio.subprocess.PIPE,
+                    env=os.environ | {"PYTHONPATH": str(Path.cwd())},
+                )
+                out, _ = await client.communicate()
+                if client.returncode != 0:
+                    raise SystemExit(f"the load client failed (exit {client.returncode})")
+                load = json.loads(out)
+                acked_at = time.perf_counter()
+                stored = await wait_for_replies(ctx, events)
+                drain_s = time.perf_counter() - acked_at
+            await inbound.close()  # writes replies acked but still queued
     latencies = sorted(load["latencies_ms"])
     return {
         "events": events,

@@ -86,15 +86,16 @@ def fake_process(out: Queue, stop: Any, latency: float) -> None:
 
 async def _app_main(out: Queue, stop: Any, fake_url: str, token: str) -> None:
     from bench._support import temp_context
-    from bot.platforms.slack.app import SlackRuntime
+    from bot.runtime import serving
+    from bot.services.inbound import Inbound
 
     async with temp_context(
         SLACK_BOT_TOKEN=token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake_url
     ) as ctx:
-        runtime = SlackRuntime(ctx, host="127.0.0.1", port=0)  # every listener, as in `run`
-        out.put(await runtime.start())
-        await asyncio.to_thread(stop.wait)
-        await runtime.stop()
+        # Every listener on the one HTTP server, as in `run`.
+        async with serving(ctx, Inbound(ctx), host="127.0.0.1", port=0) as server:
+            out.put(server.port)
+            await asyncio.to_thread(stop.wait)
 
 
 def app_process(out: Queue, stop: Any, fake_url: str, token: str) -> None:

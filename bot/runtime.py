@@ -25,6 +25,7 @@ from bot.port import ChatPlatform
 from bot.services import ask, digest, nudge
 from bot.services.context import ContentBuilder, Context, Platforms
 from bot.services.inbound import Inbound
+from bot.serving import HttpServer, PlatformRuntime
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.watch.watcher import build_alert
@@ -46,7 +47,9 @@ class StartupError(Exception):
 
 
 @asynccontextmanager
-async def _open_slack(settings: Settings, _out: TextIO | None) -> AsyncIterator[ChatPlatform]:
+async def _open_slack(
+    settings: Settings, _db: Database, _out: TextIO | None
+) -> AsyncIterator[ChatPlatform]:
     from bot.platforms.slack.platform import SlackPlatform
 
     # One shared connection pool: a fan-out to many channels reuses connections.
@@ -55,17 +58,14 @@ async def _open_slack(settings: Settings, _out: TextIO | None) -> AsyncIterator[
 
 
 @asynccontextmanager
-async def _open_teams(settings: Settings, _out: TextIO | None) -> AsyncIterator[ChatPlatform]:
+async def _open_teams(
+    settings: Settings, db: Database, _out: TextIO | None
+) -> AsyncIterator[ChatPlatform]:
     from bot.platforms.teams.platform import TeamsPlatform
 
-    # The adapter reads which team each channel is in from the database; adapters are opened
-    # without the Context's handle, so it has its own small one on the same database.
-    db = Database(settings.database_url)
-    try:
-        async with TeamsPlatform.open(settings, db) as teams:
-            yield teams
-    finally:
-        await db.dispose()
+    # The adapter reads which team each channel is in (and its service URL) from the database.
+    async with TeamsPlatform.open(settings, db) as teams:
+        yield teams
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Adapter:
 
     name: str
     configured: Callable[[Settings], bool]
-    open: Callable[[Settings, TextIO | None], AbstractAsyncContextManager[ChatPlatform]]
+    open: Callable[[Settings, Database, TextIO | None], AbstractAsyncContextManager[ChatPlatform]]
 
 
 # Every chat platform but the console, which runs only when none of these is configured.
@@ -85,11 +85,13 @@ ADAPTERS: tuple[Adapter, ...] = (
 
 
 @asynccontextmanager
-async def open_platforms(settings: Settings, out: TextIO | None = None) -> AsyncIterator[Platforms]:
+async def open_platforms(
+    settings: Settings, db: Database, out: TextIO | None = None
+) -> AsyncIterator[Platforms]:
     """Every configured platform, opened; the console alone when none is configured."""
     async with contextlib.AsyncExitStack() as stack:
         adapters = [
-            await stack.enter_async_context(adapter.open(settings, out))
+            await stack.enter_async_context(adapter.open(settings, db, out))
             for adapter in ADAPTERS
             if adapter.configured(settings)
         ]
@@ -111,7 +113,7 @@ async def open_context(
         stack.push_async_callback(db.dispose)
         await db.upgrade()
         if platforms is None:
-            platforms = await stack.enter_async_context(open_platforms(settings, out))
+            platforms = await stack.enter_async_context(open_platforms(settings, db, out))
         yield Context(
             settings=settings,
             db=db,
@@ -169,29 +171,46 @@ async def _run_console(ctx: Context, console: ConsolePlatform, stop: asyncio.Eve
     await asyncio.gather(session, stopper, return_exceptions=True)
 
 
+def platform_runtimes(ctx: Context, inbound: Inbound) -> list[PlatformRuntime]:
+    """The inbound side of every configured platform, listed."""
+    runtimes: list[PlatformRuntime] = []
+    if ctx.platforms.named("slack") is not None:
+        from bot.platforms.slack.app import SlackRuntime
+
+        runtimes.append(SlackRuntime(ctx, inbound))
+    if ctx.platforms.named("teams") is not None:
+        from bot.platforms.teams.inbound import TeamsInbound
+
+        runtimes.append(TeamsInbound.for_context(ctx, inbound))
+    return runtimes
+
+
 @asynccontextmanager
 async def serving(
     ctx: Context, inbound: Inbound, *, host: str = "0.0.0.0", port: int | None = None
-) -> AsyncIterator[list[int]]:
-    """Every configured platform's listeners, served; yields the bound ports. Events lost
-    while the bot was down are caught up aside, so the server answers at once."""
-    from bot.platforms.slack.app import SlackRuntime
-
-    runtime = SlackRuntime(ctx, inbound, host=host, port=port)
+) -> AsyncIterator[HttpServer]:
+    """Every configured platform's listeners on one HTTP server. Events lost while the bot
+    was down are caught up aside, so the server answers at once."""
+    server = HttpServer(
+        platform_runtimes(ctx, inbound),
+        host=host,
+        port=ctx.settings.port if port is None else port,
+    )
     try:
-        bound = await runtime.start()
+        await server.start()
     except OSError as exc:
+        await server.stop()
         raise StartupError(
-            f"cannot listen on port {ctx.settings.port if port is None else port} "
-            f"({exc.strerror}); set LEADERBOT_PORT to a free port"
+            f"cannot listen on port {server.requested_port} ({exc.strerror}); "
+            "set LEADERBOT_PORT to a free port"
         ) from None
     catch_up = asyncio.create_task(inbound.catch_up())
     try:
-        yield [bound]
+        yield server
     finally:
         catch_up.cancel()
         await asyncio.gather(catch_up, return_exceptions=True)
-        await runtime.stop()
+        await server.stop()
 
 
 async def _serve(ctx: Context, inbound: Inbound, stop: asyncio.Event) -> None:

@@ -21,12 +21,13 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.domain.clock import ManualClock
-from bot.platforms.slack.app import SlackRuntime
 from bot.platforms.slack.platform import SlackPlatform
+from bot.runtime import serving
 from bot.services.ask import ask_and_deliver
 from bot.services.context import Context, Platforms
 from bot.services.inbound import Inbound
 from bot.services.reply_writer import writer_for
+from bot.serving import HttpServer
 from bot.store.models import Channel, Post, Reply
 from tests.fakes import eventually
 from tests.fakes.signing import event_body, signed_headers
@@ -56,7 +57,7 @@ async def fake() -> AsyncIterator[FakeSlack]:
 @dataclass
 class Bot:
     ctx: Context
-    runtime: SlackRuntime
+    server: HttpServer
     fake: FakeSlack
     http: aiohttp.ClientSession
     db_path: Path
@@ -64,7 +65,7 @@ class Bot:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.runtime.server.port}/slack/events"
+        return f"http://127.0.0.1:{self.server.port}/slack/events"
 
     async def post_raw(self, body: str, headers: dict[str, str] | None = None) -> tuple[int, float]:
         """POST a body; returns (status, seconds until the answer)."""
@@ -111,11 +112,11 @@ async def bot(fake: FakeSlack, make_context: Any, tmp_path: Path) -> AsyncIterat
     )
     async with SlackPlatform.pooled(ctx.settings) as platform:
         ctx.platforms = Platforms([platform])
-        runtime = SlackRuntime(ctx, Inbound(ctx), host="127.0.0.1", port=0)
-        await runtime.start()
-        async with aiohttp.ClientSession() as http:
-            yield Bot(ctx, runtime, fake, http, db_path)
-        await runtime.stop()
+        async with (
+            serving(ctx, Inbound(ctx), host="127.0.0.1", port=0) as server,
+            aiohttp.ClientSession() as http,
+        ):
+            yield Bot(ctx, server, fake, http, db_path)
         await Inbound(ctx).close()
 
 

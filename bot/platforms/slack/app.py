@@ -94,6 +94,7 @@ class SlackServer:
         self.socket_handler: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self._connect_task: asyncio.Task[None] | None = None
+        self._serving = False
         secret = settings.secret(settings.slack_signing_secret)
         self._verifier = SignatureVerifier(secret) if secret else None
 
@@ -104,9 +105,19 @@ class SlackServer:
     def web_app(self) -> web.Application:
         application = web.Application()
         application.router.add_get(HEALTH_PATH, self._health)
+        self.routes(application)
+        return application
+
+    def routes(self, application: web.Application) -> None:
+        """POST /slack/events on a (shared) application, in HTTP mode."""
         if not self.socket_mode:
             application.router.add_post(EVENTS_PATH, self._events)
-        return application
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether Slack can reach the bot (HTTP) or the socket is up, and what to show."""
+        if await self.connected():
+            return True, {"mode": self.mode}
+        return False, {"mode": self.mode, "error": "Slack socket not connected"}
 
     async def _events(self, request: web.Request) -> web.Response:
         body = await request.text()
@@ -135,7 +146,7 @@ class SlackServer:
 
     async def connected(self) -> bool:
         if not self.socket_mode:
-            return self._runner is not None
+            return self._serving
         handler = self.socket_handler
         return handler is not None and await handler.client.is_connected()
 
@@ -147,7 +158,19 @@ class SlackServer:
         return web.json_response(body, status=503)
 
     async def start(self) -> int:
-        """Start serving; returns the bound port (useful with port 0)."""
+        """Start serving on a server of its own; returns the bound port (useful with port 0)."""
+        await self.connect()
+        self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.requested_port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        log.info("Slack %s mode; /healthz on port %s", self.mode, self.port)
+        return self.port
+
+    async def connect(self) -> None:
+        """Socket Mode: connect (aside, retrying until it can); HTTP mode: be ready to serve
+        the routes, which a server (this one's or a shared one) is about to expose."""
         if self.socket_mode:
             app_token = self.settings.secret(self.settings.slack_app_token)
             self.socket_handler = AsyncSocketModeHandler(
@@ -159,15 +182,10 @@ class SlackServer:
             raise ValueError(
                 "SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN)"
             )
-        self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.requested_port)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
-        log.info("Slack %s mode; /healthz on port %s", self.mode, self.port)
-        return self.port
+        self._serving = True
 
     async def stop(self) -> None:
+        self._serving = False
         if self.socket_handler is not None:
             await self.socket_handler.close_async()
             self.socket_handler = None
@@ -181,35 +199,25 @@ class SlackServer:
 
 
 class SlackRuntime:
-    """What `leaderbot run` starts on Slack: the Bolt app with every listener, served."""
+    """What `leaderbot run` starts on Slack: the Bolt app with every listener, its routes on
+    the shared HTTP server (HTTP mode) or its socket (Socket Mode)."""
 
-    def __init__(
-        self, ctx: Context, inbound: Inbound, *, host: str = "0.0.0.0", port: int | None = None
-    ) -> None:
+    name = "slack"
+
+    def __init__(self, ctx: Context, inbound: Inbound) -> None:
         self.ctx = ctx
         self.app = build_bolt_app(ctx.settings)
         register_listeners(self.app, ctx, inbound)
-        self.server = SlackServer(self.app, ctx.settings, host=host, port=port)
+        self.server = SlackServer(self.app, ctx.settings)
 
-    async def start(self) -> int:
-        return await self.server.start()
+    def routes(self, application: web.Application) -> None:
+        self.server.routes(application)
+
+    async def start(self) -> None:
+        await self.server.connect()
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        return await self.server.health()
 
     async def stop(self) -> None:
         await self.server.stop()
-
-
-async def serve(
-    app: AsyncApp,
-    settings: Settings,
-    *,
-    host: str = "0.0.0.0",
-    port: int | None = None,
-    stop: asyncio.Event | None = None,
-) -> None:
-    """Serve until `stop` is set (or the task is cancelled)."""
-    server = SlackServer(app, settings, host=host, port=port)
-    await server.start()
-    try:
-        await (stop or asyncio.Event()).wait()
-    finally:
-        await server.stop()

@@ -83,7 +83,10 @@ def reply_card(outcome: Outcome) -> cards.Card:
 
 
 class TeamsInbound:
-    """The /api/messages handler and what it needs. Mount with `routes(app)`."""
+    """The /api/messages handler and what it needs: what `leaderbot run` starts for Teams.
+    Mount with `routes(app)` on the shared HTTP server."""
+
+    name = "teams"
 
     def __init__(
         self,
@@ -126,6 +129,11 @@ class TeamsInbound:
     def healthy(self) -> bool:
         """Ready to verify inbound requests (the signing keys are loaded)."""
         return self.auth.ready
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        if self.healthy():
+            return True, {}
+        return False, {"error": "Bot Framework signing keys not loaded yet"}
 
     async def idle(self) -> None:
         """Wait for the commands being run (tests; and at stop)."""
@@ -291,8 +299,3 @@ def _describe(activity: Any) -> str:
     channel_data = activity.get("channelData")
     event = channel_data.get("eventType") if isinstance(channel_data, dict) else None
     return f"type={activity.get('type')!r} id={activity.get('id')!r} eventType={event!r}"
-
-
-def routes(app: web.Application, handler: TeamsInbound) -> None:
-    """Mount POST /api/messages on a shared aiohttp Application."""
-    handler.routes(app)
