@@ -2,12 +2,13 @@
 
     python -m bench.ingest [--events 10000] [--concurrency 32] [--threads 10] [--batch-size 500]
 
-The bot (every Slack listener on the one HTTP server, as `run` serves them, SQLite in a temporary directory, the fake Slack
-Web API) runs in this process; the load comes from a child process, so the client's CPU is
-not counted against the bot's. Prints events/s, p50/p99 ack latency, the time until every
-reply is stored, peak RSS of the bot's process, and how many were lost (replies counted in
-the database once the background writes drain). Target: >= 500 events/s, p99 ack < 100 ms,
-none lost. `--batch-size 1` writes one transaction per event (the baseline).
+The bot (every Slack listener on the one HTTP server as `run` serves them, SQLite in a
+temporary directory, the fake Slack Web API) runs in this process; the load comes from a child
+process, so the client's CPU is not counted against the bot's. Prints events/s, p50/p99 ack
+latency, the time until every reply is stored, peak RSS of the bot's process, and how many were
+lost (replies counted in the database once the background writes drain). Target: >= 500
+events/s, p99 ack < 100 ms, none lost. `--batch-size 1` writes one transaction per event (the
+baseline).
 """
 
 from __future__ import annotations

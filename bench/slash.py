@@ -93,9 +93,11 @@ async def _app_main(out: Queue, stop: Any, fake_url: str, token: str) -> None:
         SLACK_BOT_TOKEN=token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake_url
     ) as ctx:
         # Every listener on the one HTTP server, as in `run`.
-        async with serving(ctx, Inbound(ctx), host="127.0.0.1", port=0) as server:
+        inbound = Inbound(ctx)
+        async with serving(ctx, inbound, host="127.0.0.1", port=0) as server:
             out.put(server.port)
             await asyncio.to_thread(stop.wait)
+        await inbound.close()
 
 
 def app_process(out: Queue, stop: Any, fake_url: str, token: str) -> None:

@@ -243,10 +243,10 @@ async def test_replies_edits_deletions_retries_and_lost_events_in_the_json_diges
     )
     assert got == sorted(
         [
-            (first.message_id, "U1", "Ada", "Stop duplicate reporting.", False),
-            (second.message_id, "U2", "Grace", "Less <!channel> & more <b>doing</b>", False),
-            (edited.message_id, "U3", "Alan", "Final answer: fewer boards.", True),
-            (lost.message_id, "U5", "Barbara", "Catching up: more shared services.", False),
+            (first.ts, "U1", "Ada", "Stop duplicate reporting.", False),
+            (second.ts, "U2", "Grace", "Less <!channel> & more <b>doing</b>", False),
+            (edited.ts, "U3", "Alan", "Final answer: fewer boards.", True),
+            (lost.ts, "U5", "Barbara", "Catching up: more shared services.", False),
         ]
     )
     assert set(question) >= {"id", "text", "posted_at", "permalink", "replies"}
