@@ -14,7 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts" / "socitm-2025.toml"
+from bot.data import bundled
+
+# The question set shipped inside the package (bot/data/prompts/), so that a non-editable
+# install has it too; LEADERBOT_PROMPTS replaces it with a file of the operator's own.
+BUNDLED_PROMPTS = bundled("prompts/socitm-2025.toml")
 
 
 class PlatformName(StrEnum):
