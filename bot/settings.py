@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.data import bundled
@@ -76,6 +77,21 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/London)") from None
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        """Normalised (`postgres://` and `postgresql://` mean asyncpg, `sqlite:///` aiosqlite);
+        a URL that can never work is refused here, in one line, before anything starts."""
+        # Imported here: the store pulls in SQLAlchemy, which reading settings need not load.
+        from bot.store.db import DatabaseUrlError, normalise_url
+
+        try:
+            return normalise_url(value)
+        except DatabaseUrlError as exc:
+            raise PydanticCustomError(
+                "database_url", "{problem}", {"problem": exc.problem}
+            ) from None
 
     @field_validator("slack_api_url")
     @classmethod
