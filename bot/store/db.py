@@ -69,8 +69,9 @@ def normalise_url(url: str) -> str:
     asyncpg's `ssl`. Anything else than those two async drivers is refused up front, because it
     would otherwise fail later with a long traceback.
     """
+    url = url.strip()
     try:
-        parsed = make_url(url.strip())
+        parsed = make_url(url)
     except (ArgumentError, ValueError):
         # Never echo the value: it may hold a password.
         raise DatabaseUrlError(f"is not a database URL ({_EXAMPLES})") from None
@@ -81,22 +82,30 @@ def normalise_url(url: str) -> str:
                 f"uses the driver {driver!r}, which leaderbot does not support: "
                 "use postgresql+asyncpg://user:password@host/leaderbot"
             )
-        parsed = parsed.set(drivername="postgresql+asyncpg")
         if "sslmode" in parsed.query and "ssl" not in parsed.query:
             ssl = parsed.query["sslmode"]
             parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": ssl})
+            url = parsed.render_as_string(hide_password=False)
+        url = _with_driver(url, "postgresql+asyncpg")
     elif backend == "sqlite":
         if driver not in ("", "aiosqlite"):
             raise DatabaseUrlError(
                 f"uses the driver {driver!r}, which leaderbot does not support: "
                 "use sqlite+aiosqlite:///path/to/leaderbot.db"
             )
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
+        url = _with_driver(url, "sqlite+aiosqlite")
     else:
         raise DatabaseUrlError(
             f"is for {backend!r}: leaderbot supports SQLite and PostgreSQL ({_EXAMPLES})"
         )
-    return parsed.render_as_string(hide_password=False)
+    return url
+
+
+def _with_driver(url: str, drivername: str) -> str:
+    # Only the scheme changes: re-rendering the whole URL would escape the operator's
+    # text (":memory:" becomes "%3Amemory%3A"), which still works but no longer reads as given.
+    _scheme, sep, rest = url.partition("://")
+    return drivername + sep + rest
 
 
 def describe(url: str | URL) -> str:
