@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -221,18 +222,38 @@ async def test_unreachable_postgres_is_one_line_without_the_password(refused_por
     assert "\n" not in message
 
 
-async def test_sqlite_file_in_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+def test_sqlite_file_in_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    """In a process of its own, as the CLI runs it: nothing but the error may reach stderr
+    (a driver thread outliving the event loop would print a traceback there)."""
     path = tmp_path / "no-such-dir" / "leaderbot.db"
-    db = Database(f"sqlite:///{path}")
+    probe = """
+import asyncio, sys
+from bot.store.db import Database, DatabaseUnavailable
+
+async def main() -> None:
+    db = Database(sys.argv[1])
     try:
-        with pytest.raises(DatabaseUnavailable) as caught:
-            await db.upgrade()
+        await db.upgrade()
     finally:
         await db.dispose()
-    message = str(caught.value)
+
+try:
+    asyncio.run(main())
+except DatabaseUnavailable as exc:
+    print(exc)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe, f"sqlite:///{path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    (message,) = result.stdout.splitlines()
     assert message.startswith(f"cannot connect to the SQLite database {path}: ")
     assert "unable to open" in message
-    assert "\n" not in message
 
 
 async def test_missing_postgres_database_is_one_line() -> None:

@@ -14,7 +14,9 @@ with one line that names the database (never its password), for the CLI to print
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,6 +44,10 @@ _IMMEDIATE = "leaderbot_immediate"
 _EXAMPLES = (
     "e.g. sqlite+aiosqlite:///leaderbot.db or postgresql+asyncpg://user:password@host/leaderbot"
 )
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
 
 
 class DatabaseUnavailable(Exception):
@@ -127,8 +133,11 @@ def _reason(exc: BaseException, password: str | None) -> str:
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         # SQLAlchemy wraps the driver's error; asyncpg's own is the adapted error's cause.
         exc = exc.orig.__cause__ or exc.orig
+    # asyncio reports a refusal on every address of a host (IPv4 and IPv6) as one plain
+    # OSError listing them all.
+    refused = f"[Errno {errno.ECONNREFUSED}]"
     if isinstance(exc, ConnectionRefusedError) or (
-        isinstance(exc, OSError) and "Connect call failed" in str(exc)
+        isinstance(exc, OSError) and exc.errno is None and refused in str(exc)
     ):
         text = "connection refused (is the server running, and is that the right host and port?)"
     elif isinstance(exc, socket.gaierror):
@@ -163,10 +172,6 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
 
 
 class Database:
@@ -217,6 +222,8 @@ class Database:
 
     async def check(self) -> None:
         """Connect once, or raise DatabaseUnavailable saying which database and why."""
+        if self.sqlite:
+            await asyncio.to_thread(self._check_sqlite_file)
         try:
             async with self.engine.connect():
                 pass
@@ -226,6 +233,21 @@ class Database:
             password = make_url(self.url).password
             raise DatabaseUnavailable(
                 f"cannot connect to {describe(self.url)}: {_reason(exc, password)}"
+            ) from None
+
+    def _check_sqlite_file(self) -> None:
+        # Opened with the standard library first: when aiosqlite fails to open a file, its
+        # worker thread reports back to the event loop after the CLI has closed it, and prints
+        # a traceback from that thread beneath our one line.
+        parsed = make_url(self.url)
+        name = parsed.database
+        if not name or name == ":memory:" or name.startswith("file:") or parsed.query:
+            return  # in memory, or options only aiosqlite's own open understands
+        try:
+            sqlite3.connect(name).close()
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable(
+                f"cannot connect to {describe(parsed)}: {_reason(exc, None)}"
             ) from None
 
     async def upgrade(self) -> None:
