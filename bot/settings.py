@@ -11,9 +11,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts" / "socitm-2025.toml"
+from bot.data import bundled
+
+# The question set shipped inside the package (bot/data/prompts/), so that a non-editable
+# install has it too; LEADERBOT_PROMPTS replaces it with a file of the operator's own.
+BUNDLED_PROMPTS = bundled("prompts/socitm-2025.toml")
 
 
 def _env(*names: str) -> AliasChoices:
@@ -85,6 +90,21 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/London)") from None
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        """Normalised (`postgres://` and `postgresql://` mean asyncpg, `sqlite:///` aiosqlite);
+        a URL that can never work is refused here, in one line, before anything starts."""
+        # Imported here: the store pulls in SQLAlchemy, which reading settings need not load.
+        from bot.store.db import DatabaseUrlError, normalise_url
+
+        try:
+            return normalise_url(value)
+        except DatabaseUrlError as exc:
+            raise PydanticCustomError(
+                "database_url", "{problem}", {"problem": exc.problem}
+            ) from None
 
     @field_validator("slack_api_url")
     @classmethod

@@ -125,9 +125,3 @@ def load_question_set(path: Path) -> QuestionSet:
             for q in model.questions
         ),
     )
-
-
-def default_path() -> Path:
-    from bot.settings import BUNDLED_PROMPTS
-
-    return BUNDLED_PROMPTS

@@ -1,4 +1,4 @@
-"""The feed catalogue and the match rules, read from feeds/ (data, not code)."""
+"""The feed catalogue and the match rules, read from bot/data/feeds/ (data, not code)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.data import bundled
 from bot.domain.feed_match import Keywords, MatchRules, RulesError
 
-FEEDS_DIR = Path(__file__).resolve().parent.parent.parent / "feeds"
-CATALOGUE_PATH = FEEDS_DIR / "catalogue.toml"
-RULES_PATH = FEEDS_DIR / "rules.toml"
+# Shipped inside the package (bot/data/feeds/) so that a non-editable install has them too.
+CATALOGUE_PATH = bundled("feeds/catalogue.toml")
+RULES_PATH = bundled("feeds/rules.toml")
+FEEDS_DIR = CATALOGUE_PATH.parent
 
 
 class CatalogueError(ValueError):
