@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.cli import OneLineParser, print_table
 from bot.services.context import Context
-from bot.watch import admin
+from bot.services.feeds import admin
 from bot.watch.catalogue import CatalogueError, load_catalogue
 
 KEYWORD_HELP = (

@@ -17,8 +17,8 @@ from bot.services.admin.store import remember_channel
 from bot.services.admin.summary import channel_feeds
 from bot.services.admin.summary_text import FEED_EXAMPLE
 from bot.services.context import Context
-from bot.watch import admin as feed_admin
-from bot.watch.admin import FeedAdminError, FeedView
+from bot.services.feeds import admin as feed_admin
+from bot.services.feeds.admin import FeedAdminError, FeedView
 
 
 def _feed_line(feed: FeedView, s: Style) -> str:
