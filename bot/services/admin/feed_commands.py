@@ -62,7 +62,9 @@ async def add_feed(ctx: Context, cmd: AddFeed, where: Where, inv: Invocation) ->
     if (refusal := await join(ctx, where, inv)) is not None:
         return refusal
     await remember_channel(ctx, where, inv)
+    was_on = await feed_admin.alerts_enabled(ctx, where.id)
     try:
+        # A feed added here is for this channel: adding it turns the channel's alerts on.
         feed = await feed_admin.add_feed(
             ctx, cmd.url, channel_id=where.id, keywords=cmd.keywords, actor=inv.user_id
         )
@@ -72,7 +74,9 @@ async def add_feed(ctx: Context, cmd: AddFeed, where: Where, inv: Invocation) ->
         f"Watching feed {feed.id} ({s.escape(feed.source)}) for {s.channel(where.id)}: "
         "what it holds now is never alerted, only what is new from now on."
     )
-    return change_made(text + await _alerts_off_hint(ctx, where))
+    if not was_on:
+        text += f" Alerts are now on here: `{SLASH} alerts off` stops them."
+    return change_made(text)
 
 
 async def remove_feed(ctx: Context, cmd: RemoveFeed, where: Where, inv: Invocation) -> Outcome:

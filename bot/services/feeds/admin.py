@@ -21,6 +21,7 @@ from bot.services.channels import ensure_channel
 from bot.services.context import Context
 from bot.services.feeds.checks import (
     FeedAdminError,
+    check_public,
     validate_keywords,
     validate_url,
 )
@@ -97,7 +98,12 @@ async def add_feed(
     catalogue: Sequence[CatalogueFeed] | None = None,
 ) -> FeedView:
     """Watch a feed. Its current items are recorded on the first fetch, never alerted.
-    `catalogue` defaults to the registered one (`use_catalogue`)."""
+
+    A feed added for a channel is that channel asking for alerts: its alerts are turned on
+    (audited) in the same transaction, or the feed would alert nobody. `catalogue` defaults
+    to the registered one (`use_catalogue`)."""
+    if channel_id is not None and not channel_id.strip():
+        raise FeedAdminError("Name the channel to alert, or leave the channel out for all.")
     url = validate_url(url)
     chosen = validate_keywords(keywords)
     if interval_minutes is not None and not (
@@ -106,6 +112,7 @@ async def add_feed(
         raise FeedAdminError(
             f"Poll every {MIN_INTERVAL_MINUTES} to {MAX_INTERVAL_MINUTES} minutes."
         )
+    await check_public(url, allow_private=ctx.settings.allow_private_feeds)
     listed = find_in_catalogue(url, _catalogue() if catalogue is None else catalogue)
     if not chosen and listed is not None:
         chosen = listed.keywords
@@ -155,6 +162,8 @@ async def add_feed(
             before=before,
             after={"feed_id": row.id, "url": url, "keywords": row.keywords, "source": source},
         )
+        if channel_id is not None:
+            await _turn_alerts(session, ctx, channel_id, True, actor=actor)
         return FeedView.of(row)
 
 
