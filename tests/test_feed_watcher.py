@@ -551,3 +551,94 @@ async def test_an_oversized_validator_does_not_stop_other_feeds_being_saved(
     # Polled again at the feed's interval (60 min), not at the 15-minute lease.
     assert rows[good].next_poll_at is not None
     assert (rows[good].next_poll_at - ctx.clock()).total_seconds() >= 3600 - 1
+
+
+async def entries_of(ctx: Context, feed_id: int) -> int:
+    async with ctx.db.read() as session:
+        rows = await session.scalars(select(FeedEntry.item_id).where(FeedEntry.feed_id == feed_id))
+        return len(rows.all())
+
+
+async def test_items_sharing_one_link_are_distinct_stories(ctx, server) -> None:
+    # Every item links to the publisher's home page; guids, titles and dates tell them apart.
+    home = "https://publisher.example/"
+    backlog = [
+        Item(title=f"Story {i}", link=home, guid=f"s-{i}", published=WHEN - timedelta(days=i))
+        for i in range(200)
+    ]
+    await alerts_on(ctx, "C1")
+    server.feed("/home", rss(backlog))
+    feed_id = await add_feed(ctx, server, "/home")
+    first = await cycle(ctx, server)
+    assert first.outcomes[0].new_items == 200
+    assert await entries_of(ctx, feed_id) == 200
+
+    report = Item(**{**REPORT.__dict__, "link": home, "published": WHEN + timedelta(days=1)})
+    server.feed("/home", rss([report, *backlog[:199]]))
+    second = await cycle(ctx, server)
+
+    assert (second.outcomes[0].new_items, second.outcomes[0].alerts) == (1, 1)
+    assert [p.payload["title"] for p in await posts(ctx)] == [REPORT.title]
+
+
+async def test_a_new_item_reusing_an_old_items_link_still_alerts(ctx, server) -> None:
+    # One item per fetch, always the same link: the link alone must not make it old news.
+    home = "https://publisher.example/"
+    await alerts_on(ctx, "C1")
+    server.feed("/one", rss([Item(title="Bins", link=home, guid="1", published=WHEN)]))
+    await add_feed(ctx, server, "/one")
+    await cycle(ctx, server)
+    later = WHEN + timedelta(days=3)
+    server.feed("/one", rss([Item(**{**REPORT.__dict__, "link": home, "published": later})]))
+    report = await cycle(ctx, server)
+    assert report.outcomes[0].alerts == 1
+
+
+async def test_description_only_items_are_recorded_by_their_content(ctx, server) -> None:
+    # RSS 2.0 allows an item with only a description: no guid, no link, no title.
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><description>Old news about bins.</description></item></channel></rss>"
+    )
+    await alerts_on(ctx, "C1")
+    server.feed("/desc", body)
+    feed_id = await add_feed(ctx, server, "/desc")
+    first = await cycle(ctx, server)
+    assert first.outcomes[0].new_items == 1 and await entries_of(ctx, feed_id) == 1
+
+    report_item = (
+        b"<item><description>Socitm publishes its annual digital trends report for "
+        b"councils.</description></item>"
+    )
+    server.feed("/desc", body.replace(b"<item>", report_item + b"<item>", 1))
+    second = await cycle(ctx, server)
+    assert (second.outcomes[0].new_items, second.outcomes[0].alerts) == (1, 1)
+    third = await cycle(ctx, server)  # the same two items: nothing new
+    assert third.outcomes[0].new_items == 0
+
+
+async def test_an_item_with_nothing_to_know_it_by_is_logged(ctx, server, caplog) -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><category>x</category></item></channel></rss>"
+    )
+    server.feed("/empty", body)
+    await add_feed(ctx, server, "/empty")
+    with caplog.at_level("WARNING", logger="bot.watch.stories"):
+        await cycle(ctx, server)
+    assert "1 item(s) with no guid, link, title or description skipped" in caplog.text
+
+
+async def test_an_out_of_range_character_reference_does_not_cost_the_feed(ctx, server) -> None:
+    await alerts_on(ctx, "C1")
+    server.feed("/refs", rss(OLD))
+    await add_feed(ctx, server, "/refs")
+    await cycle(ctx, server)
+    bad = Item(**{**UNRELATED.__dict__, "title": "Bin &#xFFFFFFFF; collections"})
+    # rss() escapes the "&": put the raw reference back, as a hostile feed would send it.
+    body = rss([bad, REPORT, *OLD]).replace(b"&amp;#xFFFFFFFF;", b"&#xFFFFFFFF;")
+    assert b"&#xFFFFFFFF;" in body
+    server.feed("/refs", body)
+    report = await cycle(ctx, server)
+    assert report.outcomes[0].status == "changed", report.outcomes[0]
+    assert (report.outcomes[0].new_items, report.outcomes[0].alerts) == (2, 1)

@@ -2,12 +2,18 @@
 date; see `bot.domain.feed_match.item_keys`), so a changed guid or the same story in two feeds
 is one story; recorded per feed, so a story alerts a feed's channels once.
 
+Keys are a hint, not gospel: guid first. A link several distinct items of one fetch share (a
+feed linking every item to its home page) is no identity there, and a story found only by its
+link is the same story only when its title and date do not say otherwise. An item with no
+guid, link or title (a description-only item is valid RSS 2.0) is known by its content.
+
 Alerts are queued before an item is marked seen, so a crash in between re-queues (a no-op:
 the outbox key exists) rather than loses.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +23,14 @@ from typing import TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain.feed_match import FeedItem, MatchRules, item_keys, match_item, relate_question
+from bot.domain.feed_match import (
+    FeedItem,
+    MatchRules,
+    item_keys,
+    match_item,
+    normalise_title,
+    relate_question,
+)
 from bot.domain.questions import Question
 from bot.services.context import Context
 from bot.store.models_feeds import Feed, FeedEntry, FeedItemKey
@@ -29,7 +42,52 @@ from bot.watch.parser import ParsedFeed
 log = logging.getLogger(__name__)
 
 IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
+LINK_KEY = "l:"  # item_keys' link keys: shared across feeds, so the weakest identity
+CONTENT_KEY = "c:"  # this module's: an item known by its text alone
 T = TypeVar("T")
+
+
+def content_key(feed_key: str, item: FeedItem) -> str:
+    """An item with nothing else to go by is known by its title and description, in its feed."""
+    text = "\x1f".join((feed_key, normalise_title(item.title), item.summary))
+    return CONTENT_KEY + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _identity(item: FeedItem) -> tuple[str, str, str]:
+    day = item.published.date().isoformat() if item.published else ""
+    return (item.guid or "", normalise_title(item.title), day)
+
+
+def story_keys(
+    items: Sequence[FeedItem], feed_key: str, rules: MatchRules
+) -> tuple[list[tuple[FeedItem, tuple[str, ...]]], int]:
+    """(each item with its keys, items skipped for having nothing to know them by)."""
+    keyed = [(item, item_keys(item, feed_key, rules)) for item in items]
+    owners: dict[str, set[tuple[str, str, str]]] = {}
+    for item, keys in keyed:
+        for key in keys:
+            if key.startswith(LINK_KEY):
+                owners.setdefault(key, set()).add(_identity(item))
+    shared = {key for key, who in owners.items() if len(who) > 1}
+    result: list[tuple[FeedItem, tuple[str, ...]]] = []
+    skipped = 0
+    for item, keys in keyed:
+        keys = tuple(k for k in keys if k not in shared)
+        if not keys and (item.summary.strip() or item.title.strip()):
+            keys = (content_key(feed_key, item),)
+        if keys:
+            result.append((item, keys))
+        else:
+            skipped += 1
+    return result, skipped
+
+
+def _same_story(item: FeedItem, title: str, published: datetime | None) -> bool:
+    """A story found only by its link: the same one unless its title or date says otherwise."""
+    mine, theirs = normalise_title(item.title), normalise_title(title)
+    if mine and theirs and theirs != "untitled" and mine != theirs:
+        return False
+    return not (item.published and published and item.published.date() != published.date())
 
 
 def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
@@ -58,8 +116,14 @@ async def record_items(
     # reuses a deleted row's id, and the keys of a removed feed stay (they are hashed, so they
     # cannot be found by feed to delete). The URL is unique among feeds, and a feed re-added
     # at the same URL is the same feed, so its keys meaning the same stories is right.
-    keyed = [(item, item_keys(item, feed.url, rules)) for item in parsed.items]
-    keyed = [(item, keys) for item, keys in keyed if keys]
+    keyed, skipped = story_keys(parsed.items, feed.url, rules)
+    if skipped:
+        log.warning(
+            "feed %d (%s): %d item(s) with no guid, link, title or description skipped",
+            feed.id,
+            feed.url,
+            skipped,
+        )
     for attempt in range(3):
         try:
             new, to_alert = await _resolve(ctx, feed, keyed, rules, now)
@@ -104,12 +168,29 @@ async def _resolve(
                 select(FeedItemKey.key, FeedItemKey.item_id).where(FeedItemKey.key.in_(chunk))
             )
             known.update({key: item_id for key, item_id in rows.all()})
+        # What a story found only by its link is, to tell it from a different one (_same_story).
+        by_link = list({known[k] for k in all_keys if k in known and k.startswith(LINK_KEY)})
+        stories: dict[int, tuple[str, datetime | None]] = {}
+        for chunk in chunks(by_link):
+            rows = await session.execute(
+                select(FeedItemRow.id, FeedItemRow.title, FeedItemRow.published).where(
+                    FeedItemRow.id.in_(chunk)
+                )
+            )
+            stories.update({item_id: (title, when) for item_id, title, when in rows.all()})
         # New stories are inserted together (one batched INSERT … RETURNING at the flush), not
         # one round trip each: a first fetch records a whole backlog.
         targets: list[tuple[FeedItem, int | FeedItemRow]] = []
         fresh: dict[str, FeedItemRow] = {}  # key -> new story, for duplicates within the batch
         for item, keys in keyed:
-            ids = {known[k] for k in keys if k in known}
+            ids = {known[k] for k in keys if k in known and not k.startswith(LINK_KEY)}
+            if not ids:
+                ids = {
+                    known[k]
+                    for k in keys
+                    if k in known
+                    and (known[k] not in stories or _same_story(item, *stories[known[k]]))
+                }
             target: int | FeedItemRow
             if ids:
                 target = min(ids)  # the oldest story wins if keys disagree
