@@ -3,18 +3,14 @@
 `run_cycle(ctx)` is the single scheduler job (bot.scheduling.jobs runs it every minute); it
 never creates a job per feed. A cycle:
 
-1. seeds the catalogue feeds (feeds/catalogue.toml) not yet in the database;
-2. claims the due feeds (a lease on next_poll_at, so a second process skips them);
+1. seeds the catalogue feeds (feeds/catalogue.toml) not yet in the database (`seeding`);
+2. claims the due feeds, or every enabled one when forced (a lease on next_poll_at, so a
+   second process skips them);
 3. fetches them concurrently (SafeFetcher, one pool for the cycle, a semaphore bounding it),
-   parses changed bodies in worker processes, and records the items;
-4. saves every feed's state in one transaction (feed by feed if the database refuses one), and
-   posts one notice per run of failures.
-
-Per item: resolved to its canonical story by its keys (guid, link, title+date); if the story is
-new to this feed and the feed is primed (its first successful fetch only records the backlog)
-and it matches the rules, an alert is enqueued for each target channel under the outbox key
-`alert:{channel}:{item}`, which is what makes it once per channel, ever. Alerts are enqueued
-before the item is marked seen, so a crash in between re-enqueues (a no-op) rather than loses.
+   parses changed bodies in worker processes, and records the items (`stories`, which queues
+   the alerts through `alerts`);
+4. saves every feed's state in one transaction (`feed_state`: validators, failures, backoff),
+   and queues one notice per run of failures (`alerts`).
 """
 
 from __future__ import annotations
