@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from bench._support import peak_rss_mb, temp_context
 from bot.platforms.console.platform import ConsolePlatform
 from bot.services.context import Context
+from bot.services.feeds import admin
 from bot.store.models_feeds import Feed
-from bot.watch import admin, parser
-from bot.watch.watcher import CycleReport, WatchOptions, run_cycle
+from bot.watch import parser
+from bot.watch.cycle import CycleReport, WatchOptions, run_cycle
 
 
 @dataclass

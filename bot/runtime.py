@@ -28,7 +28,7 @@ from bot.services.inbound import Inbound
 from bot.serving import HttpServer, PlatformRuntime
 from bot.settings import Settings
 from bot.store.db import Database
-from bot.watch.watcher import build_alert
+from bot.watch.alerts import build_alert
 
 log = logging.getLogger(__name__)
 

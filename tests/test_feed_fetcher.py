@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
+from bot.domain.feed_addresses import IPAddress
 from bot.watch.fetcher import FetchLimits, FetchStatus, SafeFetcher
-from bot.watch.netguard import IPAddress
 from tests.fakes.feed_server import FeedServer, Item, rss
 
 FEED = rss([Item(title="Socitm publishes its digital trends report", guid="1")])

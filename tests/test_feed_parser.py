@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.watch.parser import ParseLimits, parse_feed, prepare_body
+from bot.watch.parser import ParseLimits, parse_bytes, parse_feed, prepare_body
 from tests.fakes.feed_server import FeedServer, Item, rss
 
 
@@ -215,3 +215,67 @@ def test_the_pre_pass_stays_linear_on_crafted_input() -> None:
         started = time.monotonic()
         prepare_body(body, ParseLimits())
         assert time.monotonic() - started < 1.0, body[:20]
+
+
+def _three_items(bad_title: bytes) -> bytes:
+    return (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>Good one</title><guid>1</guid></item>"
+        b"<item><title>Bad " + bad_title + b"</title><guid>2</guid></item>"
+        b"<item><title>Good two</title><guid>3</guid></item></channel></rss>"
+    )
+
+
+# From feedparser's own test corpus: references to no character at all. feedparser 6.0.14
+# raises on these (OverflowError, UnicodeEncodeError, ValueError), failing the whole feed.
+@pytest.mark.parametrize(
+    "reference",
+    [b"&#xFFFFFFFF;", b"&#xD800;", b"&#xDFFF;", b"&#X110000;", b"&#1114112;", b"&#55296;",
+     b"&#99999999999999999999999999;"],
+)  # fmt: skip
+async def test_an_out_of_range_character_reference_in_one_item_keeps_every_item(
+    reference: bytes,
+) -> None:
+    parsed = await parse_feed(_three_items(reference))
+    assert parsed.ok, parsed.reason
+    assert [i.title for i in parsed.items] == ["Good one", "Bad \ufffd", "Good two"]
+    assert any("character reference" in note for note in parsed.notes)
+
+
+def test_valid_character_references_are_left_alone() -> None:
+    body = _three_items(b"&#65;&#x42;&#0000067;&#x1F600;")
+    prepared, notes, _ = prepare_body(body, ParseLimits())
+    assert prepared == body and notes == []
+
+
+def test_parse_bytes_never_raises_on_a_document_feedparser_raises_on() -> None:
+    # UTF-16 hides the bad reference from the byte-level clean-up; feedparser still raises.
+    text = (
+        _three_items(b"&#xD800;")
+        .decode()
+        .replace('version="1.0"', 'version="1.0" encoding="utf-16"')
+    )
+    parsed = parse_bytes(text.encode("utf-16"))
+    assert parsed.ok or parsed.code == "parse_error", parsed
+    if not parsed.ok:
+        assert "parser error" in parsed.reason
+
+
+async def test_one_item_feedparser_raises_on_does_not_cost_the_others(monkeypatch) -> None:
+    """Whatever feedparser raises on (here simulated for the item that holds a marker, in the
+    feedparser call itself), the entries it does not raise on are kept."""
+    import feedparser
+
+    real = feedparser.parse
+
+    def parse(source, **kwargs):
+        body = source.getvalue()
+        if b"BOOM" in body:
+            raise OverflowError("Python int too large to convert to C int")
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(feedparser, "parse", parse)
+    parsed = parse_bytes(_three_items(b"BOOM"))
+    assert parsed.ok, parsed.reason
+    assert [i.title for i in parsed.items] == ["Good one", "Good two"]
+    assert any("one by one" in note for note in parsed.notes)

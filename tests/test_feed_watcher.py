@@ -21,12 +21,16 @@ from bot.domain.clock import ManualClock
 from bot.domain.content import FeedAlert
 from bot.services import outbox
 from bot.services.context import Context
+from bot.services.feeds import admin
 from bot.store.models import Post
 from bot.store.models_feeds import Feed, FeedEntry, FeedItem
-from bot.watch import admin, watcher
+from bot.watch import feed_state
+from bot.watch.alerts import build_alert
+from bot.watch.cycle import WatchOptions, run_cycle
+from bot.watch.feed_state import FeedState
 from bot.watch.fetcher import FetchLimits, FetchResult, FetchStatus
 from bot.watch.parser import ParseLimits
-from bot.watch.watcher import FeedState, WatchOptions, build_alert, run_cycle, seed_catalogue
+from bot.watch.seeding import seed_catalogue
 from tests.fakes.feed_server import FeedServer, Item, rss
 from tests.test_feed_parser import BILLION_LAUGHS
 
@@ -58,6 +62,18 @@ OLD = [
 async def server() -> AsyncIterator[FeedServer]:
     async with FeedServer() as fake:
         yield fake
+
+
+@pytest.fixture
+def make_context(make_context):
+    """Contexts whose settings allow a private feed at `feeds add`: the fake server is on
+    127.0.0.1. The fetches stay guarded: `options` exempts only the fake server's port."""
+
+    async def factory(url: str, platform: Any = None, **settings: Any) -> Context:
+        settings.setdefault("LEADERBOT_ALLOW_PRIVATE_FEEDS", True)
+        return await make_context(url, platform, **settings)
+
+    return factory
 
 
 @pytest.fixture
@@ -289,7 +305,7 @@ async def test_a_state_the_database_refuses_does_not_cost_the_others_theirs(
     def polled(feed_id: int, **validators: Any) -> Any:
         url = feeds[feed_id].url
         result = FetchResult(FetchStatus.OK, url, url, http_status=200, **validators)
-        return watcher._success(feeds[feed_id], now, result, "primed", title="T")
+        return feed_state.succeeded(feeds[feed_id], now, result, "primed", title="T")
 
     good = polled(ids[0], etag='"ok"')
     # Past the column (the fetcher drops such a validator; this is the backstop): PostgreSQL
@@ -298,7 +314,7 @@ async def test_a_state_the_database_refuses_does_not_cost_the_others_theirs(
     broken = polled(ids[2])
     broken.state["v_last_polled_at"] = "not a time"  # refused by both databases, always
 
-    await watcher._save(ctx, [good, long, broken])
+    await feed_state.save_states(ctx, [good, long, broken])
 
     async with ctx.db.read() as session:
         rows = {f.id: f for f in (await session.scalars(select(Feed))).all()}
@@ -480,3 +496,152 @@ async def test_two_processes_polling_at_once_alert_once(make_context, database_u
     )
     rows = await posts(first)
     assert sorted(r.channel_id for r in rows) == ["C1", "C2"]
+
+
+async def test_a_reused_feed_id_still_alerts(ctx, server) -> None:
+    """SQLite reuses a deleted row's id: a new feed given a removed feed's id, whose report
+    has a guid the old feed used ("3"), still alerts (guid keys are scoped by URL, not id)."""
+    await alerts_on(ctx, "C1")
+    server.feed("/a", rss([]))
+    a = await add_feed(ctx, server, "/a")
+    await cycle(ctx, server)
+    old = Item(title=REPORT.title, link="https://a.example/trends", guid="3", published=WHEN)
+    server.feed("/a", rss([old]))
+    await cycle(ctx, server)
+    await admin.remove_feed(ctx, a, actor="test")
+
+    unrelated = Item(title="Unrelated", link="https://b.example/x", guid="1", published=WHEN)
+    server.feed("/b", rss([unrelated]))
+    await add_feed(ctx, server, "/b")
+    await cycle(ctx, server)
+    new = Item(
+        title="Socitm launches cyber security research briefing",
+        link="https://b.example/cyber",
+        guid="3",
+        published=WHEN + timedelta(days=5),
+    )
+    server.feed("/b", rss([new, unrelated]))
+    await cycle(ctx, server)
+
+    titles = sorted(str((p.payload or {}).get("title")) for p in await posts(ctx))
+    assert titles == sorted([old.title, new.title])
+
+
+@pytest.mark.parametrize(
+    "validators",
+    [
+        {"etag": '"' + "x" * 1500 + '"'},
+        {"last_modified": "Tue, 28 Jan 2025 09:00:00 GMT" + " " + "y" * 400},
+    ],
+    ids=["long-etag", "long-last-modified"],
+)
+async def test_an_oversized_validator_does_not_stop_other_feeds_being_saved(
+    ctx, server, validators: dict[str, str]
+) -> None:
+    # The columns are VARCHAR(1024) / VARCHAR(256); PostgreSQL enforces them, SQLite does not.
+    server.feed("/good", rss([Item(title="Good story", guid="g1")]), etag='"ok"')
+    server.feed("/odd", rss([Item(title="Odd story", guid="o1")]), **validators)
+    good = await add_feed(ctx, server, "/good")
+    odd = await add_feed(ctx, server, "/odd")
+
+    report = await run_cycle(ctx, options(server))  # must not raise
+
+    assert sorted(o.status for o in report.outcomes) == ["primed", "primed"]
+    async with ctx.db.read() as session:
+        rows = {f.id: f for f in (await session.scalars(select(Feed))).all()}
+    assert rows[good].etag == '"ok"' and rows[good].last_success_at is not None
+    assert rows[odd].last_success_at is not None
+    # Polled again at the feed's interval (60 min), not at the 15-minute lease.
+    assert rows[good].next_poll_at is not None
+    assert (rows[good].next_poll_at - ctx.clock()).total_seconds() >= 3600 - 1
+
+
+async def entries_of(ctx: Context, feed_id: int) -> int:
+    async with ctx.db.read() as session:
+        rows = await session.scalars(select(FeedEntry.item_id).where(FeedEntry.feed_id == feed_id))
+        return len(rows.all())
+
+
+async def test_items_sharing_one_link_are_distinct_stories(ctx, server) -> None:
+    # Every item links to the publisher's home page; guids, titles and dates tell them apart.
+    home = "https://publisher.example/"
+    backlog = [
+        Item(title=f"Story {i}", link=home, guid=f"s-{i}", published=WHEN - timedelta(days=i))
+        for i in range(200)
+    ]
+    await alerts_on(ctx, "C1")
+    server.feed("/home", rss(backlog))
+    feed_id = await add_feed(ctx, server, "/home")
+    first = await cycle(ctx, server)
+    assert first.outcomes[0].new_items == 200
+    assert await entries_of(ctx, feed_id) == 200
+
+    report = Item(**{**REPORT.__dict__, "link": home, "published": WHEN + timedelta(days=1)})
+    server.feed("/home", rss([report, *backlog[:199]]))
+    second = await cycle(ctx, server)
+
+    assert (second.outcomes[0].new_items, second.outcomes[0].alerts) == (1, 1)
+    assert [p.payload["title"] for p in await posts(ctx)] == [REPORT.title]
+
+
+async def test_a_new_item_reusing_an_old_items_link_still_alerts(ctx, server) -> None:
+    # One item per fetch, always the same link: the link alone must not make it old news.
+    home = "https://publisher.example/"
+    await alerts_on(ctx, "C1")
+    server.feed("/one", rss([Item(title="Bins", link=home, guid="1", published=WHEN)]))
+    await add_feed(ctx, server, "/one")
+    await cycle(ctx, server)
+    later = WHEN + timedelta(days=3)
+    server.feed("/one", rss([Item(**{**REPORT.__dict__, "link": home, "published": later})]))
+    report = await cycle(ctx, server)
+    assert report.outcomes[0].alerts == 1
+
+
+async def test_description_only_items_are_recorded_by_their_content(ctx, server) -> None:
+    # RSS 2.0 allows an item with only a description: no guid, no link, no title.
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><description>Old news about bins.</description></item></channel></rss>"
+    )
+    await alerts_on(ctx, "C1")
+    server.feed("/desc", body)
+    feed_id = await add_feed(ctx, server, "/desc")
+    first = await cycle(ctx, server)
+    assert first.outcomes[0].new_items == 1 and await entries_of(ctx, feed_id) == 1
+
+    report_item = (
+        b"<item><description>Socitm publishes its annual digital trends report for "
+        b"councils.</description></item>"
+    )
+    server.feed("/desc", body.replace(b"<item>", report_item + b"<item>", 1))
+    second = await cycle(ctx, server)
+    assert (second.outcomes[0].new_items, second.outcomes[0].alerts) == (1, 1)
+    third = await cycle(ctx, server)  # the same two items: nothing new
+    assert third.outcomes[0].new_items == 0
+
+
+async def test_an_item_with_nothing_to_know_it_by_is_logged(ctx, server, caplog) -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><category>x</category></item></channel></rss>"
+    )
+    server.feed("/empty", body)
+    await add_feed(ctx, server, "/empty")
+    with caplog.at_level("WARNING", logger="bot.watch.stories"):
+        await cycle(ctx, server)
+    assert "1 item(s) with no guid, link, title or description skipped" in caplog.text
+
+
+async def test_an_out_of_range_character_reference_does_not_cost_the_feed(ctx, server) -> None:
+    await alerts_on(ctx, "C1")
+    server.feed("/refs", rss(OLD))
+    await add_feed(ctx, server, "/refs")
+    await cycle(ctx, server)
+    bad = Item(**{**UNRELATED.__dict__, "title": "Bin &#xFFFFFFFF; collections"})
+    # rss() escapes the "&": put the raw reference back, as a hostile feed would send it.
+    body = rss([bad, REPORT, *OLD]).replace(b"&amp;#xFFFFFFFF;", b"&#xFFFFFFFF;")
+    assert b"&#xFFFFFFFF;" in body
+    server.feed("/refs", body)
+    report = await cycle(ctx, server)
+    assert report.outcomes[0].status == "changed", report.outcomes[0]
+    assert (report.outcomes[0].new_items, report.outcomes[0].alerts) == (2, 1)

@@ -242,13 +242,13 @@ async def test_happy_paths(slack: Slack, text: str, expected: str) -> None:
 async def test_feeds_and_alerts(slack: Slack) -> None:
     added = await slack.say("feeds add <https://www.socitm.net/feed/> digital")
     assert added.startswith("Watching feed 1 (Socitm) for <#C1>")
-    assert "`/leadership alerts on` turns them on" in added  # alerts are off here
+    assert "Alerts are now on here: `/leadership alerts off` stops them" in added
     again = await slack.say("feeds add https://www.socitm.net/feed/")
     assert "already watched, as feed 1" in again and "`/leadership feeds`" in again
     listing = await slack.say("feeds", user=MEMBER)
     assert "• 1: Socitm, <https://www.socitm.net/feed/|https://www.socitm.net/feed/>" in listing
     assert "keywords digital" in listing
-    assert "Alerts on: <#C1>" in await slack.say("alerts on")
+    assert "already on in <#C1>" in await slack.say("alerts on")
     assert "Feeds: 1 Socitm" in await slack.say("status")
     assert "Stopped watching feed 1 (Socitm)" in await slack.say("feeds remove 1")
     async with slack.ctx.db.read() as session:

@@ -17,7 +17,7 @@ from bot.services.context import Context
 from bot.services.digest import plan_digests
 from bot.services.nudge import plan_nudges
 from bot.services.privacy import purge_expired
-from bot.watch.watcher import run_cycle
+from bot.watch.cycle import run_cycle
 
 log = logging.getLogger(__name__)
 

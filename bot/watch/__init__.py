@@ -1,9 +1,10 @@
 """Watching news feeds for new Socitm reports (issue 5).
 
-- `watcher.run_cycle(ctx)`: the one scheduler job; polls due feeds, queues alerts.
+- `cycle.run_cycle(ctx)` (also `watcher.run_cycle`): the one scheduler job; polls due feeds,
+  queues alerts. Its parts: `feed_state`, `stories`, `alerts`, `seeding`.
 - `fetcher.SafeFetcher`: httpx with every limit explicit and each address checked.
 - `parser.parse_feed`: feedparser on bytes, in a worker process, bounded.
-- `admin`: add, remove and list feeds; alerts on/off (the CLI and the slash command).
-- `catalogue`: feeds/catalogue.toml and feeds/rules.toml. Matching itself is pure:
-  `bot.domain.feed_match`.
+- `catalogue`: where feeds/catalogue.toml and feeds/rules.toml are.
+Managing feeds (add, remove, list; alerts on/off) is a service: `bot.services.feeds`.
+Matching, address checks and catalogue parsing are pure: `bot.domain.feed_*`.
 """

@@ -1,102 +1,41 @@
-"""The feed catalogue and the match rules, read from bot/data/feeds/ (data, not code)."""
+"""Where the feed catalogue and the match rules are (bot/data/feeds/: data, not code), and
+loading them from there. Reading and checking the files is `bot.domain.feed_catalogue`."""
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.data import bundled
-from bot.domain.feed_match import Keywords, MatchRules, RulesError
+from bot.domain.feed_catalogue import (
+    CatalogueError,
+    CatalogueFeed,
+    find_in_catalogue,
+    read_catalogue,
+    read_rules,
+)
+from bot.domain.feed_match import MatchRules
+from bot.services.feeds.admin import use_catalogue
 
 # Shipped inside the package (bot/data/feeds/) so that a non-editable install has them too.
 CATALOGUE_PATH = bundled("feeds/catalogue.toml")
 RULES_PATH = bundled("feeds/rules.toml")
 FEEDS_DIR = CATALOGUE_PATH.parent
 
-
-class CatalogueError(ValueError):
-    """A catalogue or rules file that cannot be used; the message names the file and field."""
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogueFeed:
-    name: str
-    url: str
-    confirmed: bool
-    poll_minutes: int
-    keywords: Keywords
-    publisher_is_subject: bool
-    note: str
+__all__ = [
+    "CATALOGUE_PATH",
+    "FEEDS_DIR",
+    "RULES_PATH",
+    "CatalogueError",
+    "CatalogueFeed",
+    "find_in_catalogue",
+    "load_catalogue",
+    "load_rules",
+]
 
 
-class _FeedModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    name: str = Field(min_length=1, max_length=200)
-    url: str = Field(min_length=10, max_length=2048)
-    confirmed: bool
-    poll_minutes: int | None = Field(None, ge=5, le=1440)
-    keywords: list[str] = Field(default_factory=list, max_length=20)
-    publisher_is_subject: bool = False
-    note: str = ""
-
-    @field_validator("url")
-    @classmethod
-    def _http_only(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
-        return value
-
-
-class _CatalogueModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    defaults: dict[str, int] = Field(default_factory=dict)
-    feeds: list[_FeedModel] = Field(default_factory=list)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CatalogueError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogueError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"{path}: not valid TOML: {exc}") from None
-
-
+@use_catalogue  # `feeds add` takes a listed feed's name, keywords and interval from here
 def load_catalogue(path: Path = CATALOGUE_PATH) -> tuple[CatalogueFeed, ...]:
-    raw = _read_toml(path)
-    try:
-        model = _CatalogueModel.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CatalogueError(f"{path}: field {where}: {first['msg']}") from None
-    default_minutes = int(model.defaults.get("poll_minutes", 60))
-    seen: set[str] = set()
-    feeds: list[CatalogueFeed] = []
-    for entry in model.feeds:
-        if entry.url in seen:
-            raise CatalogueError(f"{path}: {entry.url} is listed twice")
-        seen.add(entry.url)
-        feeds.append(
-            CatalogueFeed(
-                name=entry.name,
-                url=entry.url,
-                confirmed=entry.confirmed,
-                poll_minutes=entry.poll_minutes or default_minutes,
-                keywords=Keywords.parse(entry.keywords),
-                publisher_is_subject=entry.publisher_is_subject,
-                note=entry.note,
-            )
-        )
-    return tuple(feeds)
+    return read_catalogue(path)
 
 
 _RULES_CACHE: dict[Path, tuple[float, MatchRules]] = {}
@@ -111,13 +50,6 @@ def load_rules(path: Path = RULES_PATH) -> MatchRules:
     cached = _RULES_CACHE.get(path)
     if cached is not None and cached[0] == mtime:
         return cached[1]
-    try:
-        rules = MatchRules.from_mapping(_read_toml(path))
-    except RulesError as exc:
-        raise CatalogueError(f"{path}: {exc}") from None
+    rules = read_rules(path)
     _RULES_CACHE[path] = (mtime, rules)
     return rules
-
-
-def find_in_catalogue(url: str, catalogue: tuple[CatalogueFeed, ...]) -> CatalogueFeed | None:
-    return next((entry for entry in catalogue if entry.url == url), None)

@@ -6,7 +6,7 @@ DECOMPRESSED body, enforced while inflating so a gzip bomb never expands in memo
 at most 3 redirects, each one re-checked; http and https only; no credentials in URLs.
 
 Addresses: the hostname is resolved here, every address it resolves to is checked
-(bot.watch.netguard), and the connection is made to that checked address, through a custom
+(bot.domain.feed_addresses), and the connection is made to that checked address, through a custom
 httpcore network backend. So the address actually connected to is the one checked, on every hop
 and every new connection, and DNS rebinding cannot slip in between check and connect. TLS still
 verifies the certificate against the hostname.
@@ -40,7 +40,7 @@ import httpcore
 import httpx
 
 from bot import __version__
-from bot.watch.netguard import AddressPolicy, IPAddress
+from bot.domain.feed_addresses import AddressPolicy, IPAddress
 from bot.watch.policy import parse_retry_after
 
 log = logging.getLogger(__name__)

@@ -17,11 +17,18 @@
   worker that overruns its wall-clock timeout is killed (and replaced); its address space and
   CPU time are capped with setrlimit as a backstop.
 - Malformed ("bozo") feeds that still yield entries are used; the reason is kept for the log.
+- Numeric character references to no character XML allows (`&#xFFFFFFFF;`, a surrogate
+  `&#xD800;`, `&#0;`) are replaced by U+FFFD before parsing: feedparser 6.0 raises on some
+  (OverflowError, ValueError, UnicodeEncodeError), which would cost the whole feed.
+- `parse_bytes` never raises: if feedparser still raises on the document, each entry is parsed
+  on its own (with the channel around it) and the healthy ones are kept; if none is, the
+  result says why (code `parse_error`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import io
 import logging
 import math
@@ -83,6 +90,44 @@ _SUBSET_END = re.compile(rb"\]\s*>")
 _PREFIX = rb"(?:[A-Za-z_][\w.-]{0,40}:)?"
 _AUTHOR_TAGS = rb"(?:author|creator|managingEditor|webMaster|publisher|contributor|name|email)"
 _ENTRY_END = re.compile(rb"</" + _PREFIX + rb"(?:item|entry)\s*>")
+_ENTRY_START = re.compile(rb"<" + _PREFIX + rb"(?:item|entry)(?=[\s>/])")
+# `&#` digits `;`: one class repeated then a fixed byte, so linear.
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
+REPLACEMENT_REF = b"&#xFFFD;"
+MAX_CODE_POINT_DIGITS = 7  # 0x10FFFF and 1114111 fit: more significant digits is out of range
+
+
+def _valid_xml_char(code: int) -> bool:
+    """XML 1.0's Char production."""
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
+def _fix_char_ref(found: re.Match[bytes]) -> bytes:
+    hex_digits, decimal = found.group(1), found.group(2)
+    digits = (hex_digits or decimal).lstrip(b"0") or b"0"
+    if len(digits) > MAX_CODE_POINT_DIGITS:  # also spares int() a huge decimal string
+        return REPLACEMENT_REF
+    code = int(digits, 16 if hex_digits else 10)
+    return found.group(0) if _valid_xml_char(code) else REPLACEMENT_REF
+
+
+def neutralise_char_refs(body: bytes) -> tuple[bytes, int]:
+    """(body, how many references were replaced): invalid numeric character references
+    become U+FFFD, so one bad character cannot fail the parse of every item."""
+    replaced = 0
+
+    def fix(found: re.Match[bytes]) -> bytes:
+        nonlocal replaced
+        fixed = _fix_char_ref(found)
+        replaced += fixed is REPLACEMENT_REF
+        return fixed
+
+    return _CHAR_REF.sub(fix, body), replaced
 
 
 def _author_pattern(limit: int) -> re.Pattern[bytes]:
@@ -111,6 +156,9 @@ def prepare_body(body: bytes, limits: ParseLimits) -> tuple[bytes, list[str], in
         else:
             end = close + 1 if close != -1 else len(body)
         body = body[:start] + body[end:]
+    body, replaced = neutralise_char_refs(body)
+    if replaced:
+        notes.append(f"{replaced} invalid character reference(s) replaced by U+FFFD")
     body, cut = _author_pattern(limits.max_author_chars).subn(rb"\1\2", body)
     if cut:
         notes.append(f"{cut} author field(s) cut to {limits.max_author_chars} characters")
@@ -194,6 +242,21 @@ def _item(entry: Any, limits: ParseLimits) -> FeedItem:
     )
 
 
+def _items(entries: list[Any], limits: ParseLimits) -> tuple[tuple[FeedItem, ...], int]:
+    """The entries as items, skipping one that cannot be read: (items, entries skipped)."""
+    items: list[FeedItem] = []
+    broken = 0
+    for entry in entries:
+        try:
+            items.append(_item(entry, limits))
+        except MemoryError:
+            raise
+        except Exception:
+            log.warning("feed entry skipped: cannot be read", exc_info=True)
+            broken += 1
+    return tuple(items), broken
+
+
 # The author text feedparser runs its quadratic regex on is capped at this many characters
 # (`ParseLimits.max_author_chars` of the parse running in this thread or process).
 _AUTHOR_CAP: ContextVar[int] = ContextVar(
@@ -237,7 +300,82 @@ def parse_bytes(
     base_url: str | None = None,
     limits: ParseLimits = ParseLimits(),
 ) -> ParsedFeed:
-    """Parse in this process (the worker calls this). Never raises for bad input."""
+    """Parse in this process (the worker calls this). Never raises for bad input: a failure is
+    a result with a code and a reason. (MemoryError is let through: the worker reports it.)"""
+    started = time.monotonic()
+    try:
+        return _parse(body, content_type=content_type, base_url=base_url, limits=limits)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        log.warning("feed parse failed: %s: %s", type(exc).__name__, exc)
+        return ParsedFeed(
+            ok=False,
+            code="parse_error",
+            reason=f"parser error: {type(exc).__name__}: {exc}"[:300],
+            elapsed=time.monotonic() - started,
+        )
+
+
+def _feedparser(body: bytes, headers: dict[str, str]) -> Any:
+    import feedparser
+
+    return feedparser.parse(
+        io.BytesIO(body),
+        response_headers=headers or None,
+        sanitize_html=False,  # we never render feed HTML: it is reduced to text
+        resolve_relative_uris=False,
+    )
+
+
+def _entry_spans(body: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each entry element: each closing tag with the first opening tag after
+    the previous entry (linear in the tags, however many are left unclosed)."""
+    starts = [m.start() for m in _ENTRY_START.finditer(body)]
+    spans: list[tuple[int, int]] = []
+    taken = 0  # starts before this index belong to entries already paired
+    for end in (m.end() for m in _ENTRY_END.finditer(body)):
+        after = bisect.bisect_left(starts, end, lo=taken)
+        if after == taken:
+            continue  # a closing tag with no opening one since the last entry
+        spans.append((starts[taken], end))
+        taken = after
+    return spans
+
+
+def _salvage(body: bytes, headers: dict[str, str], first: Exception) -> tuple[Any, list[Any]]:
+    """feedparser raised on the whole document: parse each entry alone, with the channel's
+    own elements around it, and keep those that parse. Returns (channel data, entries)."""
+    spans = _entry_spans(body)
+    if not spans:
+        raise first
+    head, tail = body[: spans[0][0]], body[spans[-1][1] :]
+    channel: Any = None
+    entries: list[Any] = []
+    failures = 0
+    for start, end in spans:
+        try:
+            data = _feedparser(head + body[start:end] + tail, headers)
+        except Exception:
+            failures += 1
+            continue
+        channel = channel if channel is not None else data
+        entries.extend(data.get("entries") or [])
+    if channel is None:
+        raise first
+    log.warning(
+        "feed parse failed as a whole (%s: %s): %d of %d entries kept one by one",
+        type(first).__name__,
+        first,
+        len(spans) - failures,
+        len(spans),
+    )
+    return channel, entries
+
+
+def _parse(
+    body: bytes, *, content_type: str | None, base_url: str | None, limits: ParseLimits
+) -> ParsedFeed:
     import feedparser
 
     _bound_author_regex(feedparser)
@@ -249,17 +387,21 @@ def parse_bytes(
         headers["content-type"] = content_type
     if base_url:
         headers["content-location"] = base_url  # resolves relative entry links
-    data = feedparser.parse(
-        io.BytesIO(prepared),
-        response_headers=headers or None,
-        sanitize_html=False,  # we never render feed HTML: it is reduced to text
-        resolve_relative_uris=False,
-    )
+    try:
+        data = _feedparser(prepared, headers)
+        entries = list(data.get("entries") or [])
+    except MemoryError:
+        raise
+    except Exception as exc:
+        data, entries = _salvage(prepared, headers, exc)
+        notes.append(
+            f"the feed as a whole failed to parse ({type(exc).__name__}): "
+            "its entries were parsed one by one"
+        )
     bozo = None
     if data.get("bozo"):
         exc = data.get("bozo_exception")
         bozo = f"{type(exc).__name__}: {exc}"[:300] if exc is not None else "malformed"
-    entries = list(data.get("entries") or [])
     if not entries and not data.get("version"):
         why = f"not an RSS or Atom feed ({bozo})" if bozo else "not an RSS or Atom feed"
         return ParsedFeed(
@@ -279,7 +421,9 @@ def parse_bytes(
         )
     elif dropped:
         notes.append(f"{dropped} entries beyond the first {limits.max_entries} ignored")
-    items = tuple(_item(e, limits) for e in kept)
+    items, broken = _items(kept, limits)
+    if broken:
+        notes.append(f"{broken} entries could not be read and were skipped")
     feed = data.get("feed") or {}
     return ParsedFeed(
         ok=True,

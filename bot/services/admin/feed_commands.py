@@ -17,8 +17,8 @@ from bot.services.admin.store import remember_channel
 from bot.services.admin.summary import channel_feeds
 from bot.services.admin.summary_text import FEED_EXAMPLE
 from bot.services.context import Context
-from bot.watch import admin as feed_admin
-from bot.watch.admin import FeedAdminError, FeedView
+from bot.services.feeds import admin as feed_admin
+from bot.services.feeds.admin import FeedAdminError, FeedView
 
 
 def _feed_line(feed: FeedView, s: Style) -> str:
@@ -62,7 +62,9 @@ async def add_feed(ctx: Context, cmd: AddFeed, where: Where, inv: Invocation) ->
     if (refusal := await join(ctx, where, inv)) is not None:
         return refusal
     await remember_channel(ctx, where, inv)
+    was_on = await feed_admin.alerts_enabled(ctx, where.id)
     try:
+        # A feed added here is for this channel: adding it turns the channel's alerts on.
         feed = await feed_admin.add_feed(
             ctx, cmd.url, channel_id=where.id, keywords=cmd.keywords, actor=inv.user_id
         )
@@ -72,7 +74,9 @@ async def add_feed(ctx: Context, cmd: AddFeed, where: Where, inv: Invocation) ->
         f"Watching feed {feed.id} ({s.escape(feed.source)}) for {s.channel(where.id)}: "
         "what it holds now is never alerted, only what is new from now on."
     )
-    return change_made(text + await _alerts_off_hint(ctx, where))
+    if not was_on:
+        text += f" Alerts are now on here: `{SLASH} alerts off` stops them."
+    return change_made(text)
 
 
 async def remove_feed(ctx: Context, cmd: RemoveFeed, where: Where, inv: Invocation) -> Outcome:

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from bot.services import schedules as schedule_service
 from bot.services.admin.formats import when
 from bot.services.context import Context
+from bot.services.feeds import admin as feed_admin
+from bot.services.feeds.admin import FeedView
 from bot.store.models import AuditEntry, Channel, Post, Schedule
-from bot.watch import admin as feed_admin
-from bot.watch.admin import FeedView
 
 
 @dataclass

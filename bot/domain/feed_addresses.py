@@ -1,5 +1,8 @@
 """Which addresses a feed may be fetched from. Pure: no DNS, no sockets.
 
+In the domain layer (not bot.watch) because two layers need it: the fetcher checks every
+address it connects to, and the feed admin service refuses a private address at `feeds add`.
+
 A feed URL is untrusted (any admin can add one, and any feed can redirect), so the fetcher
 checks every address it is about to connect to: private, loopback, link-local (cloud metadata
 at 169.254.169.254), CGNAT, multicast, reserved and documentation ranges are refused, and so

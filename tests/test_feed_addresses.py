@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from bot.watch.netguard import AddressPolicy, address_refusal
+from bot.domain.feed_addresses import AddressPolicy, address_refusal
 
 REFUSED = {
     "127.0.0.1": "loopback",
@@ -70,3 +70,17 @@ def test_allow_private_lifts_everything_and_exempt_lifts_one_server() -> None:
     assert narrow.refusal(loopback, 8080) is None
     assert narrow.refusal(loopback, 8081) is not None
     assert narrow.refusal(ipaddress.ip_address("169.254.169.254"), 8080) is not None
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b:1:7f00:0:100:808:808",  # 127.0.0.1 in the RFC 6052 /48 layout
+        "64:ff9b:1:a9fe:a9:fe00:808:808",  # 169.254.169.254 in the /48 layout
+        "64:ff9b:1::808:808",
+    ],
+)
+def test_local_use_nat64_addresses_are_refused_whatever_they_embed(address: str) -> None:
+    # Where a /48 translator puts the IPv4 address cannot be known from here (RFC 6052): read
+    # as the well-known /96, 127.0.0.1 would pass as 8.8.8.8. The /48 is never public.
+    assert address_refusal(ipaddress.ip_address(address)) is not None

@@ -1,36 +1,49 @@
-"""Managing feeds and alerts: the use cases behind `leaderbot feeds …` and `/leadership feeds …`,
-`/leadership alerts on|off`. Every change is audited in the same transaction.
+"""Managing feeds and alerts: the use cases behind `leaderbot feeds …`, `leaderbot alerts …`,
+`/leadership feeds …` and `/leadership alerts on|off`. Every change is audited in the same
+transaction.
 
 Errors are FeedAdminError with a sentence that says what to do instead, fit to show a user.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.feed_match import Keywords
+from bot.domain.feed_catalogue import CatalogueFeed, find_in_catalogue
 from bot.services import audit
 from bot.services.channels import ensure_channel
 from bot.services.context import Context
+from bot.services.feeds.checks import (
+    FeedAdminError,
+    check_public,
+    validate_keywords,
+    validate_url,
+)
 from bot.store.models import Channel
 from bot.store.models_feeds import Feed
-from bot.watch.catalogue import CATALOGUE_PATH, CatalogueFeed, find_in_catalogue, load_catalogue
 
-MAX_KEYWORDS = 20
-MAX_KEYWORD_LENGTH = 100
+__all__ = [
+    "FeedAdminError",
+    "FeedView",
+    "add_feed",
+    "alerts_enabled",
+    "list_feeds",
+    "remove_feed",
+    "set_alerts",
+    "use_catalogue",
+    "validate_keywords",
+    "validate_url",
+]
+
 MIN_INTERVAL_MINUTES = 5
 MAX_INTERVAL_MINUTES = 1440
 DEFAULT_INTERVAL_MINUTES = 60
-
-
-class FeedAdminError(ValueError):
-    """A refused change; the message is for the person who asked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,35 +81,6 @@ class FeedView:
         )
 
 
-def validate_url(url: str) -> str:
-    url = url.strip()
-    if len(url) > 2048:
-        raise FeedAdminError("That address is too long (2,048 characters at most).")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises ValueError on a bad port)
-    except ValueError:
-        raise FeedAdminError(f"{url!r} is not a web address.") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise FeedAdminError("A feed address starts with https:// (or http://).")
-    if parts.username is not None or parts.password is not None:
-        raise FeedAdminError("Feed addresses with a user name or password are not supported.")
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise FeedAdminError("A feed address has no spaces in it.")
-    return url
-
-
-def validate_keywords(words: Iterable[str]) -> Keywords:
-    cleaned = [" ".join(w.split()) for w in words]
-    cleaned = [w for w in dict.fromkeys(cleaned) if w]
-    if len(cleaned) > MAX_KEYWORDS:
-        raise FeedAdminError(f"Give {MAX_KEYWORDS} keywords at most.")
-    for word in cleaned:
-        if len(word) > MAX_KEYWORD_LENGTH:
-            raise FeedAdminError(f"Keywords can be {MAX_KEYWORD_LENGTH} characters at most.")
-    return Keywords.parse(cleaned)
-
-
 def _host_name(url: str) -> str:
     host = urlsplit(url).hostname or url
     return host.removeprefix("www.")
@@ -111,9 +95,15 @@ async def add_feed(
     name: str | None = None,
     interval_minutes: int | None = None,
     actor: str = "cli",
-    catalogue_path: Path = CATALOGUE_PATH,
+    catalogue: Sequence[CatalogueFeed] | None = None,
 ) -> FeedView:
-    """Watch a feed. Its current items are recorded on the first fetch, never alerted."""
+    """Watch a feed. Its current items are recorded on the first fetch, never alerted.
+
+    A feed added for a channel is that channel asking for alerts: its alerts are turned on
+    (audited) in the same transaction, or the feed would alert nobody. `catalogue` defaults
+    to the registered one (`use_catalogue`)."""
+    if channel_id is not None and not channel_id.strip():
+        raise FeedAdminError("Name the channel to alert, or leave the channel out for all.")
     url = validate_url(url)
     chosen = validate_keywords(keywords)
     if interval_minutes is not None and not (
@@ -122,10 +112,8 @@ async def add_feed(
         raise FeedAdminError(
             f"Poll every {MIN_INTERVAL_MINUTES} to {MAX_INTERVAL_MINUTES} minutes."
         )
-    try:
-        listed: CatalogueFeed | None = find_in_catalogue(url, load_catalogue(catalogue_path))
-    except ValueError:
-        listed = None  # a broken catalogue file must not stop an admin adding a feed
+    await check_public(url, allow_private=ctx.settings.allow_private_feeds)
+    listed = find_in_catalogue(url, _catalogue() if catalogue is None else catalogue)
     if not chosen and listed is not None:
         chosen = listed.keywords
     minutes = interval_minutes or (listed.poll_minutes if listed else DEFAULT_INTERVAL_MINUTES)
@@ -174,7 +162,31 @@ async def add_feed(
             before=before,
             after={"feed_id": row.id, "url": url, "keywords": row.keywords, "source": source},
         )
+        if channel_id is not None:
+            await _turn_alerts(session, ctx, channel_id, True, actor=actor)
         return FeedView.of(row)
+
+
+CatalogueSource = Callable[[], Sequence[CatalogueFeed]]
+_CATALOGUE: list[CatalogueSource] = []
+
+
+def use_catalogue(source: CatalogueSource) -> CatalogueSource:
+    """Where `add_feed` finds the catalogue by default. `bot.watch.catalogue` registers its
+    loader when imported (as the watcher registers its alert content with the outbox): this
+    service sits below the watcher and cannot import it, and the files' location is the
+    watcher's to decide."""
+    _CATALOGUE[:] = [source]
+    return source
+
+
+def _catalogue() -> Sequence[CatalogueFeed]:
+    if not _CATALOGUE:
+        return ()
+    try:
+        return _CATALOGUE[0]()
+    except ValueError:
+        return ()  # a broken catalogue file must not stop an admin adding a feed
 
 
 async def remove_feed(ctx: Context, feed_id: int, *, actor: str = "cli") -> FeedView:
@@ -212,20 +224,26 @@ async def list_feeds(ctx: Context, *, include_removed: bool = False) -> list[Fee
 async def set_alerts(ctx: Context, channel_id: str, enabled: bool, *, actor: str) -> bool:
     """Turn report alerts on or off in a channel. Returns the previous setting."""
     async with ctx.db.write() as session:
-        channel: Channel = await ensure_channel(session, ctx, channel_id)
-        before = channel.alerts_enabled
-        channel.alerts_enabled = enabled
-        if before != enabled:
-            audit.record(
-                session,
-                ctx,
-                actor=actor,
-                action="alerts",
-                channel_id=channel_id,
-                before={"alerts_enabled": before},
-                after={"alerts_enabled": enabled},
-            )
-        return before
+        return await _turn_alerts(session, ctx, channel_id, enabled, actor=actor)
+
+
+async def _turn_alerts(
+    session: AsyncSession, ctx: Context, channel_id: str, enabled: bool, *, actor: str
+) -> bool:
+    channel: Channel = await ensure_channel(session, ctx, channel_id)
+    before = channel.alerts_enabled
+    channel.alerts_enabled = enabled
+    if before != enabled:
+        audit.record(
+            session,
+            ctx,
+            actor=actor,
+            action="alerts",
+            channel_id=channel_id,
+            before={"alerts_enabled": before},
+            after={"alerts_enabled": enabled},
+        )
+    return before
 
 
 async def alerts_enabled(ctx: Context, channel_id: str) -> bool:
