@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from importlib import metadata
 
 from pydantic import ValidationError
 
@@ -20,6 +21,15 @@ from bot.cli.common import EXIT_USAGE, Handler, OneLineParser, UsageError
 from bot.domain.questions import QuestionSetError
 from bot.runtime import StartupError
 from bot.settings import Settings
+from bot.store.db import DatabaseUnavailable
+
+
+def _version() -> str:
+    try:
+        return metadata.version("leaderbot")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
 
 COMMAND_GROUPS = (core, digest, feeds, admin, teams)
 
@@ -30,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The weekly Socitm leadership question, its replies and a digest.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--version", action="version", version=f"leaderbot {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     for group in COMMAND_GROUPS:
@@ -76,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if runner is not None:  # commands that manage their own lifecycle (run, demo, db)
             return asyncio.run(runner(args, settings))
         return asyncio.run(_with_context(args.handler, args, settings))
-    except (UsageError, QuestionSetError) as exc:
+    except (UsageError, QuestionSetError, DatabaseUnavailable) as exc:
         print(f"leaderbot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except StartupError as exc:
