@@ -1,0 +1,35 @@
+"""The platform contract suite's fixtures: one `Harness` per platform, every check run on each.
+
+HOW TO ADD A PLATFORM (Teams): write `tests/contract/teams.py` with a `Harness` subclass (see
+tests/contract/harness.py for what it must provide) and an async context manager
+`teams_harness()` that starts FakeTeams (tests/fakes/teams_api.py), builds the adapter against
+it and yields the harness; then add `("teams", teams_harness)` to `HARNESSES` below. Nothing else
+changes: every test in this directory takes the `harness` fixture and runs once per entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+
+import pytest
+
+from tests.contract.console import console_harness
+from tests.contract.harness import Harness
+from tests.contract.slack import slack_harness
+
+HarnessFactory = Callable[[], AbstractAsyncContextManager[Harness]]
+
+# The adapters under contract, explicitly (a platform missing here is simply not checked).
+HARNESSES: list[tuple[str, HarnessFactory]] = [
+    ("console", console_harness),
+    ("slack", slack_harness),
+    # ("teams", teams_harness),  # the lead adds this when the Teams adapter lands
+]
+
+
+@pytest.fixture(params=[name for name, _ in HARNESSES])
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    factory = dict(HARNESSES)[request.param]
+    async with factory() as built:
+        yield built
