@@ -127,7 +127,7 @@ def digest_post(replies_per_question: int, reply_chars: int) -> DigestPost:
                 user_id=f"user-{i}",
                 user_name=f"Person {i} {HOSTILE}",
                 text=f"reply {question.id}-{i}: " + ("word " * reply_chars)[:reply_chars],
-                ts=str(1000 + i),
+                message_id=str(1000 + i),
                 edited=i % 2 == 0,
                 posted_at=posted + timedelta(minutes=i),
             )
