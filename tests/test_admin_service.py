@@ -14,7 +14,7 @@ from bot.domain.content import UserInfo
 from bot.platforms.console.platform import ConsolePlatform
 from bot.port import DeliveryUnknown
 from bot.services import console_commands
-from bot.services.admin_commands import (
+from bot.services.admin import (
     ROLE_CACHE_TTL,
     Invocation,
     describe_change,

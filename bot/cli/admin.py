@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.cli.common import OneLineParser, UsageError, print_table
 from bot.domain.parsing import ParseError, parse_user
-from bot.services.admin_commands import add_bot_admin, describe_change, remove_bot_admin
+from bot.services.admin import add_bot_admin, describe_change, remove_bot_admin
 from bot.services.context import Context
 from bot.store.models import AuditEntry, BotAdmin, ChatUser
 

@@ -23,7 +23,7 @@ from bot.domain.command_grammar import SLASH
 from bot.domain.parsing import parse_zone
 from bot.domain.schedule import NATIONS, bank_holiday
 from bot.platforms.slack.blocks import escape_mrkdwn, link
-from bot.services.admin_commands import Invocation, Outcome, Style, run
+from bot.services.admin import Invocation, Outcome, Style, run
 from bot.services.context import Context
 
 log = logging.getLogger(__name__)
