@@ -172,9 +172,9 @@ async def test_an_added_admin_can_change_settings_until_removed(sqlite_url, make
     platform = ConsoleWithRoles({})
     ctx = await make_context(sqlite_url, platform=platform)
     assert not (await run(ctx, "alerts on", inv("U0JANE01"))).ok
-    assert (await run(ctx, "admins add <@U0JANE01|jane>", inv())).ok
+    assert (await run(ctx, "admins add U0JANE01", inv())).ok
     assert (await run(ctx, "alerts on", inv("U0JANE01"))).ok
-    assert (await run(ctx, "admins remove <@U0JANE01>", inv())).ok
+    assert (await run(ctx, "admins remove U0JANE01", inv())).ok
     assert not (await run(ctx, "alerts off", inv("U0JANE01"))).ok
 
 

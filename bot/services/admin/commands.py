@@ -82,9 +82,9 @@ _HANDLERS: dict[type, Handler] = {
 
 
 async def run(ctx: Context, text: str, inv: Invocation) -> Outcome:
-    """Parse what followed `/leadership` and execute it."""
+    """Read what followed `/leadership` (with the platform's reader, `inv.read`) and execute it."""
     try:
-        command = parse(ctx, text)
+        command = parse(ctx, text, inv)
     except ParseError as exc:
         return refused(inv.style.escape(exc.message))
     return await execute(ctx, command, inv)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from bot.domain.parsing import Word
+
+# How a platform reads a command's text into words (mentions as ChannelId / UserId).
+Reader = Callable[[str], Sequence[Word]]
 
 
 def _plain_link(url: str, label: str) -> str:
@@ -34,8 +39,11 @@ class Invocation:
     workspace_id: str | None = None
     channel_name: str | None = None
     style: Style = PLAIN
-    # Console (and Teams): a `#name` *is* the channel's id. On Slack only a mention has one.
+    # The console: a `#name` *is* the channel's id, and a bare word may be a person's id.
+    # Where names are not ids, only a mention (read by the platform's `read`) names one.
     names_are_ids: bool = False
+    # The platform's reader of command text; None: plain text (`plain_words`).
+    read: Reader | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from bot.domain.command_grammar import SLASH
 from bot.domain.parsing import parse_zone
 from bot.domain.schedule import NATIONS, bank_holiday
 from bot.platforms.slack.blocks import escape_mrkdwn, link
+from bot.platforms.slack.command_text import command_words
 from bot.services.admin import Invocation, Outcome, Style, run
 from bot.services.context import Context
 
@@ -52,6 +53,7 @@ def invocation(body: dict[str, Any]) -> Invocation:
         workspace_id=body.get("team_id") or None,
         channel_name=body.get("channel_name") or None,
         style=SLACK_STYLE,
+        read=command_words,
     )
 
 
