@@ -159,7 +159,7 @@ async def test_roles_are_cached_briefly_and_never_used_stale(sqlite_url, make_co
     clock.advance(seconds=ROLE_CACHE_TTL.total_seconds() + 1)
     platform.failing = True
     refused = await run(ctx, "schedule wed 09:00", inv("U0BOSS1"))
-    assert not refused.ok and "couldn't check your Slack role" in refused.text
+    assert not refused.ok and "couldn't check your role in the workspace" in refused.text
     assert (await run(ctx, "status", inv("U0BOSS1"))).ok  # reading needs no lookup
 
     platform.failing = False

@@ -72,7 +72,7 @@ async def remove_admin(ctx: Context, cmd: RemoveAdmin, where: Where, inv: Invoca
     if cmd.user.id in ctx.settings.admins:
         return refused(
             f"{person} is listed in LEADERBOT_ADMINS, which only whoever runs leaderbot can "
-            "change (it is a setting of the server, not of Slack)."
+            "change (it is a setting of the server, not of the chat)."
         )
     return refused(
         f"{person} was not added with `{SLASH} admins add`, so there is nothing to remove. "

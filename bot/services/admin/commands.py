@@ -95,7 +95,10 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
     where = resolve(command.channel, inv)
     if isinstance(where, Outcome):
         return where
-    decision = await authorize(ctx, command, inv.user_id, ctx.platform_for(inv.channel_id))
+    platform = ctx.platform_for(inv.channel_id)
+    decision = await authorize(
+        ctx, command, inv.user_id, platform, platform_label=inv.platform_label
+    )
     if not decision.allowed:
         return refused(inv.style.escape(decision.reason))
     handler = _HANDLERS[type(command)]

@@ -25,6 +25,9 @@ class Style:
     escape: Callable[[str], str] = lambda text: text
     bold: Callable[[str], str] = lambda text: text
     link: Callable[[str, str], str] = _plain_link
+    # Who did something, as the audit log recorded them: a person's id, or a name such as
+    # "cli". The platform knows its ids; plain text shows the record as it is.
+    actor: Callable[[str], str] = lambda actor: actor
 
 
 PLAIN = Style()
@@ -44,6 +47,8 @@ class Invocation:
     names_are_ids: bool = False
     # The platform's reader of command text; None: plain text (`plain_words`).
     read: Reader | None = None
+    # The platform's name for messages that need it ("your Slack role"); None: neutral words.
+    platform_label: str | None = None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from bot.domain.parsing import (
     parse_zone,
 )
 from bot.platforms.slack.blocks import context, escape_mrkdwn, header, section
-from bot.platforms.slack.listeners.commands import SLACK_STYLE
+from bot.platforms.slack.listeners.commands import PLATFORM_LABEL, SLACK_STYLE
 from bot.port import ChatPlatform
 from bot.services.admin import (
     Invocation,
@@ -105,7 +105,7 @@ async def _channel_blocks(ctx: Context, channel_id: str, admin: bool) -> list[di
 
 async def home_view(ctx: Context, user_id: str, *, notice: str | None = None) -> dict[str, Any]:
     """The Home tab for one person. `notice`: the result of what they just did (mrkdwn)."""
-    decision = await admin_decision(ctx, user_id, _slack(ctx))
+    decision = await admin_decision(ctx, user_id, _slack(ctx), platform_label=PLATFORM_LABEL)
     admin = decision.allowed
     blocks: list[dict[str, Any]] = [
         header("leaderbot"),
@@ -378,6 +378,7 @@ def _invocation(body: dict[str, Any], channel_id: str) -> Invocation:
         channel_id=channel_id,
         workspace_id=team,
         style=SLACK_STYLE,
+        platform_label=PLATFORM_LABEL,
     )
 
 
