@@ -18,7 +18,7 @@ from aiohttp import web
 from bot.platforms.slack.app import SlackServer, build_bolt_app
 from bot.platforms.slack.listeners import commands, home
 from bot.platforms.slack.platform import SlackPlatform
-from bot.services.admin_commands import add_bot_admin
+from bot.services.admin import add_bot_admin
 from bot.services.context import Context, Platforms
 from tests.fakes.signing import FORM, command_body, signed_headers
 from tests.fakes.slack_api import FakeSlack

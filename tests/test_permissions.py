@@ -76,22 +76,34 @@ def test_lookup_failing_fails_closed(info: UserInfo | None) -> None:
     decision = decide(info, "U0ADMIN" if info is None else info.id, lookup_error="ratelimited")
     assert decision == Decision(
         False,
-        "I couldn't check your Slack role (ratelimited), so I can't make changes right now. "
-        f"Try again in a minute. (Reading still works, e.g. `{SLASH} status`.)",
+        "I couldn't check your role in the workspace (ratelimited), so I can't make changes "
+        f"right now. Try again in a minute. (Reading still works, e.g. `{SLASH} status`.)",
     )
     assert_tells_what_to_do(decision)
+
+
+def test_the_platform_may_name_itself_in_a_refusal() -> None:
+    decision = decide_admin(
+        None,
+        user_id="U0X",
+        allowlist=set(),
+        bot_admins=set(),
+        lookup_error="ratelimited",
+        platform_label="Slack",
+    )
+    assert decision.reason.startswith("I couldn't check your Slack role (ratelimited)")
 
 
 def test_no_details_without_an_error_still_refuses() -> None:
     decision = decide(None, "U0ALLOWED")
     assert not decision.allowed
-    assert "couldn't check your Slack role" in decision.reason
+    assert "couldn't check your role in the workspace" in decision.reason
 
 
 def test_details_about_someone_else_are_not_trusted() -> None:
     decision = decide(user("U0ADMIN", is_admin=True), "U0MEMBER")
     assert not decision.allowed
-    assert "couldn't check your Slack role" in decision.reason
+    assert "couldn't check your role in the workspace" in decision.reason
 
 
 def test_lookup_error_text_is_kept_short_and_on_one_line() -> None:

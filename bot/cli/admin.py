@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from bot.cli.common import OneLineParser, UsageError, print_table
 from bot.domain.parsing import ParseError, parse_user
-from bot.services.admin_commands import add_bot_admin, describe_change, remove_bot_admin
+from bot.platforms.slack.command_text import command_words
+from bot.services.admin import add_bot_admin, describe_change, remove_bot_admin
 from bot.services.context import Context
 from bot.store.models import AuditEntry, BotAdmin, ChatUser
 
@@ -74,8 +75,13 @@ async def audit_log(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _user(value: str) -> str:
+    """A user id, or a mention pasted from Slack (`<@U0123ABCD>`). Read as Slack reads it,
+    as before: only Slack ids are known by their shape (other platforms' ids: not yet)."""
     try:
-        return parse_user(value).id
+        words = command_words(value)
+        if len(words) != 1:
+            raise ParseError(f"give one user ID, e.g. U0123ABCD, not {value!r}")
+        return parse_user(words[0]).id
     except ParseError as exc:
         raise UsageError(exc.message.replace("`", "")) from None
 

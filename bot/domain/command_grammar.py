@@ -1,4 +1,7 @@
-"""The `/leadership` grammar: slash-command text -> a typed command. Pure, no platform calls.
+"""The admin command grammar: a command's words -> a typed command. Pure, no platform calls.
+
+Every platform reads its own text into words first (`bot.domain.parsing.Word`: text, or a
+mention already turned into a ChannelId or UserId); plain text is read with `plain_words`.
 
     help [command] | status | questions | ask [Qn]
     schedule <day> <time> [zone] | schedule off | pause [until YYYY-MM-DD] | resume
@@ -23,9 +26,12 @@ from typing import ClassVar
 
 from bot.domain.parsing import (
     DAY_NAMES,
+    ChannelId,
+    ChannelName,
     ChannelRef,
     ParseError,
     UserId,
+    Word,
     describe_ids,
     example_id,
     is_meridiem,
@@ -40,6 +46,7 @@ from bot.domain.parsing import (
     parse_zone,
     quote,
     show,
+    word_text,
 )
 
 SLASH = "/leadership"
@@ -239,46 +246,63 @@ _NO = frozenset({"no"})
 _LIST = frozenset({"list", "ls", "show"})
 _REMOVE = frozenset({"remove", "rm", "delete", "del"})
 
-# A token: a Slack escape <…> (whole, even with spaces in a label), a quoted phrase (straight
-# or curly quotes, as phones type them), or a run of anything else.
-_TOKEN_RE = re.compile(r"<[^<>]*>|[\"“”]([^\"“”]*)[\"“”]|[^\s<]+|<")
+# A quoted phrase (straight or curly quotes, as phones type them); an adapter that tokenizes
+# its own markup uses the same pattern for phrases.
+QUOTED = r"[\"“”]([^\"“”]*)[\"“”]"
+_TOKEN_RE = re.compile(rf"{QUOTED}|\S+")
 
 
 @dataclass(frozen=True, slots=True)
 class _Context:
     today: date | None
     question_ids: Sequence[str] | None
+    any_id: bool  # a bare word may be a person's id (platforms whose names are ids)
+    users: dict[str, UserId]  # the people mentioned, by the text that stands for them
 
 
 def _fail(message: str, example: str) -> ParseError:
     return ParseError(f"{message} Try `{SLASH} {example}`.")
 
 
-def _unescape(text: str) -> str:
-    # Slack escapes &, < and > in the text it sends; & goes last so "&amp;lt;" stays "&lt;".
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
 def tokenize(text: str) -> list[str]:
+    """Plain text -> words: runs of non-space, or a quoted phrase as one word."""
     tokens: list[str] = []
     for match in _TOKEN_RE.finditer(text):
         if match[1] is not None:
             if match[1].strip():
-                tokens.append(_unescape(match[1].strip()))
-        elif match[0].startswith("<") and len(match[0]) > 1:
-            tokens.append(match[0])  # parsers of mentions and links unescape their own parts
+                tokens.append(match[1].strip())
         else:
-            tokens.append(_unescape(match[0]))
+            tokens.append(match[0])
     return tokens
 
 
-def _take_channels(tokens: list[str]) -> tuple[list[str], list[tuple[str | None, ChannelRef]]]:
-    """Split out the channel words, each with the connector ("in", "for", "to") before it."""
+def plain_words(text: str, *, names_are_ids: bool = False) -> list[Word]:
+    """The words of plain text with no mention syntax (the console, the CLI). Where names are
+    ids (the console), a `#name` is that channel's id."""
+    words: list[Word] = []
+    for token in tokenize(text):
+        if names_are_ids and looks_like_channel(token):
+            ref = parse_channel(token)
+            name = ref.name if isinstance(ref, ChannelName) else token
+            words.append(ChannelId(name, name))
+        else:
+            words.append(token)
+    return words
+
+
+def _take_channels(
+    tokens: Sequence[Word],
+) -> tuple[list[str], list[tuple[str | None, ChannelRef]], dict[str, UserId]]:
+    """Split out the channel words, each with the connector ("in", "for", "to") before it;
+    the other words as text, with the people mentioned among them by that text."""
     rest: list[str] = []
     found: list[tuple[str | None, ChannelRef]] = []
+    users: dict[str, UserId] = {}
     for token in tokens:
         if not looks_like_channel(token):
-            rest.append(token)
+            rest.append(word_text(token))
+            if isinstance(token, UserId):
+                users[rest[-1]] = token
             continue
         try:
             ref = parse_channel(token)
@@ -286,7 +310,7 @@ def _take_channels(tokens: list[str]) -> tuple[list[str], list[tuple[str | None,
             raise _fail(exc.message, "status #general") from None
         connector = rest.pop().lower() if rest and rest[-1].lower() in _CONNECTORS else None
         found.append((connector, ref))
-    return rest, found
+    return rest, found, users
 
 
 def _one_channel(
@@ -303,17 +327,21 @@ def _suggest(word: str, options: Sequence[str]) -> str | None:
 
 
 def parse_command(
-    text: str,
+    words: str | Sequence[Word],
     *,
     today: date | None = None,
     question_ids: Sequence[str] | None = None,
+    any_id: bool = False,
 ) -> Command:
-    """Parse what followed `/leadership`. `today` refuses past pause dates; `question_ids`
-    (a QuestionSet's ids) checks `ask Qn`. Raises ParseError with what to type instead."""
-    tokens = tokenize(text)
+    """Parse what followed `/leadership`: the words a platform's adapter read (plain text is
+    read with `plain_words`). `today` refuses past pause dates; `question_ids` (a QuestionSet's
+    ids) checks `ask Qn`; `any_id` takes a bare word as a person's id (where names are ids).
+    Raises ParseError with what to type instead."""
+    if isinstance(words, str):
+        words = plain_words(words)
+    tokens, channels, users = _take_channels(words)
     if tokens and tokens[0].lower() == SLASH:
         tokens = tokens[1:]  # pasted with the command name: harmless
-    tokens, channels = _take_channels(tokens)
     if not tokens:
         if channels:
             raise _fail("Say what to do in that channel.", "status #general")
@@ -328,7 +356,7 @@ def parse_command(
                 f"Did you mean `{_ALIASES.get(guess, guess)}`? Try `{SLASH} help`."
             )
         raise ParseError(f"I don't know {quote(tokens[0])}. Try `{SLASH} help`.")
-    ctx = _Context(today=today, question_ids=question_ids)
+    ctx = _Context(today=today, question_ids=question_ids, any_id=any_id, users=users)
     return _HANDLERS[name](tokens[1:], channels, ctx)
 
 
@@ -561,7 +589,7 @@ def _admins(args: list[str], channels: Channels, ctx: _Context) -> Command:
         if len(args) != 2:
             raise _fail("Name one person, picked as you type @.", example)
         try:
-            user = parse_user(args[1])
+            user = ctx.users.get(args[1]) or parse_user(args[1], any_id=ctx.any_id)
         except ParseError as exc:
             raise _fail(exc.message, example) from None
         if verb == "add":
@@ -621,6 +649,7 @@ __all__ = [
     "Status",
     "is_change",
     "parse_command",
+    "plain_words",
     "tokenize",
     "with_channel",
 ]

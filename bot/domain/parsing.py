@@ -1,9 +1,10 @@
 """Forgiving, pure parsers for what people type: days, times, zones, channels, people, dates.
 
-Shared by the `/leadership` slash command and the CLI. Each parser returns a clean value or
-raises `ParseError` whose message is one line saying what was expected, with an example in
-backticks. Nothing here calls a platform: a `#name` that Slack did not turn into a channel
-mention comes back as `ChannelName`, for the caller to look up or report.
+Shared by the admin commands (every platform) and the CLI. Each parser returns a clean value
+or raises `ParseError` whose message is one line saying what was expected, with an example in
+backticks. Nothing here calls a platform or reads its syntax: each platform's adapter turns
+its mentions into `ChannelId` / `UserId` words first (see `Word`). A bare `#name` that is not
+a mention comes back as `ChannelName`, for the caller to look up or report.
 """
 
 from __future__ import annotations
@@ -257,7 +258,7 @@ def _zone_guesses(key: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class ChannelId:
-    """A channel the platform named by id (from a Slack mention or typed as an id)."""
+    """A channel the platform named by id: a mention its adapter read, or an id as typed."""
 
     id: str
     name: str | None = None
@@ -265,7 +266,8 @@ class ChannelId:
 
 @dataclass(frozen=True, slots=True)
 class ChannelName:
-    """A bare `#name` Slack did not turn into a mention: only the API can find its id."""
+    """A bare `#name` that is not a mention (no such channel, or one the person cannot see):
+    only the platform can find its id, if it has one."""
 
     name: str
 
@@ -275,66 +277,82 @@ ChannelRef = ChannelId | ChannelName
 
 @dataclass(frozen=True, slots=True)
 class UserId:
+    """A person the platform named by id: a mention its adapter read, or an id as typed."""
+
     id: str
     name: str | None = None
 
 
-# Slack escapes mentions in slash-command text as <#C123|name> (the name may be empty).
-_CHANNEL_MENTION_RE = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^<>]*))?>")
-_CHANNEL_ID_RE = re.compile(r"[CG][A-Z0-9]{6,20}")
+# A word of a command, as a platform's adapter hands it over: plain text, or a mention it has
+# already turned into a channel or a person. No platform syntax is left in it.
+Word = str | ChannelId | UserId
+
 _CHANNEL_NAME_RE = re.compile(r"#([^\s#<>@|`]{1,80})")
-_USER_MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^<>]*))?>")
-_USER_ID_RE = re.compile(r"[UW][A-Z0-9]{6,20}")
-_CHANNEL_EXAMPLE = "e.g. `#general` or an ID like `C0123ABCD`"
+_CHANNEL_EXAMPLE = "e.g. `#general`"
 
 
-def parse_channel(text: str, *, any_id: bool = False) -> ChannelRef:
-    """A channel: "<#C123ABC|name>", "<#C123ABC>", "C0123ABCD" -> ChannelId; "#name" -> ChannelName.
+def _single_word(raw: str) -> bool:
+    return bool(raw) and not any(ch.isspace() for ch in raw) and not raw.startswith(("<", "@"))
 
-    `any_id=True` takes any other single word as an id as it stands, for platforms whose ids
-    do not look like Slack's (the console, Teams); the CLI's `--channel ID` wants that.
+
+def parse_channel(word: Word, *, any_id: bool = False) -> ChannelRef:
+    """A channel: a ChannelId as it is; "#name" -> ChannelName.
+
+    `any_id=True` takes any other single word as an id as it stands, for platforms whose
+    names are ids (the console) or where an id is expected (the CLI's `--channel ID`).
     """
-    raw = text.strip()
-    if match := _CHANNEL_MENTION_RE.fullmatch(raw):
-        return ChannelId(match[1], match[2] or None)
-    if _CHANNEL_ID_RE.fullmatch(raw):
-        return ChannelId(raw)
+    if isinstance(word, ChannelId):
+        return word
+    if isinstance(word, UserId):
+        raise ParseError(
+            f"{quote(word_text(word))} is a person, not a channel: {_CHANNEL_EXAMPLE}."
+        )
+    raw = word.strip()
     if match := _CHANNEL_NAME_RE.fullmatch(raw):
         return ChannelName(match[1].lower())
-    if any_id and raw and not any(ch.isspace() for ch in raw) and not raw.startswith("<"):
+    if any_id and _single_word(raw):
         return ChannelId(raw)
-    raise ParseError(f"{quote(text)} is not a channel: {_CHANNEL_EXAMPLE}.")
+    raise ParseError(f"{quote(word)} is not a channel: {_CHANNEL_EXAMPLE}.")
 
 
-def looks_like_channel(token: str) -> bool:
-    """Whether a command word is meant as a channel. Stricter than parse_channel: a raw id must
-    contain a digit, so an upper-case keyword such as CYBERSECURITY is left alone, and `#12`
-    is left for `feeds remove #12`."""
-    raw = token.strip()
-    if raw.startswith("<#"):
+def looks_like_channel(word: Word) -> bool:
+    """Whether a command word is meant as a channel: a ChannelId, or a `#name` (but `#12` is
+    left for `feeds remove #12`)."""
+    if isinstance(word, ChannelId):
         return True
-    if _CHANNEL_ID_RE.fullmatch(raw):
-        return any(ch.isdigit() for ch in raw)
+    if isinstance(word, UserId):
+        return False
+    raw = word.strip()
     return _CHANNEL_NAME_RE.fullmatch(raw) is not None and not raw[1:].isdigit()
 
 
-def parse_user(text: str) -> UserId:
-    """A person: "<@U123|name>", "<@U123>", or an id "U0123ABCD" / "W0123ABCD"."""
+def parse_user(word: Word, *, any_id: bool = False) -> UserId:
+    """A person: a UserId as it is. `any_id=True` takes a single word as an id as it stands
+    (the console, whose user names are ids; the CLI's USER_ID)."""
+    if isinstance(word, UserId):
+        return word
+    text = word_text(word)
     raw = text.strip()
-    if match := _USER_MENTION_RE.fullmatch(raw):
-        return UserId(match[1], match[2] or None)
-    if _USER_ID_RE.fullmatch(raw):
+    if any_id and isinstance(word, str) and _single_word(raw):
         return UserId(raw)
     if raw.startswith("@"):
-        # An @name Slack did not turn into a mention: nobody matched, or it was typed by hand.
+        # An @name the platform did not turn into a mention: nobody matched, or it was typed
+        # by hand.
         raise ParseError(
             f"I can't tell who {quote(text)} is: pick them from the list that appears as you "
-            f"type @, e.g. `@Jane Smith`, or give their ID, e.g. `U0123ABCD`."
+            f"type @, e.g. `@Jane Smith`."
         )
-    raise ParseError(
-        f"{quote(text)} is not a person: mention them, e.g. `@Jane Smith`, or give their ID, "
-        f"e.g. `U0123ABCD`."
-    )
+    raise ParseError(f"{quote(text)} is not a person: mention them, e.g. `@Jane Smith`.")
+
+
+def word_text(word: Word) -> str:
+    """A word as text, to echo it or to read it where text is expected: a mention as
+    `#name`/`@name` when the platform gave its name, else its id."""
+    if isinstance(word, str):
+        return word
+    if word.name:
+        return ("#" if isinstance(word, ChannelId) else "@") + word.name
+    return word.id
 
 
 # --- dates --------------------------------------------------------------------------------
@@ -436,12 +454,8 @@ _URL_EXAMPLE = "e.g. `https://www.socitm.net/feed/`"
 
 
 def parse_url(text: str) -> str:
-    """A feed address: "https://…", or Slack's escaped link "<https://…|label>" -> the URL."""
+    """A feed address: "https://…" (an adapter hands over a link's address as text)."""
     raw = text.strip()
-    if raw.startswith("<") and raw.endswith(">"):
-        raw = raw[1:-1].split("|", 1)[0]
-    # Slack escapes &, < and > inside the text it sends, URLs included.
-    raw = raw.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     try:
         parts = urlsplit(raw)
     except ValueError:

@@ -39,10 +39,11 @@ WHO_CAN_CHANGE = (
 )
 
 
-def _lookup_failed(why: str) -> Decision:
+def _lookup_failed(why: str, platform_label: str | None) -> Decision:
+    role = f"your {platform_label} role" if platform_label else "your role in the workspace"
     return Decision(
         False,
-        f"I couldn't check your Slack role ({show(why)}), so I can't make changes right now. "
+        f"I couldn't check {role} ({show(why)}), so I can't make changes right now. "
         f"Try again in a minute. (Reading still works, e.g. `{SLASH} status`.)",
     )
 
@@ -54,17 +55,19 @@ def decide_admin(
     allowlist: Set[str],
     bot_admins: Set[str],
     lookup_error: str | None,
+    platform_label: str | None = None,
 ) -> Decision:
     """May `user_id` change settings? `user` is what users.info said (None if it said nothing),
     `allowlist` is LEADERBOT_ADMINS, `bot_admins` the users added with `admins add`, and
-    `lookup_error` why users.info failed, if it did."""
+    `lookup_error` why users.info failed, if it did. `platform_label` names the platform in a
+    refusal ("your Slack role"); without it the words are neutral."""
     if lookup_error is not None:
-        return _lookup_failed(lookup_error)
+        return _lookup_failed(lookup_error, platform_label)
     if user is None:
-        return _lookup_failed("no answer about you")
+        return _lookup_failed("no answer about you", platform_label)
     if user.id != user_id:
         # Details for someone else would be a bug upstream: never decide on them.
-        return _lookup_failed("the answer was about someone else")
+        return _lookup_failed("the answer was about someone else", platform_label)
     # The hard "never"s come before every list: a guest on LEADERBOT_ADMINS is still a guest.
     if user.deleted:
         return Decision(
@@ -103,6 +106,7 @@ def decide_command(
     allowlist: Set[str],
     bot_admins: Set[str],
     lookup_error: str | None,
+    platform_label: str | None = None,
 ) -> Decision:
     """Reading commands are allowed for anyone (even when users.info is down); changes go
     through `decide_admin`."""
@@ -114,4 +118,5 @@ def decide_command(
         allowlist=allowlist,
         bot_admins=bot_admins,
         lookup_error=lookup_error,
+        platform_label=platform_label,
     )

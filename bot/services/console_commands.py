@@ -7,7 +7,7 @@ platform's user (the console platform says they are its admin); a `#name` is a c
 from __future__ import annotations
 
 from bot.domain.command_grammar import SLASH
-from bot.services.admin_commands import PLAIN, Invocation, run
+from bot.services.admin import PLAIN, Invocation, run
 from bot.services.context import Context
 
 

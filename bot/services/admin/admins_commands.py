@@ -6,10 +6,10 @@ from bot.domain.command_grammar import SLASH, AddAdmin, ListAdmins, RemoveAdmin
 from bot.domain.content import UserInfo
 from bot.domain.permissions import ALLOW_LISTED
 from bot.services.admin.audit_text import actor_text
+from bot.services.admin.authorization import who_is
 from bot.services.admin.bot_admins import add_bot_admin, list_bot_admins, remove_bot_admin
-from bot.services.admin.channels import Where
-from bot.services.admin.permissions import who_is
 from bot.services.admin.replies import Invocation, Outcome, change_made, refused
+from bot.services.admin.targets import Where
 from bot.services.context import Context
 
 
@@ -72,7 +72,7 @@ async def remove_admin(ctx: Context, cmd: RemoveAdmin, where: Where, inv: Invoca
     if cmd.user.id in ctx.settings.admins:
         return refused(
             f"{person} is listed in LEADERBOT_ADMINS, which only whoever runs leaderbot can "
-            "change (it is a setting of the server, not of Slack)."
+            "change (it is a setting of the server, not of the chat)."
         )
     return refused(
         f"{person} was not added with `{SLASH} admins add`, so there is nothing to remove. "

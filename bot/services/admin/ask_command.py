@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.domain.command_grammar import SLASH, Ask
-from bot.services.admin.channels import Where, join
+from bot.services.admin.channel_settings import record
 from bot.services.admin.replies import Invocation, Outcome, change_made, refused
-from bot.services.admin.store import record
+from bot.services.admin.targets import Where, join
 from bot.services.ask import ask_and_deliver
 from bot.services.context import Context
 

@@ -39,9 +39,9 @@ def describe_change(
 
 
 def actor_text(actor: str, s: Style) -> str:
-    """Who did something: a Slack user id (U…, W…) as a mention, anything else ("cli",
-    "catalogue") as plain text."""
-    return s.user(actor) if actor[:1] in ("U", "W") else s.escape(actor)
+    """Who did something, as recorded: the platform's Style tells a person's id (shown as a
+    mention) from a name such as "cli" or "catalogue" (shown as text)."""
+    return s.actor(actor)
 
 
 def audit_line(entry: AuditEntry, s: Style, arrow: str = "→") -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.domain.command_grammar import SLASH, AddFeed, ListFeeds, RemoveFeed, SetAlerts
-from bot.services.admin.channels import Where, join
+from bot.services.admin.channel_settings import remember_channel
 from bot.services.admin.formats import show_question
 from bot.services.admin.replies import (
     Invocation,
@@ -13,9 +13,9 @@ from bot.services.admin.replies import (
     change_made,
     refused,
 )
-from bot.services.admin.store import remember_channel
 from bot.services.admin.summary import channel_feeds
 from bot.services.admin.summary_text import FEED_EXAMPLE
+from bot.services.admin.targets import Where, join
 from bot.services.context import Context
 from bot.services.feeds import admin as feed_admin
 from bot.services.feeds.admin import FeedAdminError, FeedView

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from bot.domain.command_grammar import SLASH, Help, ListQuestions, Status
 from bot.domain.help_text import help_text
-from bot.services.admin.channels import Where
 from bot.services.admin.command_parsing import local_today
 from bot.services.admin.replies import Invocation, Outcome
 from bot.services.admin.summary import summarise
 from bot.services.admin.summary_text import status_text
+from bot.services.admin.targets import Where
 from bot.services.context import Context
 
 STATUS_AUDIT_ENTRIES = 5

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from bot.domain.parsing import Word
+
+# How a platform reads a command's text into words (mentions as ChannelId / UserId).
+Reader = Callable[[str], Sequence[Word]]
 
 
 def _plain_link(url: str, label: str) -> str:
@@ -20,6 +25,9 @@ class Style:
     escape: Callable[[str], str] = lambda text: text
     bold: Callable[[str], str] = lambda text: text
     link: Callable[[str, str], str] = _plain_link
+    # Who did something, as the audit log recorded them: a person's id, or a name such as
+    # "cli". The platform knows its ids; plain text shows the record as it is.
+    actor: Callable[[str], str] = lambda actor: actor
 
 
 PLAIN = Style()
@@ -34,8 +42,13 @@ class Invocation:
     workspace_id: str | None = None
     channel_name: str | None = None
     style: Style = PLAIN
-    # Console (and Teams): a `#name` *is* the channel's id. On Slack only a mention has one.
+    # The console: a `#name` *is* the channel's id, and a bare word may be a person's id.
+    # Where names are not ids, only a mention (read by the platform's `read`) names one.
     names_are_ids: bool = False
+    # The platform's reader of command text; None: plain text (`plain_words`).
+    read: Reader | None = None
+    # The platform's name for messages that need it ("your Slack role"); None: neutral words.
+    platform_label: str | None = None
 
 
 @dataclass(frozen=True)

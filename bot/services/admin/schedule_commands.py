@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from bot.domain.command_grammar import SLASH, Pause, Resume, ScheduleOff, SetSchedule
 from bot.services import schedules as schedule_service
-from bot.services.admin.channels import Where, join
+from bot.services.admin.channel_settings import find_schedule, next_due, next_sentence, set_weekly
 from bot.services.admin.formats import rule_text
 from bot.services.admin.replies import Invocation, Outcome, change_made, refused
-from bot.services.admin.store import find_schedule, next_due, next_sentence, set_weekly
+from bot.services.admin.targets import Where, join
 from bot.services.context import Context
 from bot.store.models import Schedule
 

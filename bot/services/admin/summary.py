@@ -72,3 +72,14 @@ async def summarise(ctx: Context, channel_id: str, *, audit_entries: int = 0) ->
             )
             summary.recent = list((await session.scalars(query)).all())
     return summary
+
+
+async def served_channels(ctx: Context) -> list[str]:
+    """The channels with a schedule or alerts on, ordered by name (the App Home lists them)."""
+    async with ctx.db.read() as session:
+        scheduled = set((await session.scalars(select(Schedule.channel_id))).all())
+        alerted = set(
+            await session.scalars(select(Channel.id).where(Channel.alerts_enabled.is_(True)))
+        )
+        names = {cid: name for cid, name in await session.execute(select(Channel.id, Channel.name))}
+    return sorted(scheduled | alerted, key=lambda c: ((names.get(c) or c).lower(), c))

@@ -23,7 +23,8 @@ from bot.domain.command_grammar import SLASH
 from bot.domain.parsing import parse_zone
 from bot.domain.schedule import NATIONS, bank_holiday
 from bot.platforms.slack.blocks import escape_mrkdwn, link
-from bot.services.admin_commands import Invocation, Outcome, Style, run
+from bot.platforms.slack.command_text import command_words
+from bot.services.admin import Invocation, Outcome, Style, run
 from bot.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -34,15 +35,24 @@ SOMETHING_WENT_WRONG = (
     f"`{SLASH} status` shows the current settings; try again in a minute."
 )
 
+
 # mrkdwn: channels and people as mentions (shown as names, no notification in a reply only
 # the sender sees), and whatever came from outside escaped.
+def _actor(actor: str) -> str:
+    """An audit entry's actor: a Slack user id (U…, W…) as a mention, anything else ("cli",
+    "catalogue") as text."""
+    return f"<@{actor}>" if actor[:1] in ("U", "W") else escape_mrkdwn(actor)
+
+
 SLACK_STYLE = Style(
     channel=lambda channel_id: f"<#{channel_id}>",
     user=lambda user_id: f"<@{user_id}>",
     escape=escape_mrkdwn,
     bold=lambda text: f"*{text}*",
     link=lambda url, label: link(url, label),
+    actor=_actor,
 )
+PLATFORM_LABEL = "Slack"
 
 
 def invocation(body: dict[str, Any]) -> Invocation:
@@ -52,6 +62,8 @@ def invocation(body: dict[str, Any]) -> Invocation:
         workspace_id=body.get("team_id") or None,
         channel_name=body.get("channel_name") or None,
         style=SLACK_STYLE,
+        read=command_words,
+        platform_label=PLATFORM_LABEL,
     )
 
 

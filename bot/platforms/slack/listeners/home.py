@@ -15,7 +15,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from bot.domain.command_grammar import SLASH, Command, Pause, Resume, SetDigest, SetSchedule
 from bot.domain.parsing import (
@@ -28,21 +27,22 @@ from bot.domain.parsing import (
     parse_zone,
 )
 from bot.platforms.slack.blocks import context, escape_mrkdwn, header, section
-from bot.platforms.slack.listeners.commands import SLACK_STYLE
+from bot.platforms.slack.listeners.commands import PLATFORM_LABEL, SLACK_STYLE
 from bot.port import ChatPlatform
-from bot.services.admin_commands import (
+from bot.services.admin import (
     Invocation,
     admin_decision,
     digest_line,
     execute,
     feeds_line,
+    find_schedule,
     last_question_line,
     local_today,
     question_line,
+    served_channels,
     summarise,
 )
 from bot.services.context import Context
-from bot.store.models import Channel, Schedule
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +62,6 @@ SHORT_DAYS = [d[:3].lower() for d in DAY_NAMES]
 
 
 # --- the Home tab -------------------------------------------------------------------------
-
-
-async def served_channels(ctx: Context) -> list[str]:
-    """Channels with a schedule or alerts on, by name."""
-    async with ctx.db.read() as session:
-        scheduled = set((await session.scalars(select(Schedule.channel_id))).all())
-        alerted = set(
-            await session.scalars(select(Channel.id).where(Channel.alerts_enabled.is_(True)))
-        )
-        names = {cid: name for cid, name in await session.execute(select(Channel.id, Channel.name))}
-    return sorted(scheduled | alerted, key=lambda c: ((names.get(c) or c).lower(), c))
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
@@ -116,7 +105,7 @@ async def _channel_blocks(ctx: Context, channel_id: str, admin: bool) -> list[di
 
 async def home_view(ctx: Context, user_id: str, *, notice: str | None = None) -> dict[str, Any]:
     """The Home tab for one person. `notice`: the result of what they just did (mrkdwn)."""
-    decision = await admin_decision(ctx, user_id, _slack(ctx))
+    decision = await admin_decision(ctx, user_id, _slack(ctx), platform_label=PLATFORM_LABEL)
     admin = decision.allowed
     blocks: list[dict[str, Any]] = [
         header("leaderbot"),
@@ -228,15 +217,8 @@ def _modal(callback_id: str, title: str, channel_id: str | None, blocks: list) -
     }
 
 
-async def _schedule_row(ctx: Context, channel_id: str, kind: str) -> Schedule | None:
-    async with ctx.db.read() as session:
-        return await session.scalar(
-            select(Schedule).where(Schedule.channel_id == channel_id, Schedule.kind == kind)
-        )
-
-
 async def schedule_modal(ctx: Context, channel_id: str | None) -> dict[str, Any]:
-    current = await _schedule_row(ctx, channel_id, "question") if channel_id else None
+    current = await find_schedule(ctx, channel_id, "question") if channel_id else None
     blocks: list[dict[str, Any]] = []
     if channel_id is None:
         blocks.append(
@@ -261,8 +243,8 @@ async def schedule_modal(ctx: Context, channel_id: str | None) -> dict[str, Any]
 
 
 async def digest_modal(ctx: Context, channel_id: str) -> dict[str, Any]:
-    current = await _schedule_row(ctx, channel_id, "digest")
-    question = await _schedule_row(ctx, channel_id, "question")
+    current = await find_schedule(ctx, channel_id, "digest")
+    question = await find_schedule(ctx, channel_id, "question")
     zone = (current or question).timezone if (current or question) else ctx.settings.timezone
     target = {"type": "conversations_select", "filter": {"include": ["public", "private"]}}
     if current is not None and current.target_channel_id:
@@ -396,6 +378,7 @@ def _invocation(body: dict[str, Any], channel_id: str) -> Invocation:
         channel_id=channel_id,
         workspace_id=team,
         style=SLACK_STYLE,
+        platform_label=PLATFORM_LABEL,
     )
 
 

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from bot.services import audit
 from bot.services import schedules as schedule_service
-from bot.services.admin.channels import Where
 from bot.services.admin.formats import when
 from bot.services.admin.replies import Invocation
+from bot.services.admin.targets import Where
 from bot.services.channels import ensure_channel
 from bot.services.context import Context
 from bot.store.models import Channel, Schedule

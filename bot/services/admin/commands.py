@@ -1,4 +1,4 @@
-"""`/leadership` commands, platform-neutral: run a parsed command for a person in a channel.
+"""Carrying out an admin command: parse it, check the channel and the person, dispatch it.
 
 The Slack slash command, the App Home modals and the console all come here, with the text
 (`run`) or an already-built command (`execute`), and get back an `Outcome`: the reply meant
@@ -8,8 +8,7 @@ Reading is open to everyone. A change needs an admin (see `bot.domain.permission
 with the platform's users.info, cached for a minute at most, and refused when the platform
 cannot say (fail closed). Every change is in the audit log: who, what, when, before -> after.
 
-This module is the entry point; the parts live in `bot.services.admin` (its docstring is the
-map), and what the platforms and the CLI use is re-exported here.
+`bot.services.admin` names the public API (its docstring is the map of the parts).
 """
 
 from __future__ import annotations
@@ -50,51 +49,12 @@ from bot.services.admin import (
     schedule_commands,
 )
 from bot.services.admin.ask_command import ask
-from bot.services.admin.audit_text import audit_line, describe_change
-from bot.services.admin.bot_admins import add_bot_admin, remove_bot_admin
-from bot.services.admin.channels import Where, resolve
-from bot.services.admin.command_parsing import local_today, parse
-from bot.services.admin.formats import rule_text, show_question, when
-from bot.services.admin.permissions import ROLE_CACHE_TTL, admin_decision, authorize, who_is
-from bot.services.admin.replies import PLAIN, Invocation, Outcome, Style, as_sentence, refused
-from bot.services.admin.summary import ChannelSummary, feeds_of, summarise
-from bot.services.admin.summary_text import (
-    digest_line,
-    feeds_line,
-    last_question_line,
-    question_line,
-)
+from bot.services.admin.authorization import authorize
+from bot.services.admin.command_parsing import parse
+from bot.services.admin.replies import Invocation, Outcome, as_sentence, refused
+from bot.services.admin.targets import Where, resolve
 from bot.services.ask import UnknownQuestion
 from bot.services.context import Context
-
-__all__ = [
-    "PLAIN",
-    "ROLE_CACHE_TTL",
-    "ChannelSummary",
-    "Invocation",
-    "Outcome",
-    "Style",
-    "add_bot_admin",
-    "admin_decision",
-    "audit_line",
-    "authorize",
-    "describe_change",
-    "digest_line",
-    "execute",
-    "feeds_line",
-    "feeds_of",
-    "last_question_line",
-    "local_today",
-    "parse",
-    "question_line",
-    "remove_bot_admin",
-    "rule_text",
-    "run",
-    "show_question",
-    "summarise",
-    "when",
-    "who_is",
-]
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +82,9 @@ _HANDLERS: dict[type, Handler] = {
 
 
 async def run(ctx: Context, text: str, inv: Invocation) -> Outcome:
-    """Parse what followed `/leadership` and execute it."""
+    """Read what followed `/leadership` (with the platform's reader, `inv.read`) and execute it."""
     try:
-        command = parse(ctx, text)
+        command = parse(ctx, text, inv)
     except ParseError as exc:
         return refused(inv.style.escape(exc.message))
     return await execute(ctx, command, inv)
@@ -135,7 +95,10 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
     where = resolve(command.channel, inv)
     if isinstance(where, Outcome):
         return where
-    decision = await authorize(ctx, command, inv.user_id, ctx.platform_for(inv.channel_id))
+    platform = ctx.platform_for(inv.channel_id)
+    decision = await authorize(
+        ctx, command, inv.user_id, platform, platform_label=inv.platform_label
+    )
     if not decision.allowed:
         return refused(inv.style.escape(decision.reason))
     handler = _HANDLERS[type(command)]

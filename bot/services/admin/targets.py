@@ -24,14 +24,12 @@ def resolve(ref: ChannelRef | None, inv: Invocation) -> Where | Outcome:
         return Where(inv.channel_id, inv.channel_name)
     if isinstance(ref, ChannelId):
         return Where(ref.id, ref.name, named=True)
-    if inv.names_are_ids:
-        return Where(ref.name, ref.name, named=True)
     return refused(_unknown_channel(ref, inv))
 
 
 def _unknown_channel(ref: ChannelName, inv: Invocation) -> str:
-    # With escaping on, Slack turns every channel the person can see into a mention; a bare
-    # #name means there is no such channel, or it is private and they are not in it.
+    # The platform turns every channel the person can see into a mention (a ChannelId); a
+    # bare #name means there is no such channel, or one they cannot see.
     return inv.style.escape(
         f"I can't find `#{show(ref.name)}`. Pick the channel from the list that appears as "
         f"you type #, e.g. `{SLASH} status #general`."

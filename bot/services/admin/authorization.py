@@ -92,16 +92,24 @@ async def _standing(
     }
 
 
-async def admin_decision(ctx: Context, user_id: str, platform: ChatPlatform) -> Decision:
-    """May this person change settings? (The App Home asks before showing buttons.)"""
+async def admin_decision(
+    ctx: Context, user_id: str, platform: ChatPlatform, *, platform_label: str | None = None
+) -> Decision:
+    """May this person change settings? (The App Home asks before showing buttons.)
+    `platform_label` names the platform in a refusal ("your Slack role")."""
     user, facts = await _standing(ctx, user_id, platform)
-    return decide_admin(user, **facts)
+    return decide_admin(user, **facts, platform_label=platform_label)
 
 
 async def authorize(
-    ctx: Context, command: Command, user_id: str, platform: ChatPlatform
+    ctx: Context,
+    command: Command,
+    user_id: str,
+    platform: ChatPlatform,
+    *,
+    platform_label: str | None = None,
 ) -> Decision:
     if not command.changes:
         return Decision(True, READING)  # no lookup: reading works even when users.info is down
     user, facts = await _standing(ctx, user_id, platform)
-    return decide_command(command, user, **facts)
+    return decide_command(command, user, **facts, platform_label=platform_label)
