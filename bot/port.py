@@ -96,6 +96,10 @@ class ChatPlatform(ABC):
     """One chat platform, outbound. Every method may raise PlatformError (or a subclass)."""
 
     name: str
+    # Whether a person's standing (admin, owner) depends on the channel (Teams: owner of that
+    # channel's team) rather than being one for the whole workspace (Slack). When it does,
+    # the core never reuses a standing it cached for another channel.
+    standing_depends_on_channel: bool = False
 
     @abstractmethod
     def owns(self, channel_id: str) -> bool:

@@ -35,7 +35,7 @@ class ConsoleWithRoles(ConsolePlatform):
         self.lookups: list[str] = []
         self.failing = False
 
-    async def user_info(self, user_id: str) -> UserInfo:
+    async def user_info(self, user_id: str, *, channel_id: str | None = None) -> UserInfo:
         self.lookups.append(user_id)
         if self.failing:
             raise DeliveryUnknown("no answer from the directory")

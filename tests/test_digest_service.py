@@ -36,7 +36,7 @@ class Platform(ConsolePlatform):
         self.failing = failing
         self.lookups: list[str] = []
 
-    async def user_info(self, user_id: str) -> UserInfo:
+    async def user_info(self, user_id: str, *, channel_id: str | None = None) -> UserInfo:
         self.lookups.append(user_id)
         if user_id in self.failing:
             raise PlatformError("user_not_found")

@@ -20,7 +20,7 @@ from bot.platforms.teams.inbound import MESSAGES_PATH, TeamsInbound
 from bot.services.ask import ask_and_deliver
 from bot.services.collect import reconcile_thread
 from bot.services.inbound import Inbound
-from bot.store.models import Channel, Post, Reply, Schedule
+from bot.store.models import BotAdmin, Channel, Post, Reply, Schedule
 from bot.store.models_teams import TeamsChannel, TeamsTeam
 from tests.fakes.teams_api import FakeTeams
 from tests.teams_support import (
@@ -345,3 +345,52 @@ async def test_team_deleted_purges_too(fake: FakeTeams, bot: Bot) -> None:
     await bot.settle()
     assert status == 200
     assert await count(bot, Post) == 0 and await count(bot, TeamsTeam) == 0
+
+
+async def test_a_mentioned_person_is_named_by_their_entra_id_and_answers_say_at_leaderbot(
+    fake: FakeTeams, bot: Bot
+) -> None:
+    await install(fake, bot)
+    message_id = fake.user_post(LEADERS, OWNER, "admins add", mention_bot=True)
+    activity = fake.message_activity(LEADERS, message_id)
+    # Teams sends a person picked after "@" as an <at> element and a mention entity.
+    activity["text"] += " <at>Jane Staff</at>"
+    activity["entities"].append(
+        {
+            "type": "mention",
+            "text": "<at>Jane Staff</at>",
+            "mentioned": {"id": "29:1jane", "name": "Jane Staff", "aadObjectId": STAFF},
+        }
+    )
+    status, _ = await fake.send_activity(bot.url, activity)
+    assert status == 200
+    await bot.settle()
+
+    async with bot.bed.db.read() as session:
+        added = set((await session.scalars(select(BotAdmin.user_id))).all())
+    assert added == {STAFF}
+    answer = await command(fake, bot, STAFF, "help")
+    assert "@leaderbot " in answer and "/leadership" not in answer
+
+
+async def test_an_owner_of_one_team_cannot_change_another_teams_channel(
+    fake: FakeTeams, bot: Bot
+) -> None:
+    other_group = "99999999-2222-3333-4444-555555555555"
+    other_channel = "19:fedcba9876543210fedcba9876543210@thread.tacv2"
+    fake.add_team(other_group, "Another council team", general_channel_id=other_channel)
+    fake.add_member(other_group, OWNER, "Owner Elsewhere", owner=False)
+    fake.add_member(other_group, STAFF, "Staff Elsewhere", owner=True)
+    await install(fake, bot)
+    status, _ = await fake.send_activity(bot.url, fake.installation_activity(other_group, "add"))
+    assert status == 200
+
+    # Owner of the leaders' team: allowed there; a moment later, as a plain member of the
+    # other team, refused there (no standing is reused across teams).
+    await command(fake, bot, OWNER, "schedule mon 09:00")
+    assert await question_schedules(bot) == 1
+    message_id = fake.user_post(other_channel, OWNER, "schedule tue 10:00", mention_bot=True)
+    status, _ = await fake.send_activity(bot.url, fake.message_activity(other_channel, message_id))
+    assert status == 200
+    await bot.settle()
+    assert await question_schedules(bot) == 1

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.domain.command_grammar import plain_words
+from bot.domain.parsing import ChannelId, UserId, Word
 from bot.platforms.teams.html_text import html_to_text
 from bot.platforms.teams.ids import (
     CHANNEL_ID,
@@ -62,6 +64,7 @@ class Command:
     """An @mention of the bot followed by a command, in a channel."""
 
     text: str  # plain text after the mention, e.g. "schedule mon 09:00"
+    words: tuple[Word, ...]  # the same, with people and channels mentioned as their ids
     user_id: str  # Entra object id
     channel_id: str
     root_id: str  # the thread to answer in
@@ -179,13 +182,47 @@ def _bot_mention(activity: dict[str, Any]) -> str | None:
 _LEADING_WRAPPERS = re.compile(r"^(?:\s|<(?:p|div|span)\b[^>]*>)*", re.IGNORECASE)
 
 
-def _command_text(html: str, mention: str) -> str | None:
-    """The command after a leading mention of the bot; None if the message does not start
-    with it (a reply that mentions the bot in passing is a reply)."""
+def _command_html(html: str, mention: str) -> str | None:
+    """The command (still HTML) after a leading mention of the bot; None if the message does
+    not start with it (a reply that mentions the bot in passing is a reply)."""
     rest = html[_LEADING_WRAPPERS.match(html).end() :]  # type: ignore[union-attr]
     if not rest.startswith(mention):
         return None
-    return html_to_text(rest[len(mention) :]).strip()
+    return rest[len(mention) :]
+
+
+_MENTION = re.compile(r"(<at>.*?</at>)", re.IGNORECASE | re.DOTALL)
+
+
+def _other_mentions(activity: dict[str, Any], bot_mention: str) -> dict[str, Word]:
+    """Each `<at>…</at>` other than the bot's, as the person (Entra object id, else the Teams
+    id) or channel (its id) it names, from the activity's mention entities."""
+    found: dict[str, Word] = {}
+    entities = activity.get("entities") or []
+    for entity in entities if isinstance(entities, list) else []:
+        if not isinstance(entity, dict) or entity.get("type") != "mention":
+            continue
+        text, mentioned = entity.get("text"), entity.get("mentioned")
+        if not isinstance(text, str) or text == bot_mention or not isinstance(mentioned, dict):
+            continue
+        name = mentioned.get("name") if isinstance(mentioned.get("name"), str) else None
+        ident = mentioned.get("aadObjectId") or mentioned.get("id")
+        if not isinstance(ident, str) or not ident:
+            continue
+        found[text] = ChannelId(ident, name) if CHANNEL_ID.fullmatch(ident) else UserId(ident, name)
+    return found
+
+
+def command_words(html: str, mentions: dict[str, Word]) -> list[Word]:
+    """What an admin typed, as the grammar's words: mentions become ids, the rest plain text."""
+    words: list[Word] = []
+    for part in _MENTION.split(html):
+        mentioned = mentions.get(part)
+        if mentioned is not None:
+            words.append(mentioned)
+        elif part:
+            words.extend(plain_words(html_to_text(part)))
+    return words
 
 
 def _channel_message(
@@ -216,13 +253,14 @@ def _channel_message(
     posted_at = _time(activity, "timestamp")
     mention = _bot_mention(activity) if kind == "message" else None
     if mention is not None:
-        command = _command_text(text, mention)
+        command = _command_html(text, mention)
         if command is not None:
             return Parsed(
                 kind,
                 place,
                 command=Command(
-                    text=command,
+                    text=html_to_text(command).strip(),
+                    words=tuple(command_words(command, _other_mentions(activity, mention))),
                     user_id=user_id,
                     channel_id=channel_id,
                     root_id=root_id or message_id,

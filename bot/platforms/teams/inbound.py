@@ -30,18 +30,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
+from bot.domain.command_grammar import SLASH
 from bot.platforms.teams import cards
 from bot.platforms.teams.activities import Command, Malformed, Parsed, Place, parse_activity
 from bot.platforms.teams.auth import BotFrameworkAuth, Unauthorized
 from bot.platforms.teams.directory import TeamsDirectory
 from bot.platforms.teams.platform import TeamsPlatform, acting_in
 from bot.port import Installed, PlatformError, Uninstalled
-from bot.services.admin_commands import Invocation, Outcome, Style, run
+from bot.services.admin import Invocation, Outcome, Style, run
 from bot.services.context import Context
 from bot.services.inbound import Inbound
 
@@ -77,9 +79,19 @@ TEAMS_STYLE = Style(
 )
 
 
+TEAMS_COMMAND = "@leaderbot"
+
+
+def in_teams_words(text: str) -> str:
+    """The shared answers name commands as typed in Slack (`/leadership …`); in Teams the
+    same command is typed `@leaderbot …`."""
+    return re.sub(rf"{re.escape(SLASH)}\b", TEAMS_COMMAND, text)
+
+
 def reply_card(outcome: Outcome) -> cards.Card:
     """A command's answer: our words, with anything untrusted already escaped by the style."""
-    return cards.card([cards.text_block(outcome.text)], fallback=outcome.text)
+    text = in_teams_words(outcome.text)
+    return cards.card([cards.text_block(text)], fallback=text)
 
 
 class TeamsInbound:
@@ -274,7 +286,9 @@ class TeamsInbound:
             workspace_id=place.group_id,
             channel_name=place.channel_name,
             style=TEAMS_STYLE,
-            names_are_ids=True,
+            # Mentions were read from the activity's entities already.
+            read=lambda _text: command.words,
+            platform_label="Teams",
         )
         token = acting_in.set(command.channel_id)
         try:

@@ -101,6 +101,7 @@ class _TakenOver(Exception):
 
 class TeamsPlatform(ChatPlatform):
     name = "teams"
+    standing_depends_on_channel = True  # owners own one team
 
     def __init__(
         self,

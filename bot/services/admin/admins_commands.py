@@ -42,7 +42,7 @@ def _who_cannot(user: UserInfo) -> str:
 async def add_admin(ctx: Context, cmd: AddAdmin, where: Where, inv: Invocation) -> Outcome:
     s = inv.style
     person = s.user(cmd.user.id)
-    user, error = await who_is(ctx, cmd.user.id, ctx.platform_for(inv.channel_id))
+    user, error = await who_is(ctx, cmd.user.id, ctx.platform_for(inv.channel_id), inv.channel_id)
     if error is not None or user is None:
         return refused(
             f"I couldn't check who {person} is ({s.escape(error or 'no answer')}), so nobody "

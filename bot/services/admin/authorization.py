@@ -26,16 +26,18 @@ ROLE_CACHE_TTL = timedelta(seconds=60)
 
 
 async def who_is(
-    ctx: Context, user_id: str, platform: ChatPlatform
+    ctx: Context, user_id: str, platform: ChatPlatform, channel_id: str | None = None
 ) -> tuple[UserInfo | None, str | None]:
-    """What the platform says about a user (a fresh cache entry will do), or why it can't say.
-    A stale entry is never used: refusing is better than a stale yes."""
-    async with ctx.db.read() as session:
-        cached = await session.get(ChatUser, user_id)
-    if cached is not None and cached.fetched_at >= ctx.clock() - ROLE_CACHE_TTL:
-        return _from_cache(cached), None
+    """What the platform says about a user where `channel_id` is (a fresh cache entry will do
+    where standing is one per workspace), or why it can't say. A stale entry is never used:
+    refusing is better than a stale yes."""
+    if not platform.standing_depends_on_channel:
+        async with ctx.db.read() as session:
+            cached = await session.get(ChatUser, user_id)
+        if cached is not None and cached.fetched_at >= ctx.clock() - ROLE_CACHE_TTL:
+            return _from_cache(cached), None
     try:
-        info = await platform.user_info(user_id)
+        info = await platform.user_info(user_id, channel_id=channel_id)
     except PlatformError as exc:
         log.warning("users.info for %s failed: %s", user_id, exc)
         return None, str(exc)
@@ -79,10 +81,10 @@ async def _remember(ctx: Context, info: UserInfo) -> None:
 
 
 async def _standing(
-    ctx: Context, user_id: str, platform: ChatPlatform
+    ctx: Context, user_id: str, platform: ChatPlatform, channel_id: str | None = None
 ) -> tuple[UserInfo | None, dict[str, Any]]:
     """The user as the platform sees them, and the rest of what the rules decide on."""
-    user, error = await who_is(ctx, user_id, platform)
+    user, error = await who_is(ctx, user_id, platform, channel_id)
     listed = {user_id} if await is_bot_admin(ctx, user_id) else set()
     return user, {
         "user_id": user_id,
@@ -107,9 +109,11 @@ async def authorize(
     user_id: str,
     platform: ChatPlatform,
     *,
+    channel_id: str | None = None,
     platform_label: str | None = None,
 ) -> Decision:
+    """May this person make this change in `channel_id` (where their standing is asked)?"""
     if not command.changes:
         return Decision(True, READING)  # no lookup: reading works even when users.info is down
-    user, facts = await _standing(ctx, user_id, platform)
+    user, facts = await _standing(ctx, user_id, platform, channel_id)
     return decide_command(command, user, **facts, platform_label=platform_label)

@@ -96,8 +96,15 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
     if isinstance(where, Outcome):
         return where
     platform = ctx.platform_for(inv.channel_id)
+    # Standing is asked where the change is made (a Teams owner owns one team, not all).
+    target = where.id if platform.owns(where.id) else inv.channel_id
     decision = await authorize(
-        ctx, command, inv.user_id, platform, platform_label=inv.platform_label
+        ctx,
+        command,
+        inv.user_id,
+        platform,
+        channel_id=target,
+        platform_label=inv.platform_label,
     )
     if not decision.allowed:
         return refused(inv.style.escape(decision.reason))
