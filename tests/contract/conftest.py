@@ -1,9 +1,9 @@
 """The platform contract suite's fixtures: one `Harness` per platform, every check run on each.
 
-HOW TO ADD A PLATFORM (Teams): write `tests/contract/teams.py` with a `Harness` subclass (see
-tests/contract/harness.py for what it must provide) and an async context manager
-`teams_harness()` that starts FakeTeams (tests/fakes/teams_api.py), builds the adapter against
-it and yields the harness; then add `("teams", teams_harness)` to `HARNESSES` below. Nothing else
+HOW TO ADD A PLATFORM: write `tests/contract/<name>.py` with a `Harness` subclass (see
+tests/contract/harness.py for what it must provide) and an async context manager that starts
+the platform's fake, builds the adapter against it and yields the harness (tests/contract/teams.py
+is one); then add `("<name>", <name>_harness)` to `HARNESSES` below. Nothing else
 changes: every test in this directory takes the `harness` fixture and runs once per entry.
 """
 
@@ -17,6 +17,7 @@ import pytest
 from tests.contract.console import console_harness
 from tests.contract.harness import Harness
 from tests.contract.slack import slack_harness
+from tests.contract.teams import teams_harness
 
 HarnessFactory = Callable[[], AbstractAsyncContextManager[Harness]]
 
@@ -24,7 +25,7 @@ HarnessFactory = Callable[[], AbstractAsyncContextManager[Harness]]
 HARNESSES: list[tuple[str, HarnessFactory]] = [
     ("console", console_harness),
     ("slack", slack_harness),
-    # ("teams", teams_harness),  # the lead adds this when the Teams adapter lands
+    ("teams", teams_harness),
 ]
 
 
