@@ -224,6 +224,22 @@ def test_hostile_names_and_text_are_escaped() -> None:
     assert specials <= {"!date", "https"}
 
 
+def test_every_mrkdwn_text_object_is_verbatim() -> None:
+    # Without verbatim, Slack would auto-link the bare URL and parse @channel / @everyone.
+    typed = "see https://evil.example and www.evil.example @channel @everyone #general"
+    messages = digest_messages(digest_of([reply(i, typed) for i in range(120)]))
+    assert len(messages) > 1
+    objects = [
+        obj
+        for message in messages
+        for block in message["blocks"]
+        for obj in [block.get("text"), *block.get("elements", [])]
+        if isinstance(obj, dict) and obj.get("type") == "mrkdwn"
+    ]
+    assert objects and all(obj.get("verbatim") is True for obj in objects)
+    assert any(typed in obj["text"] for obj in objects)  # escaping unchanged: nothing to escape
+
+
 def test_long_channel_name_header_is_clipped_to_150() -> None:
     digest = build_digest(
         channel=ChannelRef("C1", "x" * 400),

@@ -429,6 +429,34 @@ def test_link_cannot_be_broken_out_of() -> None:
     assert made == "<https://x.org/a%7Cb%3Ec%3Cd%20e&amp;f|R&amp;D>"
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        QuestionPost(question("Bare https://evil.example @channel?"), "Report https://x.org"),
+        Nudge("Q1", "Still time: @everyone https://evil.example"),
+        Notice("A notice with https://evil.example and @here\n" * 200),
+        FeedAlert(
+            title="Title https://evil.example @channel",
+            source="www.evil.example",
+            link="https://socitm.net/r",
+            summary="Summary @everyone https://evil.example",
+            published=datetime(2025, 4, 7, tzinfo=UTC),
+            related_question=question("Related https://evil.example?"),
+        ),
+    ],
+)
+def test_every_mrkdwn_text_object_is_verbatim(content: object) -> None:
+    # Slack auto-links a bare URL and parses @channel in mrkdwn unless it says verbatim.
+    rendered = blocks.render(content)
+    objects = [
+        obj
+        for block in rendered["blocks"]
+        for obj in [block.get("text"), *block.get("elements", [])]
+        if isinstance(obj, dict) and obj.get("type") == "mrkdwn"
+    ]
+    assert objects and all(obj.get("verbatim") is True for obj in objects)
+
+
 def test_truncate_never_splits_an_entity() -> None:
     text = blocks.escape_mrkdwn("a" * 9 + "<")  # "aaaaaaaaa&lt;"
     for limit in range(9, 14):

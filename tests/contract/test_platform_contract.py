@@ -1,4 +1,4 @@
-"""The platform contract: the same checks for every adapter (console, Slack; Teams to join).
+"""The platform contract: the same checks for every adapter (console, Slack, Teams).
 
 Each test takes the `harness` fixture (tests/contract/conftest.py) and so runs once per platform.
 Real adapters against real fakes (HTTP to FakeSlack), no mocks; times are fixed where the bot
@@ -229,15 +229,7 @@ async def question_messages(harness: Harness) -> list[str]:
 # ----------------------------------------------------------------------------- hostile text
 
 
-async def test_hostile_feed_text_stays_inert(
-    harness: Harness, request: pytest.FixtureRequest
-) -> None:
-    known_defect(
-        request,
-        harness,
-        "slack",
-        "untrusted mrkdwn is sent without verbatim: true, so Slack may link a bare URL",
-    )
+async def test_hostile_feed_text_stays_inert(harness: Harness) -> None:
     alert = FeedAlert(
         title=f"Report {HOSTILE}",
         source="Socitm <b>news</b> & views",

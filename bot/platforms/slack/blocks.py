@@ -2,7 +2,10 @@
 
 Everything that comes from outside (question text from a set file, feed titles and summaries,
 user names) goes through `escape_mrkdwn`, so it cannot make Slack mention @channel or a user,
-or show a link we did not build. Links are built here, only for http(s) URLs.
+or show a link we did not build. Links are built here, only for http(s) URLs. Every mrkdwn text
+object says `verbatim: true`, so Slack does not auto-link a bare URL or parse @everyone /
+@channel / a #channel name in it; the links and dates we write ourselves (<url|label>) still
+work.
 """
 
 from __future__ import annotations
@@ -87,6 +90,11 @@ def format_date(when: datetime) -> str:
 # ----------------------------------------------------------------------------- blocks
 
 
+def mrkdwn_text(text: str) -> dict[str, Any]:
+    """A text object of already-escaped mrkdwn, shown verbatim: no auto-linking or parsing."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def header(text: str) -> Block:
     return {
         "type": "header",
@@ -98,14 +106,14 @@ def section(mrkdwn: str) -> Block:
     """A section of already-escaped mrkdwn."""
     return {
         "type": "section",
-        "text": {"type": "mrkdwn", "text": truncate(mrkdwn, SECTION_TEXT_LIMIT)},
+        "text": mrkdwn_text(truncate(mrkdwn, SECTION_TEXT_LIMIT)),
     }
 
 
 def context(mrkdwn: str) -> Block:
     return {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": truncate(mrkdwn, CONTEXT_TEXT_LIMIT)}],
+        "elements": [mrkdwn_text(truncate(mrkdwn, CONTEXT_TEXT_LIMIT))],
     }
 
 

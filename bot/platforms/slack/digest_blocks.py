@@ -11,6 +11,10 @@ text in total (`msg_blocks_too_long`); the limit is undocumented and has been se
 between roughly 11,000 and 13,300 characters (slackapi/bolt-js issues #2509 and #2867), so each
 message here stays under a deliberately lower budget. Lengths are counted in UTF-16 code
 units, which is never less than Slack's count whichever way it counts.
+
+Untrusted text (replies, names, question text) is escaped with `escape_mrkdwn` and every mrkdwn
+text object is `verbatim: true` (`mrkdwn_text`), so a bare URL or @channel in a reply stays text;
+the <!date^…> and <url|label> sequences written here still render.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from bot.domain.digest_render import (
     safe_url,
     summary_line,
 )
-from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn
+from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, mrkdwn_text
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -109,16 +113,12 @@ def _date(when: datetime, tz: tzinfo, token: str = "{date_short_pretty} at {time
     return f"<!date^{int(when.timestamp())}^{token}|{format_when(when, tz)}>"
 
 
-def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text}
-
-
 def _section(text: str) -> Block:
-    return {"type": "section", "text": _mrkdwn(text)}
+    return {"type": "section", "text": mrkdwn_text(text)}
 
 
 def _context(text: str) -> Block:
-    return {"type": "context", "elements": [_mrkdwn(text)]}
+    return {"type": "context", "elements": [mrkdwn_text(text)]}
 
 
 def _block_len(block: Block) -> int:
