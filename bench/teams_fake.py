@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.platforms.teams.directory import TeamsDirectory
 from bot.store.db import Database
-from tests.fakes.teams_api import FakeTeams
+from tests.fakes.teams_api import Call, FakeTeams, Handler
 
 
 class LatentTeams(FakeTeams):
@@ -23,7 +23,9 @@ class LatentTeams(FakeTeams):
         super().__init__(**kwargs)
         self.latency = latency
 
-    async def _respond(self, operation, request, call, handler) -> web.Response | None:  # type: ignore[no-untyped-def]
+    async def _respond(
+        self, operation: str, request: web.Request, call: Call, handler: Handler
+    ) -> web.Response | None:
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         return await super()._respond(operation, request, call, handler)
