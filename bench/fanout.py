@@ -1,9 +1,12 @@
-"""bench/fanout: one question to 200 channels against the fake Slack at 50 ms per call.
+"""bench/fanout: one question to 200 channels at 50 ms per call, on the fake Slack and on the
+fake Teams (200 channels spread over a few teams).
 
-    python -m bench.fanout [--channels 200] [--latency 0.05]
+    python -m bench.fanout [--platform teams|slack|both] [--channels 200] [--latency 0.05]
+                           [--teams 4] [--concurrency 50]
 
-Prints wall time, posts/s, peak RSS, duplicates and lost posts, for the concurrent outbox and
-for the same run one post at a time (the baseline). Target: under 2 s, 0 duplicates, 0 lost.
+Prints, for each platform, wall time, posts/s, duplicates and lost posts, for the concurrent
+outbox and for the same run one post at a time (the baseline), and the peak RSS of the process
+so far. Target: under 2 s, 0 duplicates, 0 lost.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from collections import Counter
 
 from bench._support import peak_rss_mb, temp_context
+from bench.teams_fake import LatentTeams, record_teams, spread_channels, teams_settings
 from bot.services import outbox
 from bot.services.ask import ask_now
 from tests.fakes.slack_api import FakeSlack
@@ -43,6 +47,31 @@ async def one_run(channels: int, latency: float, concurrency: int) -> dict[str, 
         }
 
 
+async def one_teams_run(
+    channels: int, latency: float, concurrency: int, teams: int = 4
+) -> dict[str, float]:
+    async with LatentTeams(latency=latency) as fake:
+        placed = spread_channels(fake, channels, teams)
+        ids = [cid for _, cids in placed for cid in cids]
+        async with temp_context(
+            **teams_settings(fake), LEADERBOT_MAX_CONCURRENT_POSTS=concurrency
+        ) as ctx:
+            await record_teams(ctx.db, fake, placed)
+            keys = [(await ask_now(ctx, cid, "Q1")).key for cid in ids]
+            started = time.perf_counter()
+            report = await outbox.deliver_due(ctx, only_keys=keys)
+            wall = time.perf_counter() - started
+        per_channel = Counter(cid for cid in ids for m in fake.messages(cid) if m.is_root)
+        return {
+            "wall_s": wall,
+            "posts_per_s": len(report.sent) / wall,
+            "sent": len(report.sent),
+            "duplicates": sum(n - 1 for n in per_channel.values() if n > 1),
+            "lost": sum(1 for cid in ids if per_channel[cid] == 0),
+            "calls": len(fake.calls("create_conversation")),
+        }
+
+
 def show(label: str, figures: dict[str, float]) -> None:
     print(
         f"{label:<12} wall {figures['wall_s']:6.2f} s   {figures['posts_per_s']:7.1f} posts/s   "
@@ -53,17 +82,28 @@ def show(label: str, figures: dict[str, float]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--platform", choices=["teams", "slack", "both"], default="both")
     parser.add_argument("--channels", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per fake API call")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--teams", type=int, default=4, help="Teams: teams the channels are in")
     args = parser.parse_args()
-    print(f"fan-out: 1 question to {args.channels} channels, {args.latency * 1000:.0f} ms/call")
-    concurrent = asyncio.run(one_run(args.channels, args.latency, args.concurrency))
-    show("concurrent", concurrent)
-    sequential = asyncio.run(one_run(args.channels, args.latency, 1))
-    show("sequential", sequential)
-    print(f"peak RSS {peak_rss_mb():.0f} MB")
-    print(f"speed-up {sequential['wall_s'] / concurrent['wall_s']:.1f}x")
+    runs = {
+        "slack": lambda c: one_run(args.channels, args.latency, c),
+        "teams": lambda c: one_teams_run(args.channels, args.latency, c, args.teams),
+    }
+    for platform in ("slack", "teams") if args.platform == "both" else (args.platform,):
+        where = f" in {args.teams} teams" if platform == "teams" else ""
+        print(
+            f"{platform} fan-out: 1 question to {args.channels} channels{where}, "
+            f"{args.latency * 1000:.0f} ms/call"
+        )
+        concurrent = asyncio.run(runs[platform](args.concurrency))
+        show("concurrent", concurrent)
+        sequential = asyncio.run(runs[platform](1))
+        show("sequential", sequential)
+        print(f"peak RSS {peak_rss_mb():.0f} MB (this process so far)")
+        print(f"speed-up {sequential['wall_s'] / concurrent['wall_s']:.1f}x")
 
 
 if __name__ == "__main__":
