@@ -57,6 +57,8 @@ def _configure_logging(settings: Settings | None, verbose: bool) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # The Slack SDK logs request bodies at DEBUG; keep it quieter than ours.
     logging.getLogger("slack_sdk").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # httpx logs every request at INFO: that is noise on a command's stderr.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def load_settings() -> Settings:

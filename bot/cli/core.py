@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 from typing import Any
 
@@ -16,6 +17,7 @@ from bot.cli.common import (
 )
 from bot.domain import parsing
 from bot.domain.schedule import DAY_NAMES
+from bot.port import PermanentFailure, PlatformError
 from bot.services import schedules as schedule_service
 from bot.services.ask import UnknownQuestion, ask_and_deliver
 from bot.services.context import Context
@@ -112,6 +114,15 @@ async def _questions(args: argparse.Namespace, ctx: Context) -> int:
 
 async def _ask(args: argparse.Namespace, ctx: Context) -> int:
     check_channels(ctx, args.channel)
+    try:
+        # Before anything is recorded: a channel the bot can never post in (the app not
+        # installed in that team, a private channel it was not invited to) is one line.
+        await ctx.platform_for(args.channel).ensure_channel(args.channel)
+    except PermanentFailure as exc:
+        print(f"leaderbot: cannot post in {args.channel}: {exc}", file=sys.stderr)
+        return 1
+    except PlatformError:
+        pass  # a passing fault: the post is recorded and retried like any other
     try:
         result = await ask_and_deliver(ctx, args.channel, args.question)
     except UnknownQuestion as exc:
