@@ -68,15 +68,18 @@ ADAPTERS: tuple[Adapter, ...] = (Adapter("slack", lambda s: s.slack_configured, 
 
 
 @asynccontextmanager
-async def open_platforms(settings: Settings, out: TextIO | None = None) -> AsyncIterator[Platforms]:
-    """Every configured platform, opened; the console alone when none is configured."""
+async def open_platforms(
+    settings: Settings, out: TextIO | None = None, db: Database | None = None
+) -> AsyncIterator[Platforms]:
+    """Every configured platform, opened; the console alone when none is configured (keeping
+    its messages in `db`, so that every process sees the same threads)."""
     async with contextlib.AsyncExitStack() as stack:
         adapters = [
             await stack.enter_async_context(adapter.open(settings, out))
             for adapter in ADAPTERS
             if adapter.configured(settings)
         ]
-        yield Platforms(adapters or [ConsolePlatform(out)])
+        yield Platforms(adapters or [ConsolePlatform(out, db=db)])
 
 
 @asynccontextmanager
@@ -94,7 +97,7 @@ async def open_context(
         stack.push_async_callback(db.dispose)
         await db.upgrade()
         if platforms is None:
-            platforms = await stack.enter_async_context(open_platforms(settings, out))
+            platforms = await stack.enter_async_context(open_platforms(settings, out, db))
         yield Context(
             settings=settings,
             db=db,

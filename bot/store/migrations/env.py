@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from bot.store import models, models_feeds  # noqa: F401  (register every table)
+from bot.store import models, models_console, models_feeds  # noqa: F401  (every table)
 
 connection = context.config.attributes.get("connection")
 if connection is None:
