@@ -28,13 +28,9 @@ def upgrade() -> None:
         sa.Column("edited", sa.Boolean(), nullable=False),
         sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint(
-            "channel_id", "message_id", name="uq_console_messages_channel_message"
-        ),
+        sa.UniqueConstraint("channel_id", "message_id", name="uq_console_messages_channel_message"),
     )
-    op.create_index(
-        "ix_console_messages_thread", "console_messages", ["channel_id", "thread_id"]
-    )
+    op.create_index("ix_console_messages_thread", "console_messages", ["channel_id", "thread_id"])
     op.create_index("ix_console_messages_key", "console_messages", ["channel_id", "outbox_key"])
 
 
