@@ -88,14 +88,15 @@ ADAPTERS: tuple[Adapter, ...] = (
 async def open_platforms(
     settings: Settings, db: Database, out: TextIO | None = None
 ) -> AsyncIterator[Platforms]:
-    """Every configured platform, opened; the console alone when none is configured."""
+    """Every configured platform, opened; the console alone when none is configured (keeping
+    its messages in `db`, so that every process sees the same threads)."""
     async with contextlib.AsyncExitStack() as stack:
         adapters = [
             await stack.enter_async_context(adapter.open(settings, db, out))
             for adapter in ADAPTERS
             if adapter.configured(settings)
         ]
-        yield Platforms(adapters or [ConsolePlatform(out)])
+        yield Platforms(adapters or [ConsolePlatform(out, db=db)])
 
 
 @asynccontextmanager

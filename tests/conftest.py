@@ -108,7 +108,8 @@ async def make_context(clock: ManualClock) -> AsyncIterator[ContextFactory]:
         return Context(
             settings=make_settings(DATABASE_URL=url, **settings),
             db=db,
-            platforms=Platforms([platform or ConsolePlatform(io.StringIO(), user="tester")]),
+            # The default console keeps its threads in the test's database, as `run` does.
+            platforms=Platforms([platform or ConsolePlatform(io.StringIO(), user="tester", db=db)]),
             questions=questions,
             builders=CONTENT_BUILDERS,
             clock=clock,

@@ -50,7 +50,7 @@ async def test_start_catches_up_on_a_post_due_while_down(sqlite_url, make_contex
     await runner.shutdown()
     platform = only_platform(ctx)
     assert isinstance(platform, ConsolePlatform)
-    assert platform.latest_question("general") is not None
+    assert await platform.latest_question("general") is not None
 
 
 async def test_the_fired_job_posts_and_moves_to_next_week(sqlite_url, make_context, clock):
@@ -64,7 +64,7 @@ async def test_the_fired_job_posts_and_moves_to_next_week(sqlite_url, make_conte
         clock.set(datetime(2030, 1, 21, 9, 0, 1, tzinfo=UTC))
         await runner._fire(1)
         assert isinstance(only_platform(ctx), ConsolePlatform)
-        assert only_platform(ctx).latest_question("general") is not None
+        assert await only_platform(ctx).latest_question("general") is not None
         job = runner.scheduler.get_job("schedule:1")
         assert job.next_run_time == datetime(2030, 1, 28, 9, 0, tzinfo=UTC)
     finally:

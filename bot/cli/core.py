@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import textwrap
 from typing import Any
@@ -82,7 +83,13 @@ def register(sub: Any) -> None:
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import run_bot
 
-    return await run_bot(settings)
+    try:
+        return await run_bot(settings)
+    finally:
+        # The process exits next. Tearing down the interpreter collects every object the bot
+        # ever loaded (0.3 s idle, over a second on a busy machine): frozen, they are skipped,
+        # so Ctrl-C and SIGTERM end the process at once.
+        gc.freeze()
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:

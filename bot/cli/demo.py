@@ -63,42 +63,42 @@ async def run_demo(settings: Settings) -> int:
         )
         platform = ConsolePlatform(sys.stdout, user="U01PRIYA", names=SAMPLE_PEOPLE)
         async with open_context(demo_settings, platforms=Platforms([platform])) as ctx:
+            platform.db = ctx.db  # the console keeps its threads where the bot keeps its data
             print("leaderbot demo: a question, some replies, and the digest.\n")
             asked = await ask_and_deliver(ctx, CHANNEL)
             if not asked.delivered or asked.post.message_id is None:
                 print(f"demo: the question was not posted: {asked.post.error}", file=sys.stderr)
                 return 1
+            thread_id = asked.post.message_id
+            typed = []
             for user_id, text in SAMPLE_REPLIES:
-                message = platform.add_reply(CHANNEL, asked.post.message_id, user_id, text)
+                message = await platform.add_reply(CHANNEL, thread_id, user_id, text)
+                typed.append(message)
                 await record(
                     ctx,
                     ReplyPosted(
-                        CHANNEL,
-                        asked.post.message_id,
-                        message.message_id,
-                        user_id,
-                        text,
-                        message.posted_at,
+                        CHANNEL, thread_id, message.message_id, user_id, text, message.posted_at
                     ),
                 )
                 print(f"  ↳ {SAMPLE_PEOPLE[user_id]}: {text}")
-            # People change their minds: an edit and a deletion, as Slack would send them.
-            edited = platform.messages[CHANNEL][-3]
-            edited.text += " (Edit: the agreements are now signed.)"
-            edited.edited = True
+            # People change their minds: an edit and a deletion, as a platform would send them.
+            edited = typed[-3]
+            new_text = edited.text + " (Edit: the agreements are now signed.)"
+            await platform.edit_reply(CHANNEL, edited.message_id, new_text)
             await record(
                 ctx,
                 ReplyEdited(
                     CHANNEL,
-                    asked.post.message_id,
+                    thread_id,
                     edited.message_id,
                     edited.user_id or "",
-                    edited.text,
+                    new_text,
                     edited.posted_at,
                 ),
             )
             print(f"  ✎ {SAMPLE_PEOPLE[edited.user_id or '']} edited their reply")
-            gone = platform.messages[CHANNEL].pop()
+            gone = typed[-1]
+            await platform.delete_reply(CHANNEL, gone.message_id)
             await record(ctx, ReplyDeleted(CHANNEL, gone.message_id))
             print(f"  ✗ {SAMPLE_PEOPLE[gone.user_id or '']} deleted their reply")
             window = window_ending(ctx.clock() + timedelta(minutes=1), settings.timezone)

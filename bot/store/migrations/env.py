@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 
-from bot.store import models, models_feeds, models_teams  # noqa: F401  (register every table)
+from bot.store import (  # noqa: F401  (register every table)
+    models,
+    models_console,
+    models_feeds,
+    models_teams,
+)
 
 connection = context.config.attributes.get("connection")
 if connection is None:
