@@ -1,18 +1,18 @@
-"""The console's harness: ConsolePlatform in memory, output to a StringIO.
-
-Kept thin on purpose (the console is moving into the database): it touches the adapter only
-through `add_reply` (a person typing a reply) and `messages` (what it stored). When the console
-persists, change those two places and `console_harness`.
-"""
+"""The console's harness: ConsolePlatform keeping its messages in a SQLite database (as
+`leaderbot run` does), output to a StringIO. It touches the adapter only through `add_reply`
+(a person typing a reply) and `messages` (this session's transcript)."""
 
 from __future__ import annotations
 
 import io
 import re
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from bot.platforms.console.platform import CONSOLE_CHANNEL, ConsoleMessage, ConsolePlatform
+from bot.store.db import Database
 from tests.contract.harness import Harness, Seen
 
 # Terminal control: ESC/CSI sequences (colours, cursor moves, OSC 8 hyperlinks), other C0/C1.
@@ -32,7 +32,7 @@ class ConsoleHarness(Harness):
         self._people = 0
 
     async def user_says(self, thread_id: str, user_id: str, text: str) -> str:
-        return self.platform.add_reply(self.channel_id, thread_id, user_id, text).message_id
+        return (await self.platform.add_reply(self.channel_id, thread_id, user_id, text)).message_id
 
     async def add_people(self, n: int) -> list[str]:
         ids = []
@@ -74,4 +74,10 @@ class ConsoleHarness(Harness):
 @asynccontextmanager
 async def console_harness() -> AsyncIterator[ConsoleHarness]:
     out = io.StringIO()
-    yield ConsoleHarness(ConsolePlatform(out, user="tester"), out)
+    with tempfile.TemporaryDirectory(prefix="leaderbot-contract-") as tmp:
+        db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'console.db'}")
+        await db.upgrade()
+        try:
+            yield ConsoleHarness(ConsolePlatform(out, user="tester", db=db), out)
+        finally:
+            await db.dispose()

@@ -322,7 +322,6 @@ async def test_a_long_digest_posts_whole_within_the_limits(harness: Harness) -> 
 async def test_posting_to_an_unknown_channel_is_a_permanent_failure(
     harness: Harness, request: pytest.FixtureRequest
 ) -> None:
-    known_defect(request, harness, "console", "the console posts to a blank channel id")
     with pytest.raises(PermanentFailure):
         await harness.platform.post(harness.unknown_channel_id, question_post(), key=key())
 
@@ -335,7 +334,6 @@ async def test_ensuring_an_unknown_channel_is_a_permanent_failure(harness: Harne
 async def test_reading_a_missing_thread_is_an_error_not_an_empty_list(
     harness: Harness, request: pytest.FixtureRequest
 ) -> None:
-    known_defect(request, harness, "console", "the console reads a missing thread as an empty one")
     await ask(harness)
     with pytest.raises(PlatformError):
         await harness.platform.fetch_thread(harness.channel_id, harness.missing_thread_id)
@@ -353,12 +351,3 @@ async def test_a_rate_limit_is_rate_limited_with_retry_after(harness: Harness) -
     # and the next post goes through
     await harness.platform.post(harness.channel_id, question_post(), key=post_key)
     assert len(await ours(harness, post_key)) == 1
-
-
-def known_defect(
-    request: pytest.FixtureRequest, harness: Harness, platform: str, reason: str
-) -> None:
-    """A defect this suite found that is not fixed yet: the check runs and must fail on that
-    platform (strict), so fixing the adapter makes this marker fail until it is removed."""
-    if harness.name == platform:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))

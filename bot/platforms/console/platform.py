@@ -180,6 +180,7 @@ class ConsolePlatform(ChatPlatform):
         thread_id: str | None = None,
         still_ours: StillOurs | None = None,  # one message at a time here: nothing to ask
     ) -> Sent:
+        await self.ensure_channel(channel_id)  # a blank name is no channel
         text = render_text(content)
         message = await self._add(
             channel_id,
