@@ -39,6 +39,8 @@ def server_options(read_timeout_s: float) -> dict[str, object]:
     (or sits idle between requests) for `read_timeout_s`, and cap the header sizes."""
     return {
         "keepalive_timeout": read_timeout_s,
+        # After a refusal, the rest of a slow body is drained for at most this long.
+        "lingering_time": read_timeout_s,
         "max_line_size": MAX_LINE_SIZE,
         "max_field_size": MAX_FIELD_SIZE,
         "max_headers": MAX_HEADERS,

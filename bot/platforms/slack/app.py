@@ -128,10 +128,19 @@ def _shape_problem(payload: dict[str, Any]) -> str | None:
     if isinstance(event, dict):
         if not isinstance(event.get("type", ""), str):
             return "`event.type` is not a string"
-        for name in ("team", "channel", "user_team"):
-            if not _id_or_object(event.get(name)):
-                return f"`event.{name}` is neither an id nor an object with one"
-    if payload.get("type") in EVENT_TYPES or "command" in payload:
+        # Only what Bolt itself trips over; the listeners check the rest of an event and
+        # log what they drop (events.py).
+        for part in ("", "message", "previous_message"):
+            inner = event.get(part) if part else event
+            if part and event.get("channel_type") == "im" and not isinstance(inner, dict | None):
+                return f"`event.{part}` is not an object"
+            for name in ("team", "channel", "user", "user_team"):
+                if isinstance(inner, dict) and isinstance(inner.get(name), int | float):
+                    return f"`event.{part + '.' if part else ''}{name}` is a number"
+    kind = payload.get("type")
+    if isinstance(kind, str) and kind.startswith("workflow_step"):
+        return "workflow steps are not supported"
+    if kind in EVENT_TYPES or "command" in payload:
         return None
     # Interactivity (block_actions, view_submission, shortcuts...): objects all the way.
     user = payload.get("user")
@@ -145,6 +154,8 @@ def _shape_problem(payload: dict[str, Any]) -> str | None:
         return "`actions` is not a list of actions"
     view = payload.get("view")
     if isinstance(view, dict):
+        if view.get("type") not in ("modal", "home"):
+            return "`view.type` is not a modal or the Home tab"
         if not isinstance(view.get("private_metadata", ""), str):
             return "`view.private_metadata` is not a string"
         if not isinstance(view.get("callback_id", ""), str):
@@ -248,6 +259,12 @@ class ReplayGuard:
         return bool(result.rowcount)
 
 
+def _closing(response: web.Response) -> web.Response:
+    """A refusal that also ends the connection: the rest of the body is not waited for."""
+    response.force_close()
+    return response
+
+
 class SlackServer:
     """Runs the Bolt app in HTTP or Socket Mode (chosen by settings), with /healthz."""
 
@@ -343,16 +360,16 @@ class SlackServer:
         limit = self.settings.http_max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             log.warning("refused a request: body of %d bytes", request.content_length)
-            return web.Response(status=413)
+            return _closing(web.Response(status=413))
         try:
             async with asyncio.timeout(self.settings.http_read_timeout_s):
                 return await request.read()
         except TimeoutError:
             log.warning("refused a request: body not sent within the read timeout")
-            return web.Response(status=408)
+            return _closing(web.Response(status=408))
         except web.HTTPRequestEntityTooLarge:
             log.warning("refused a request: body over %d bytes", limit)
-            return web.Response(status=413)
+            return _closing(web.Response(status=413))
 
     async def connected(self) -> bool:
         if not self.socket_mode:
@@ -376,6 +393,7 @@ class SlackServer:
             handle_signals=False,
             # Close a connection that sends no whole request (or idles) for the read timeout.
             keepalive_timeout=self.settings.http_read_timeout_s,
+            lingering_time=self.settings.http_read_timeout_s,
             max_line_size=8190,
             max_field_size=8190,
             max_headers=64,
