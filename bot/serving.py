@@ -73,6 +73,10 @@ class HttpServer:
         self.runtimes = list(runtimes)
         self.host = host
         self.requested_port = port
+        if settings is None:
+            # Until the caller passes them: the settings a platform runtime carries.
+            found = (getattr(runtime, "settings", None) for runtime in self.runtimes)
+            settings = next((s for s in found if isinstance(s, Settings)), None)
         fields = Settings.model_fields
         self.read_timeout_s: float = (
             settings.http_read_timeout_s

@@ -443,6 +443,7 @@ class SlackRuntime:
 
     def __init__(self, ctx: Context, inbound: Inbound) -> None:
         self.ctx = ctx
+        self.settings = ctx.settings  # the shared server's read timeout and body limit
         self.app = build_bolt_app(ctx.settings)
         register_listeners(self.app, ctx, inbound)
         self.server = SlackServer(self.app, ctx.settings, db=ctx.db)
