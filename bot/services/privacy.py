@@ -3,7 +3,8 @@
 What is personal here: replies (text and author), the cached display names, processed
 event ids (no content), and the ids of erased users (kept so that the erasure stays done).
 Tombstones of deleted messages hold only a channel and a ts, and go after 30 days. Digests
-already sent live in the chat platform, not here.
+already sent live in the chat platform, not here. An uninstall also takes the audit entries
+about the workspace's channels, by its people or naming them, and its processed event ids.
 """
 
 from __future__ import annotations
