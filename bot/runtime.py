@@ -196,6 +196,7 @@ async def serving(
         platform_runtimes(ctx, inbound),
         host=host,
         port=ctx.settings.port if port is None else port,
+        settings=ctx.settings,
     )
     try:
         await server.start()

@@ -3,6 +3,13 @@
 `POST /slack/events` (Slack, HTTP mode), `POST /api/messages` (Teams) and `GET /healthz`
 share `LEADERBOT_PORT`. Each platform's runtime says what it mounts and whether it is healthy;
 /healthz answers 503 while any is not.
+
+Slow or idle clients are not held: a connection that has not sent a whole request's headers
+within the read timeout (LEADERBOT_HTTP_READ_TIMEOUT), or sits idle that long between
+requests, is closed (aiohttp's keep-alive timer runs from the moment a connection opens), and
+a body larger than LEADERBOT_HTTP_MAX_BODY is refused with 413. Each route bounds its own body
+read by the same timeout. aiohttp has no separate per-byte header deadline, so in production
+put a reverse proxy (nginx, a load balancer) with its own header timeouts in front as well.
 """
 
 from __future__ import annotations
@@ -13,12 +20,31 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from bot.settings import Settings
+
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
 # Connections waiting to be accepted: a burst of events must not be reset (aiohttp's default
 # is 128).
 LISTEN_BACKLOG = 1024
+# Header limits, a little tighter than aiohttp's defaults: nothing Slack or Teams sends needs more.
+MAX_LINE_SIZE = 8190
+MAX_FIELD_SIZE = 8190
+MAX_HEADERS = 64
+
+
+def server_options(read_timeout_s: float) -> dict[str, object]:
+    """aiohttp's connection handler settings: close a connection that has not sent a request
+    (or sits idle between requests) for `read_timeout_s`, and cap the header sizes."""
+    return {
+        "keepalive_timeout": read_timeout_s,
+        # After a refusal, the rest of a slow body is drained for at most this long.
+        "lingering_time": read_timeout_s,
+        "max_line_size": MAX_LINE_SIZE,
+        "max_field_size": MAX_FIELD_SIZE,
+        "max_headers": MAX_HEADERS,
+    }
 
 
 class PlatformRuntime(Protocol):
@@ -36,15 +62,37 @@ class PlatformRuntime(Protocol):
 
 
 class HttpServer:
-    def __init__(self, runtimes: Sequence[PlatformRuntime], *, host: str, port: int) -> None:
+    def __init__(
+        self,
+        runtimes: Sequence[PlatformRuntime],
+        *,
+        host: str,
+        port: int,
+        settings: Settings | None = None,
+    ) -> None:
         self.runtimes = list(runtimes)
         self.host = host
         self.requested_port = port
+        if settings is None:
+            # Until the caller passes them: the settings a platform runtime carries.
+            found = (getattr(runtime, "settings", None) for runtime in self.runtimes)
+            settings = next((s for s in found if isinstance(s, Settings)), None)
+        fields = Settings.model_fields
+        self.read_timeout_s: float = (
+            settings.http_read_timeout_s
+            if settings is not None
+            else fields["http_read_timeout_s"].default
+        )
+        self.max_body_bytes: int = (
+            settings.http_max_body_bytes
+            if settings is not None
+            else fields["http_max_body_bytes"].default
+        )
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
 
     def application(self) -> web.Application:
-        application = web.Application()
+        application = web.Application(client_max_size=self.max_body_bytes)
         application.router.add_get(HEALTH_PATH, self._health)
         for runtime in self.runtimes:
             runtime.routes(application)
@@ -64,7 +112,12 @@ class HttpServer:
         """Start every runtime, then serve; returns the bound port (useful with port 0)."""
         for runtime in self.runtimes:
             await runtime.start()
-        self._runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.application(),
+            access_log=None,
+            handle_signals=False,
+            **server_options(self.read_timeout_s),
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.requested_port, backlog=LISTEN_BACKLOG)
         await site.start()

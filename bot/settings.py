@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     max_concurrent_posts: int = Field(
         50, ge=1, le=1000, validation_alias=_env("LEADERBOT_MAX_CONCURRENT_POSTS")
     )
+    # Inbound HTTP: how long a client may take to send a request's headers or its body (and
+    # how long an idle keep-alive connection is held), and the largest body accepted.
+    http_read_timeout_s: float = Field(
+        10.0, gt=0, le=300, validation_alias=_env("LEADERBOT_HTTP_READ_TIMEOUT")
+    )
+    http_max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=64 * 1024 * 1024, validation_alias=_env("LEADERBOT_HTTP_MAX_BODY")
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -48,17 +48,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries that log personal data (message texts, user ids, profiles) at DEBUG: request and
+# response bodies (the Slack SDK, Bolt, the Teams SDK, httpx/httpcore), database statements
+# with their parameters and result rows (SQLAlchemy, aiosqlite, asyncpg). They are held at
+# INFO or above whatever level is asked for, so `-v` or LEADERBOT_LOG_LEVEL=DEBUG shows our
+# own debugging and never a reply's text or a profile field.
+QUIET_LOGGERS = {
+    "slack_sdk": logging.INFO,
+    "slack_bolt": logging.INFO,
+    "microsoft_teams": logging.INFO,
+    "httpx": logging.WARNING,  # also: its INFO line per request is noise on stderr
+    "httpcore": logging.INFO,
+    "sqlalchemy": logging.WARNING,
+    "aiosqlite": logging.INFO,
+    "asyncpg": logging.INFO,
+    "alembic": logging.WARNING,
+    "apscheduler": logging.WARNING,
+}
+
+
 def _configure_logging(settings: Settings | None, verbose: bool) -> None:
     level = "DEBUG" if verbose else (settings.log_level if settings else "INFO")
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # The Slack SDK logs request bodies at DEBUG; keep it quieter than ours.
-    logging.getLogger("slack_sdk").setLevel(max(logging.INFO, logging.getLevelName(level)))
-    # httpx logs every request at INFO: that is noise on a command's stderr.
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    quiet_personal_data_loggers(logging.getLevelName(level))
+
+
+def quiet_personal_data_loggers(level: int | str = logging.INFO) -> None:
+    """Hold the libraries that log bodies or rows at DEBUG at their floor (or `level`, if
+    higher)."""
+    number = level if isinstance(level, int) else logging.getLevelName(level)
+    if not isinstance(number, int):
+        number = logging.INFO
+    for name, floor in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, number))
 
 
 def load_settings() -> Settings:

@@ -3,7 +3,8 @@
 What is personal here: replies (text and author), the cached display names, processed
 event ids (no content), and the ids of erased users (kept so that the erasure stays done).
 Tombstones of deleted messages hold only a channel and a ts, and go after 30 days. Digests
-already sent live in the chat platform, not here.
+already sent live in the chat platform, not here. An uninstall also takes the audit entries
+about the workspace's channels, by its people or naming them, and its processed event ids.
 """
 
 from __future__ import annotations
@@ -18,7 +19,17 @@ from sqlalchemy import delete, func, select
 from bot.services import audit
 from bot.services.collect import forget_old_events, forget_old_tombstones
 from bot.services.context import Context
-from bot.store.models import BotAdmin, Channel, ChatUser, ErasedUser, Post, Reply, ReplyTombstone
+from bot.store.models import (
+    AuditEntry,
+    BotAdmin,
+    Channel,
+    ChatUser,
+    ErasedUser,
+    Post,
+    ProcessedEvent,
+    Reply,
+    ReplyTombstone,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +90,45 @@ class Erasure:
     replies: int = 0
     profile: bool = False
     channels: list[str] = field(default_factory=list)
+    audit_entries: int = 0
+
+
+def _names(value: Any, people: set[str]) -> bool:
+    """Whether an audit entry's before/after (JSON) holds one of these user ids."""
+    if isinstance(value, str):
+        return value in people
+    if isinstance(value, dict):
+        return any(_names(v, people) for v in value.values())
+    if isinstance(value, list):
+        return any(_names(v, people) for v in value)
+    return False
+
+
+async def _purge_audit(session: Any, channels: list[str], people: set[str]) -> int:
+    """Delete the audit entries about these channels, by these people, or naming them."""
+    doomed: set[int] = set()
+    if channels:
+        doomed.update(
+            (
+                await session.scalars(
+                    select(AuditEntry.id).where(AuditEntry.channel_id.in_(channels))
+                )
+            ).all()
+        )
+    if people:
+        doomed.update(
+            (await session.scalars(select(AuditEntry.id).where(AuditEntry.actor.in_(people)))).all()
+        )
+        rows = await session.execute(select(AuditEntry.id, AuditEntry.before, AuditEntry.after))
+        doomed.update(
+            entry_id
+            for entry_id, before, after in rows.all()
+            if entry_id not in doomed and (_names(before, people) or _names(after, people))
+        )
+    ids = sorted(doomed)
+    for start in range(0, len(ids), 500):
+        await session.execute(delete(AuditEntry).where(AuditEntry.id.in_(ids[start : start + 500])))
+    return len(ids)
 
 
 async def forget_user(ctx: Context, user_id: str, *, actor: str = "cli") -> Erasure:
@@ -124,6 +174,23 @@ async def purge_workspace(ctx: Context, platform: str, workspace_id: str) -> Era
             Channel.workspace_id.is_(None) & (Channel.platform == platform)
         )
         channels = list((await session.scalars(select(Channel.id).where(owned))).all())
+        # The workspace's people, before their rows go: for the audit entries that name them.
+        people = set(
+            (
+                await session.scalars(
+                    select(ChatUser.id).where(ChatUser.workspace_id == workspace_id)
+                )
+            ).all()
+        )
+        people.update(
+            (
+                await session.scalars(
+                    select(Reply.user_id).where(
+                        (Reply.workspace_id == workspace_id) | Reply.channel_id.in_(channels)
+                    )
+                )
+            ).all()
+        )
         result = await session.execute(
             delete(Reply).where(
                 (Reply.workspace_id == workspace_id) | Reply.channel_id.in_(channels)
@@ -138,13 +205,26 @@ async def purge_workspace(ctx: Context, platform: str, workspace_id: str) -> Era
             await session.execute(delete(Post).where(Post.channel_id.in_(channels)))
             await session.execute(delete(Channel).where(Channel.id.in_(channels)))
         out.channels = channels
-        # Erasure records and tombstones carry no workspace. When no workspace is left on
-        # any platform (the usual single-workspace install), nothing needs them: drop them all.
+        out.audit_entries = await _purge_audit(session, channels, people)
+        if people:
+            await session.execute(delete(BotAdmin).where(BotAdmin.user_id.in_(people)))
+        # Commands and interactions seen from this workspace (ids `cmd:<workspace>:…`).
+        await session.execute(
+            delete(ProcessedEvent).where(ProcessedEvent.event_id.startswith(f"cmd:{workspace_id}:"))
+        )
+        # Erasure records, tombstones and event ids carry no workspace. When no workspace is
+        # left on any platform (the usual single-workspace install), nothing needs them: drop
+        # them all.
         remaining = await session.scalar(select(func.count(Channel.id)))
         if not remaining:
             await session.execute(delete(ReplyTombstone))
             await session.execute(delete(ErasedUser))
+            await session.execute(delete(ProcessedEvent))
     log.info(
-        "purged workspace %s: %d replies, %d channels", workspace_id, out.replies, len(channels)
+        "purged workspace %s: %d replies, %d channels, %d audit entries",
+        workspace_id,
+        out.replies,
+        len(channels),
+        out.audit_entries,
     )
     return out

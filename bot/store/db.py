@@ -179,7 +179,9 @@ class Database:
         """Raises DatabaseUrlError (a DatabaseUnavailable) if the URL cannot be used."""
         self.url = normalise_url(url)
         self.sqlite = is_sqlite(self.url)
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Statement parameters (reply texts, user ids) never appear in logs or in the text
+        # of a database error, at any log level.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.sqlite:
             kwargs |= {
                 "pool_size": 10,

@@ -1,16 +1,33 @@
 """The Slack side of `leaderbot run`: the Bolt AsyncApp, its listeners, and the server.
 
-HTTP mode: one aiohttp server with POST /slack/events (events, slash commands, interactivity;
-Bolt checks the signature and the timestamp) and GET /healthz.
-Socket Mode (SLACK_APP_TOKEN set): Bolt's AsyncSocketModeHandler; the aiohttp server then serves
-only /healthz, which answers 503 while the socket is down.
+HTTP mode: one aiohttp server with POST /slack/events (events, slash commands, interactivity)
+and GET /healthz. Socket Mode (SLACK_APP_TOKEN set): Bolt's AsyncSocketModeHandler; the aiohttp
+server then serves only /healthz, which answers 503 while the socket is down.
+
+What comes in over HTTP is outside input, checked before Bolt sees it, in this order:
+1. the body is read within LEADERBOT_HTTP_READ_TIMEOUT (408) and up to LEADERBOT_HTTP_MAX_BODY
+   (413);
+2. the signature is checked on the raw bytes: HMAC-SHA256 of `v0:{timestamp}:{body}`, a
+   timestamp of plain digits within 5 minutes of now (401 otherwise);
+3. a signed body that cannot be read (not UTF-8, not JSON, nested too deep, fields of the
+   wrong type) is acked with 200 and one warning, so Slack does not retry it;
+4. a slash command or interaction seen before (same signature: a replay within Slack's
+   5-minute window) is acked and dropped. The ids are kept in memory and in
+   `processed_events` (`cmd:<team>:<signature>`), so two processes dedupe too. Events are
+   deduped by their event_id where they are stored.
+Each refusal is one log line, never a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
+import hmac
 import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -18,16 +35,20 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.signature import SignatureVerifier
+from slack_bolt.request.internals import parse_body
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.platforms.slack.client import build_web_client
 from bot.platforms.slack.listeners import commands, events, home
 from bot.settings import Settings
+from bot.store.models import ProcessedEvent
 
 if TYPE_CHECKING:
     from bot.services.context import Context
     from bot.services.inbound import Inbound
+    from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +75,194 @@ def register_listeners(app: AsyncApp, ctx: Context, inbound: Inbound) -> None:
     home.register(app, ctx)
 
 
-def malformed_envelope(body: str, content_type: str) -> str | None:
-    """Why a JSON Events API envelope cannot be handled, or None if its shape is fine.
-    (Form bodies, i.e. slash commands and interactivity, are left to Bolt.)"""
-    if content_type != "application/json":
-        return None
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        return "body is not JSON"
-    if not isinstance(envelope, dict):
-        return "body is not a JSON object"
-    if "event" in envelope and not isinstance(envelope["event"], dict):
-        return "`event` is not an object"
-    if "authorizations" in envelope and not isinstance(envelope["authorizations"], list):
-        return "`authorizations` is not a list"
+# --- checking what comes in -----------------------------------------------------------
+
+SIGNATURE_WINDOW_S = 5 * 60  # Slack's: a request older (or newer) than this is refused
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+_TEAM = re.compile(r"[A-Za-z0-9]{1,32}")
+# Envelopes of the Events API: deduped by event_id where events are stored, not here.
+EVENT_TYPES = frozenset({"event_callback", "url_verification", "app_rate_limited"})
+
+
+def signature_problem(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, *, now: float
+) -> str | None:
+    """Why a request is not Slack's (its signature over the raw bytes), or None if it is."""
+    if not timestamp or not _TIMESTAMP.fullmatch(timestamp):
+        return "missing or malformed X-Slack-Request-Timestamp"
+    if abs(now - int(timestamp)) > SIGNATURE_WINDOW_S:
+        return "X-Slack-Request-Timestamp outside the 5-minute window"
+    if not signature or not _SIGNATURE.fullmatch(signature):
+        return "missing or malformed X-Slack-Signature"
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
+        return "signature does not match"
     return None
+
+
+def _id_or_object(value: Any) -> bool:
+    """`team`, `channel`, `enterprise`: absent, an id, or an object whose id is a string."""
+    if value is None or isinstance(value, str):
+        return True
+    return isinstance(value, dict) and isinstance(value.get("id", ""), str)
+
+
+def _shape_problem(payload: dict[str, Any]) -> str | None:
+    """What Bolt and the listeners would trip over in a parsed body, or None."""
+    if not isinstance(payload.get("type", ""), str):
+        return "`type` is not a string"
+    for name in ("team", "channel", "enterprise"):
+        if not _id_or_object(payload.get(name)):
+            return f"`{name}` is neither an id nor an object with one"
+    for name in ("event", "message", "previous_message", "container", "item", "view"):
+        if name in payload and not isinstance(payload[name], dict):
+            return f"`{name}` is not an object"
+    authorizations = payload.get("authorizations")
+    if authorizations is not None and (
+        not isinstance(authorizations, list) or not all(isinstance(a, dict) for a in authorizations)
+    ):
+        return "`authorizations` is not a list of objects"
+    event = payload.get("event")
+    if isinstance(event, dict):
+        if not isinstance(event.get("type", ""), str):
+            return "`event.type` is not a string"
+        # Only what Bolt itself trips over; the listeners check the rest of an event and
+        # log what they drop (events.py).
+        for part in ("", "message", "previous_message"):
+            inner = event.get(part) if part else event
+            if part and event.get("channel_type") == "im" and not isinstance(inner, dict | None):
+                return f"`event.{part}` is not an object"
+            for name in ("team", "channel", "user", "user_team"):
+                if isinstance(inner, dict) and isinstance(inner.get(name), int | float):
+                    return f"`event.{part + '.' if part else ''}{name}` is a number"
+    kind = payload.get("type")
+    if isinstance(kind, str) and kind.startswith("workflow_step"):
+        return "workflow steps are not supported"
+    if kind in EVENT_TYPES or "command" in payload:
+        return None
+    # Interactivity (block_actions, view_submission, shortcuts...): objects all the way.
+    user = payload.get("user")
+    if user is not None and not (isinstance(user, dict) and isinstance(user.get("id"), str)):
+        return "`user` is not an object with an id"
+    actions = payload.get("actions")
+    if actions is not None and not (
+        isinstance(actions, list)
+        and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+    ):
+        return "`actions` is not a list of actions"
+    view = payload.get("view")
+    if isinstance(view, dict):
+        if view.get("type") not in ("modal", "home"):
+            return "`view.type` is not a modal or the Home tab"
+        if not isinstance(view.get("private_metadata", ""), str):
+            return "`view.private_metadata` is not a string"
+        if not isinstance(view.get("callback_id", ""), str):
+            return "`view.callback_id` is not a string"
+        state = view.get("state", {})
+        if not isinstance(state, dict) or not isinstance(state.get("values", {}), dict):
+            return "`view.state` is not an object of values"
+    return None
+
+
+def parse_request(body: str, content_type: str | None) -> tuple[dict[str, Any] | None, str]:
+    """The body as Bolt will read it (the same parser), or None and why it cannot be."""
+    try:
+        payload = parse_body(body, content_type)
+    except RecursionError:
+        return None, "body nested too deeply"
+    except ValueError:
+        return None, "body is not JSON"
+    if not isinstance(payload, dict):
+        return None, "body is not a JSON object"
+    problem = _shape_problem(payload)
+    if problem is not None:
+        return None, problem
+    return payload, ""
+
+
+def malformed_envelope(body: str, content_type: str) -> str | None:
+    """Why a body cannot be handled, or None if its shape is fine."""
+    payload, problem = parse_request(body, content_type)
+    return None if payload is not None else problem
+
+
+def replay_key(payload: dict[str, Any], signature: str) -> str | None:
+    """The dedupe id of a slash command or an interaction, or None for Events API envelopes
+    (deduped by their event_id). The team is in the id so that an uninstall can purge it."""
+    if payload.get("type") in EVENT_TYPES:
+        return None
+    team = payload.get("team_id") or payload.get("team")
+    if isinstance(team, dict):
+        team = team.get("id")
+    if not isinstance(team, str) or not _TEAM.fullmatch(team):
+        user = payload.get("user")
+        team = user.get("team_id") if isinstance(user, dict) else None
+    if not isinstance(team, str) or not _TEAM.fullmatch(team):
+        team = "-"
+    return f"cmd:{team}:{signature.removeprefix('v0=')}"
+
+
+class ReplayGuard:
+    """Which signed commands and interactions were seen within Slack's 5-minute window: a
+    bounded map in memory, and `processed_events` in the database (when given) so that
+    another process sharing the database refuses the replay too."""
+
+    def __init__(
+        self,
+        db: Database | None,
+        *,
+        window_s: float = SIGNATURE_WINDOW_S,
+        capacity: int = 20_000,
+        db_timeout_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.db = db
+        self.window_s = window_s
+        self.capacity = capacity
+        self.db_timeout_s = db_timeout_s
+        self.clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    async def first_time(self, key: str) -> bool:
+        now = self.clock()
+        while self._seen:
+            oldest, expires = next(iter(self._seen.items()))
+            if expires > now:
+                break
+            del self._seen[oldest]
+        if key in self._seen:
+            return False
+        self._seen[key] = now + self.window_s
+        while len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        if self.db is None:
+            return True
+        try:
+            async with asyncio.timeout(self.db_timeout_s):
+                return await self._record(key)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            # This process still refuses the replay; another one might not.
+            log.warning("replay check in the database failed (%s): going on", type(exc).__name__)
+            return True
+
+    async def _record(self, key: str) -> bool:
+        assert self.db is not None
+        async with self.db.write() as session:
+            dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+            result = await session.execute(
+                dialect.insert(ProcessedEvent)
+                .values(event_id=key)
+                .on_conflict_do_nothing(index_elements=["event_id"])
+            )
+        return bool(result.rowcount)
+
+
+def _closing(response: web.Response) -> web.Response:
+    """A refusal that also ends the connection: the rest of the body is not waited for."""
+    response.force_close()
+    return response
 
 
 class SlackServer:
@@ -83,6 +276,7 @@ class SlackServer:
         host: str = "0.0.0.0",
         port: int | None = None,
         ping_interval: float = 10.0,
+        db: Database | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -95,15 +289,15 @@ class SlackServer:
         self._runner: web.AppRunner | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self._serving = False
-        secret = settings.secret(settings.slack_signing_secret)
-        self._verifier = SignatureVerifier(secret) if secret else None
+        self._secret = settings.secret(settings.slack_signing_secret)
+        self.replays = ReplayGuard(db)
 
     @property
     def mode(self) -> str:
         return "socket" if self.socket_mode else "http"
 
     def web_app(self) -> web.Application:
-        application = web.Application()
+        application = web.Application(client_max_size=self.settings.http_max_body_bytes)
         application.router.add_get(HEALTH_PATH, self._health)
         self.routes(application)
         return application
@@ -120,29 +314,62 @@ class SlackServer:
         return False, {"mode": self.mode, "error": "Slack socket not connected"}
 
     async def _events(self, request: web.Request) -> web.Response:
-        body = await request.text()
-        # Check the signature before anything parses the body: Bolt parses first, so a
-        # malformed unsigned body would otherwise get a 500 instead of a 401.
-        if self._verifier is None or not self._verifier.is_valid(
-            body,
-            request.headers.get("X-Slack-Request-Timestamp"),
-            request.headers.get("X-Slack-Signature"),
-        ):
-            return web.json_response({"error": "invalid signature"}, status=401)
-        problem = malformed_envelope(body, request.content_type)
+        raw = await self._read(request)
+        if isinstance(raw, web.Response):
+            return raw
+        # The signature first, on the bytes as they came: nothing parses an unsigned body.
+        problem = (
+            signature_problem(
+                self._secret,
+                request.headers.get("X-Slack-Request-Timestamp"),
+                request.headers.get("X-Slack-Signature"),
+                raw,
+                now=time.time(),
+            )
+            if self._secret
+            else "no signing secret configured"
+        )
         if problem is not None:
-            # Signed but malformed: log it and ack, so Slack does not retry it forever.
+            log.warning("refused an unauthenticated request: %s", problem)
+            return web.json_response({"error": "invalid signature"}, status=401)
+        # Signed but malformed: log it and ack, so Slack does not retry it forever.
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("malformed request acked and dropped: body is not UTF-8")
+            return web.Response(status=200)
+        payload, problem = parse_request(body, request.content_type)
+        if payload is None:
             log.warning("malformed request acked and dropped: %s", problem)
+            return web.Response(status=200)
+        key = replay_key(payload, request.headers["X-Slack-Signature"])
+        if key is not None and not await self.replays.first_time(key):
+            log.warning("replayed request acked and dropped (seen within 5 minutes)")
             return web.Response(status=200)
         try:
             bolt_response = await self.app.async_dispatch(
                 AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
             )
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            # Signed but malformed: log it and ack, so Slack does not retry it forever.
-            log.warning("malformed request acked and dropped: %s: %s", type(exc).__name__, exc)
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+            log.warning("malformed request acked and dropped: %s", type(exc).__name__)
             return web.Response(status=200)
         return await to_aiohttp_response(bolt_response)
+
+    async def _read(self, request: web.Request) -> bytes | web.Response:
+        """The raw body, read within the read timeout and up to the size limit."""
+        limit = self.settings.http_max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            log.warning("refused a request: body of %d bytes", request.content_length)
+            return _closing(web.Response(status=413))
+        try:
+            async with asyncio.timeout(self.settings.http_read_timeout_s):
+                return await request.read()
+        except TimeoutError:
+            log.warning("refused a request: body not sent within the read timeout")
+            return _closing(web.Response(status=408))
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("refused a request: body over %d bytes", limit)
+            return _closing(web.Response(status=413))
 
     async def connected(self) -> bool:
         if not self.socket_mode:
@@ -160,7 +387,17 @@ class SlackServer:
     async def start(self) -> int:
         """Start serving on a server of its own; returns the bound port (useful with port 0)."""
         await self.connect()
-        self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.web_app(),
+            access_log=None,
+            handle_signals=False,
+            # Close a connection that sends no whole request (or idles) for the read timeout.
+            keepalive_timeout=self.settings.http_read_timeout_s,
+            lingering_time=self.settings.http_read_timeout_s,
+            max_line_size=8190,
+            max_field_size=8190,
+            max_headers=64,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.requested_port)
         await site.start()
@@ -206,9 +443,10 @@ class SlackRuntime:
 
     def __init__(self, ctx: Context, inbound: Inbound) -> None:
         self.ctx = ctx
+        self.settings = ctx.settings  # the shared server's read timeout and body limit
         self.app = build_bolt_app(ctx.settings)
         register_listeners(self.app, ctx, inbound)
-        self.server = SlackServer(self.app, ctx.settings)
+        self.server = SlackServer(self.app, ctx.settings, db=ctx.db)
 
     def routes(self, application: web.Application) -> None:
         self.server.routes(application)

@@ -98,7 +98,7 @@ async def reply(client: AsyncWebClient, body: dict[str, Any], text: str) -> bool
         )
         return True
     except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-        log.error("could not answer /leadership for %s: %s", body.get("user_id"), exc)
+        log.error("could not answer /leadership: %s", exc)
         return False
 
 

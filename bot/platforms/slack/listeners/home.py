@@ -150,7 +150,7 @@ async def publish(
             user_id=user_id, view=await home_view(ctx, user_id, notice=notice)
         )
     except SlackClientError as exc:
-        log.warning("could not publish the Home tab for %s: %s", user_id, exc)
+        log.warning("could not publish the Home tab: %s", exc)
 
 
 # --- modals -------------------------------------------------------------------------------
@@ -283,28 +283,52 @@ def _inline(error: ParseError) -> str:
     return error.message.replace("`", "")
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object from outside, or an empty one if it is anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _metadata(raw: Any) -> dict[str, Any]:
+    """A modal's private_metadata: the JSON object this module wrote, or empty (and a
+    warning) if what came back is not that."""
+    if raw is None or raw == "":
+        return {}
+    try:
+        meta = json.loads(raw) if isinstance(raw, str) else None
+    except (ValueError, RecursionError):
+        meta = None
+    if not isinstance(meta, dict):
+        log.warning("modal private_metadata is not the expected JSON object: ignored")
+        return {}
+    return meta
+
+
 class _Form:
     """The submitted values, and an error per field (inline in the modal)."""
 
     def __init__(self, view: dict[str, Any]) -> None:
-        self.values: dict[str, Any] = (view.get("state") or {}).get("values") or {}
-        self.meta: dict[str, Any] = json.loads(view.get("private_metadata") or "{}")
+        state = _object(_object(view).get("state"))
+        self.values: dict[str, Any] = _object(state.get("values"))
+        self.meta: dict[str, Any] = _metadata(_object(view).get("private_metadata"))
         self.errors: dict[str, str] = {}
 
     def field(self, block_id: str) -> dict[str, Any]:
-        return (self.values.get(block_id) or {}).get(VALUE) or {}
+        return _object(_object(self.values.get(block_id)).get(VALUE))
+
+    def _string(self, value: Any) -> str:
+        return value if isinstance(value, str) else ""
 
     def text(self, block_id: str) -> str:
-        return str(self.field(block_id).get("value") or "").strip()
+        return self._string(self.field(block_id).get("value")).strip()
 
     def selected(self, block_id: str) -> str:
-        return str((self.field(block_id).get("selected_option") or {}).get("value") or "")
+        return self._string(_object(self.field(block_id).get("selected_option")).get("value"))
 
     def conversation(self, block_id: str) -> str | None:
-        return self.field(block_id).get("selected_conversation") or None
+        return self._string(self.field(block_id).get("selected_conversation")) or None
 
     def date(self, block_id: str) -> str:
-        return str(self.field(block_id).get("selected_date") or "")
+        return self._string(self.field(block_id).get("selected_date"))
 
     def parse(self, block_id: str, parser: Any, raw: str) -> Any:
         try:
@@ -314,7 +338,8 @@ class _Form:
             return None
 
     def channel(self) -> str | None:
-        channel = self.meta.get("channel") or self.conversation("channel")
+        meta = self.meta.get("channel")
+        channel = (meta if isinstance(meta, str) else None) or self.conversation("channel")
         if not channel:
             self.errors["channel"] = "Pick a channel."
         return channel
@@ -371,8 +396,8 @@ def pause_command(view: dict[str, Any], today: date) -> tuple[Command | None, di
 
 
 def _invocation(body: dict[str, Any], channel_id: str) -> Invocation:
-    user = body.get("user") or {}
-    team = (body.get("team") or {}).get("id") or user.get("team_id")
+    user = _object(body.get("user"))
+    team = _object(body.get("team")).get("id") or user.get("team_id")
     return Invocation(
         user_id=str(user.get("id") or ""),
         channel_id=channel_id,
@@ -398,8 +423,10 @@ async def _carry_out(
 
 
 def _clicked(body: dict[str, Any]) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
+    actions = body.get("actions")
+    first = _object(actions[0]) if isinstance(actions, list) and actions else {}
+    value = first.get("value")
+    return value if isinstance(value, str) else ""
 
 
 def _slack(ctx: Context) -> ChatPlatform:
@@ -412,9 +439,10 @@ def _slack(ctx: Context) -> ChatPlatform:
 def register(app: AsyncApp, ctx: Context) -> None:
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
-        if event.get("tab", "home") != "home":
+        user = event.get("user")
+        if event.get("tab", "home") != "home" or not isinstance(user, str) or not user:
             return
-        await publish(ctx, client, str(event.get("user") or ""))
+        await publish(ctx, client, user)
 
     async def open_modal(client: AsyncWebClient, body: dict[str, Any], view: dict) -> None:
         try:
@@ -422,10 +450,18 @@ def register(app: AsyncApp, ctx: Context) -> None:
         except SlackClientError as exc:
             log.warning("could not open a modal: %s", exc)
 
+    def clicked_channel(body: dict[str, Any]) -> str | None:
+        channel = _clicked(body)
+        if not channel:
+            log.warning("App Home button without a channel ignored")
+            return None
+        return channel
+
     @app.action(OPEN_SCHEDULE)
     async def open_schedule(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await open_modal(client, body, await schedule_modal(ctx, _clicked(body)))
+        if channel := clicked_channel(body):
+            await open_modal(client, body, await schedule_modal(ctx, channel))
 
     @app.action(ADD_CHANNEL)
     async def add_channel(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -435,17 +471,20 @@ def register(app: AsyncApp, ctx: Context) -> None:
     @app.action(OPEN_DIGEST)
     async def open_digest(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await open_modal(client, body, await digest_modal(ctx, _clicked(body)))
+        if channel := clicked_channel(body):
+            await open_modal(client, body, await digest_modal(ctx, channel))
 
     @app.action(OPEN_PAUSE)
     async def open_pause(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await open_modal(client, body, pause_modal(ctx, _clicked(body)))
+        if channel := clicked_channel(body):
+            await open_modal(client, body, pause_modal(ctx, channel))
 
     @app.action(RESUME)
     async def resume(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await _carry_out(ctx, client, body, Resume(channel=ChannelId(_clicked(body))))
+        if channel := clicked_channel(body):
+            await _carry_out(ctx, client, body, Resume(channel=ChannelId(channel)))
 
     async def submitted(
         ack: Any, body: dict[str, Any], client: AsyncWebClient, parsed: tuple
@@ -459,12 +498,14 @@ def register(app: AsyncApp, ctx: Context) -> None:
 
     @app.view(SCHEDULE_MODAL)
     async def schedule_saved(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await submitted(ack, body, client, schedule_command(body["view"]))
+        await submitted(ack, body, client, schedule_command(_object(body.get("view"))))
 
     @app.view(DIGEST_MODAL)
     async def digest_saved(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await submitted(ack, body, client, digest_command(body["view"]))
+        await submitted(ack, body, client, digest_command(_object(body.get("view"))))
 
     @app.view(PAUSE_MODAL)
     async def pause_saved(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await submitted(ack, body, client, pause_command(body["view"], local_today(ctx)))
+        await submitted(
+            ack, body, client, pause_command(_object(body.get("view")), local_today(ctx))
+        )
