@@ -210,3 +210,27 @@ async def test_the_session_reads_a_text_stream_a_pipe_and_a_regular_file(
     out = console(ctx).out
     assert isinstance(out, io.StringIO)
     assert out.getvalue().rstrip().endswith("bye")
+
+
+async def test_forgetting_a_person_erases_their_console_messages_too(
+    database_url: str, make_context: Any
+) -> None:
+    from bot.services.privacy import forget_user
+
+    ctx = await make_context(database_url)
+    await typed(ctx, "/ask", "Something personal")
+    person = console(ctx).user
+    await forget_user(ctx, person)
+
+    async with ctx.db.read() as session:
+        theirs = (
+            await session.scalars(
+                select(ConsoleMessageRow).where(ConsoleMessageRow.user_id == person)
+            )
+        ).all()
+        bots = (
+            await session.scalars(
+                select(ConsoleMessageRow).where(ConsoleMessageRow.user_id.is_(None))
+            )
+        ).all()
+    assert theirs == [] and bots  # the question stays; what they typed is gone

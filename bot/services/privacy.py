@@ -30,6 +30,7 @@ from bot.store.models import (
     Reply,
     ReplyTombstone,
 )
+from bot.store.models_console import ConsoleMessageRow
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,12 @@ async def purge_expired(ctx: Context) -> int:
     cutoff = ctx.clock() - timedelta(days=ctx.settings.retention_days)
     async with ctx.db.write() as session:
         result = await session.execute(delete(Reply).where(Reply.posted_at < cutoff))
+        # People's console messages go with the replies (the bot's own posts stay).
+        await session.execute(
+            delete(ConsoleMessageRow).where(
+                ConsoleMessageRow.posted_at < cutoff, ConsoleMessageRow.user_id.is_not(None)
+            )
+        )
     removed = int(result.rowcount or 0)
     await forget_old_events(ctx)
     await forget_old_tombstones(ctx)
@@ -147,6 +154,8 @@ async def forget_user(ctx: Context, user_id: str, *, actor: str = "cli") -> Eras
             session.add(ErasedUser(user_id=user_id, erased_at=ctx.clock()))
         result = await session.execute(delete(Reply).where(Reply.user_id == user_id))
         out.replies = int(result.rowcount or 0)
+        # The console keeps its messages in our database: they are ours to erase too.
+        await session.execute(delete(ConsoleMessageRow).where(ConsoleMessageRow.user_id == user_id))
         profile = await session.get(ChatUser, user_id)
         if profile is not None:
             await session.delete(profile)
