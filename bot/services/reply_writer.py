@@ -32,6 +32,7 @@ from bot.services.context import Context
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+LINGER_S = 0.003  # a batch waits this long for company (requests arriving together)
 MAX_QUEUE = 50_000  # about 50 MB of queued events at most; past it, listeners wait
 
 Barrier = Callable[[], Awaitable[Any]]
@@ -70,10 +71,18 @@ async def apply_batch(ctx: Context, changes: Sequence[ReplyChange]) -> list[Base
 class ReplyWriter:
     """A queue of reply events and one task that writes them, a batch at a time."""
 
-    def __init__(self, ctx: Context, *, batch_size: int = BATCH_SIZE, max_queue: int = MAX_QUEUE):
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        batch_size: int = BATCH_SIZE,
+        max_queue: int = MAX_QUEUE,
+        linger_s: float = LINGER_S,
+    ):
         # A weak reference: the writer must not keep a finished context (and its pool) alive.
         self._ctx = weakref.ref(ctx)
         self.batch_size = batch_size
+        self.linger_s = linger_s
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
         self.written = 0  # events taken off the queue and applied (or found to be duplicates)
@@ -124,6 +133,9 @@ class ReplyWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self.linger_s > 0 and self._queue.qsize() < self.batch_size:
+                # Requests arrive together: a few ms of waiting makes one commit of many.
+                await asyncio.sleep(self.linger_s)
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
