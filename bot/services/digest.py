@@ -176,9 +176,10 @@ async def build_channel_digests(
 
     With `reconcile`, each question thread is first reconciled with the platform (one thread
     at a time); a thread that cannot be read counts in the digest's `unread_threads` (it
-    says it may be incomplete). Then one read session, one query per table for all the channels: posts,
-    channels, replies, participation history, questions asked, cached display names. Names not
-    cached come from users.info (the id if that fails); member counts from the platform.
+    says it may be incomplete). Then one read session, one query per table for all the
+    channels: posts, channels, replies, participation history, questions asked, cached display
+    names. Names not cached come from users.info (the id if that fails); member counts from
+    the platform.
     """
     ids = list(dict.fromkeys(channel_ids))
     if not ids:

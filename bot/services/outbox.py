@@ -286,6 +286,9 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
     except NotReady as exc:
         log.warning("post %s not ready (%s): retrying in %.0f s", row.key, exc, exc.retry_after)
         return await _hand_back(ctx, row, str(exc), exc.retry_after), row.key
+    except PlatformError as exc:  # the platform is unreachable: one line, not a traceback
+        log.warning("cannot build content for %s: %s: %s", row.key, type(exc).__name__, exc)
+        return await _hand_back(ctx, row, f"cannot build content: {exc}"), row.key
     except Exception as exc:  # a database hiccup or a bad payload: retry, then give up
         log.exception("cannot build content for %s", row.key)
         return await _hand_back(ctx, row, f"cannot build content: {exc}"), row.key
