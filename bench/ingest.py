@@ -9,6 +9,11 @@ latency, the time until every reply is stored, peak RSS of the bot's process, an
 lost (replies counted in the database once the background writes drain). Target: >= 500
 events/s, p99 ack < 100 ms, none lost. `--batch-size 1` writes one transaction per event (the
 baseline).
+
+Since acks wait for the group commit of the batch holding their event, an acked event is a
+stored event: "stored after the last ack" should be ~0 s, and the acked rate is the end-to-end
+rate. With few connections the rate is bounded by connections / commit latency; Slack itself
+sends with more concurrency (try `--concurrency 128`).
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ def register(sub: Any) -> None:
 
     ask = sub.add_parser("ask", help="post a question now")
     add_channel_arg(ask)
-    ask.add_argument("--question", metavar="Qn", help="which question (default: the next due)")
+    ask.add_argument(
+        "--question", metavar="Qn", help="which question, e.g. Q3 or 3 (default: the next due)"
+    )
     ask.set_defaults(handler=_ask)
 
     schedule = sub.add_parser("schedule", help="set, pause, resume or turn off a weekly schedule")
@@ -56,7 +58,7 @@ def register(sub: Any) -> None:
         help="move the post to the next working day (default) or skip it",
     )
     schedule.add_argument(
-        "--nudge-days", help="days without replies before one reminder, or 'off' (default 2)"
+        "--nudge-days", help="days without replies before one reminder, 1-6, or 'off' (default 2)"
     )
     schedule.add_argument(
         "--digest",
@@ -119,6 +121,16 @@ async def _questions(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _question_id(value: str | None) -> str | None:
+    """`--question 3`, `q3` and `Q3` all mean Q3."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return f"Q{int(value)}"
+    return value.upper() if value[:1] in ("q", "Q") and value[1:].isdigit() else value
+
+
 async def _ask(args: argparse.Namespace, ctx: Context) -> int:
     check_channels(ctx, args.channel)
     try:
@@ -131,7 +143,7 @@ async def _ask(args: argparse.Namespace, ctx: Context) -> int:
     except PlatformError:
         pass  # a passing fault: the post is recorded and retried like any other
     try:
-        result = await ask_and_deliver(ctx, args.channel, args.question)
+        result = await ask_and_deliver(ctx, args.channel, _question_id(args.question))
     except UnknownQuestion as exc:
         raise UsageError(str(exc)) from None
     post = result.post
@@ -161,7 +173,7 @@ def _parse(fn: Any, value: str) -> Any:
 def _nudge_days(value: str | None) -> int | str | None:
     if value is None:
         return "keep"
-    if value.lower() in ("off", "none", "0"):
+    if value.lower() in ("off", "none"):
         return None
     if value.isdigit() and 1 <= int(value) <= 6:
         return int(value)

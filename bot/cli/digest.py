@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.cli.common import UsageError, add_channel_arg, check_channels, parse_date_arg
-from bot.domain.digest_render import FORMATS, render
+from bot.domain.digest_render import FORMATS, incomplete_note, render
 from bot.services.context import Context
 from bot.services.digest import build_channel_digest, digest_post, post_digest_now, window_ending
 from bot.services.privacy import export_user, forget_user
@@ -65,6 +65,10 @@ async def _digest(args: argparse.Namespace, ctx: Context) -> int:
             print(f"digest not posted: {report}", file=sys.stderr)
             return 1
         print(f"digest posted to {row.channel_id}", file=sys.stderr)
+    if not digest.complete:
+        # A thread could not be read back from the platform: replies may be missing.
+        print(f"warning: {incomplete_note(digest)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -132,10 +132,18 @@ class Digest:
     """Questions of the set never asked in this channel, in the set's order."""
     participation: tuple[WeekParticipation, ...]
     """Exactly `WEEKS` points, oldest first, ending with the week the window ends in."""
+    unread_threads: int = 0
+    """Question threads that could not be read back from the platform before the digest was
+    built: replies whose events were lost may be missing from them."""
 
     @property
     def is_empty(self) -> bool:
         return self.reply_count == 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every question thread was reconciled with the platform."""
+        return self.unread_threads == 0
 
 
 def week_start(when: datetime | date, tz: tzinfo | None = None) -> date:
@@ -225,6 +233,7 @@ def build_digest(
     asked_ids: Iterable[str],
     history: Iterable[WeekParticipation] = (),
     weeks: int = WEEKS,
+    unread_threads: int = 0,
 ) -> Digest:
     """Assemble the digest for `channel` over `window`.
 
@@ -232,7 +241,9 @@ def build_digest(
     threads is included, even one that came after the window closed (late answers are still
     answers to this week's question). `asked_ids` are the questions already asked in the
     channel; the window's own questions count as asked too. `history` is participation per
-    ISO week (see `participation_by_week`); weeks not given count as zero.
+    ISO week (see `participation_by_week`); weeks not given count as zero. `unread_threads`
+    counts the threads the caller could not reconcile with the platform (the digest then says
+    it may be incomplete).
     """
     questions: list[DigestQuestion] = []
     everyone: set[str] = set()
@@ -278,6 +289,7 @@ def build_digest(
         share=_share(len(everyone), member_count),
         not_yet_asked=not_yet,
         participation=series,
+        unread_threads=unread_threads,
     )
 
 

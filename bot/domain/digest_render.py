@@ -85,16 +85,32 @@ def plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
+def incomplete_note(digest: Digest) -> str | None:
+    """E.g. "This digest may be incomplete: 2 threads could not be read.", or None."""
+    if digest.complete:
+        return None
+    threads = plural(digest.unread_threads, "thread")
+    verb = "it" if digest.unread_threads == 1 else "they"
+    return (
+        f"This digest may be incomplete: {threads} could not be read back from the platform, "
+        f"so replies in {verb} may be missing."
+    )
+
+
 def summary_line(digest: Digest) -> str:
-    """Plain text, e.g. "12 replies from 8 people; 20% of the channel's 40 members took part."."""
+    """Plain text, e.g. "12 replies from 8 people; 20% of the channel's 40 members took part."
+    (every renderer shows it, so it also carries the note of an incomplete digest)."""
     if digest.reply_count == 0:
-        return "No replies yet."
-    line = f"{plural(digest.reply_count, 'reply', 'replies')} from "
-    line += plural(digest.participants, "person", "people")
-    share = format_share(digest.share)
-    if share is not None and digest.member_count:
-        line += f"; {share} of the channel's {plural(digest.member_count, 'member')} took part"
-    return line + "."
+        line = "No replies yet."
+    else:
+        line = f"{plural(digest.reply_count, 'reply', 'replies')} from "
+        line += plural(digest.participants, "person", "people")
+        share = format_share(digest.share)
+        if share is not None and digest.member_count:
+            line += f"; {share} of the channel's {plural(digest.member_count, 'member')} took part"
+        line += "."
+    note = incomplete_note(digest)
+    return f"{line} {note}" if note else line
 
 
 def question_stats(item: DigestQuestion) -> str:
@@ -355,6 +371,8 @@ def digest_to_dict(digest: Digest) -> dict[str, Any]:
         "reply_count": digest.reply_count,
         "participants": digest.participants,
         "share": digest.share,
+        "complete": digest.complete,
+        "unread_threads": digest.unread_threads,
         "not_yet_asked": [{"id": q.id, "text": q.text} for q in digest.not_yet_asked],
         "participation": [
             {

@@ -10,20 +10,67 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC
 
+import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select
 
 from bot.domain.schedule import next_occurrence
+from bot.port import PlatformError
 from bot.scheduling import jobs
 from bot.services.context import Context
 from bot.services.planning import rule_of
 from bot.store.models import Schedule
 
 log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 300.0
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A platform or connection failure (Slack unreachable, a 5xx, a timeout): expected in
+    operation, worth one line, not a traceback. Anything else is a bug and keeps its
+    traceback."""
+    return isinstance(
+        exc, PlatformError | ConnectionError | TimeoutError | aiohttp.ClientError
+    ) or type(exc).__module__.startswith("httpx")
+
+
+class Backoff:
+    """After an outage, skip runs for a while, doubling up to MAX_BACKOFF_S; reset on success."""
+
+    def __init__(self, base_s: float) -> None:
+        self.base_s = max(1.0, base_s)
+        self.failures = 0
+        self.until = 0.0
+
+    def ready(self) -> bool:
+        return time.monotonic() >= self.until
+
+    def failed(self) -> float:
+        self.failures += 1
+        wait = min(MAX_BACKOFF_S, self.base_s * 2 ** (self.failures - 1))
+        self.until = time.monotonic() + wait
+        return wait
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.info("platform reachable again after %d failed runs", self.failures)
+        self.failures = 0
+        self.until = 0.0
+
+
+def log_failure(what: str, exc: Exception, backoff: Backoff) -> None:
+    """One line for an outage (and a growing pause); the traceback for anything else."""
+    if is_outage(exc):
+        wait = backoff.failed()
+        log.warning("%s failed: %s: %s; next try in %.0f s", what, type(exc).__name__, exc, wait)
+    else:
+        log.exception("%s failed; it runs again next time", what)
 
 
 class BotScheduler:
@@ -40,13 +87,14 @@ class BotScheduler:
         )
         self._seen_version: tuple[int, object] | None = None
         self._reload_task: asyncio.Task[None] | None = None
+        self._backoff: dict[str, Backoff] = {}
         ctx.schedule_changed = self.request_reload
 
     async def start(self) -> None:
         self.scheduler.start()
         for job in jobs.PERIODIC_JOBS:
             self.scheduler.add_job(
-                self._guarded(job.name, job.run),
+                self._guarded(job.name, job.run, job.seconds),
                 IntervalTrigger(seconds=job.seconds, timezone=UTC),
                 id=f"periodic:{job.name}",
             )
@@ -60,12 +108,20 @@ class BotScheduler:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
-    def _guarded(self, name: str, fn):  # type: ignore[no-untyped-def]
+    def _backoff_for(self, name: str, base_s: float) -> Backoff:
+        return self._backoff.setdefault(name, Backoff(base_s))
+
+    def _guarded(self, name: str, fn, seconds: float = 60.0):  # type: ignore[no-untyped-def]
         async def run() -> None:
+            backoff = self._backoff_for(f"job:{name}", seconds)
+            if not backoff.ready():
+                return
             try:
                 await fn(self.ctx)
-            except Exception:
-                log.exception("periodic job %s failed; it runs again next time", name)
+            except Exception as exc:
+                log_failure(f"periodic job {name}", exc, backoff)
+            else:
+                backoff.succeeded()
 
         run.__name__ = f"job_{name}"
         return run
@@ -114,14 +170,29 @@ class BotScheduler:
     async def _fire(self, schedule_id: int) -> None:
         try:
             await jobs.tick(self.ctx)
-        except Exception:
-            log.exception("scheduled run for schedule %s failed; the sweep retries", schedule_id)
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning(
+                    "scheduled run for schedule %s failed: %s: %s; the sweep retries",
+                    schedule_id,
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                log.exception(
+                    "scheduled run for schedule %s failed; the sweep retries", schedule_id
+                )
         await self.rebuild()
 
     async def _sweep(self) -> None:
+        backoff = self._backoff_for("sweep", self.sweep_seconds)
+        if not backoff.ready():
+            return
         try:
             if await self._version() != self._seen_version:
                 await self.rebuild()  # changed by another process (the CLI)
             await jobs.tick(self.ctx)
-        except Exception:
-            log.exception("sweep failed; it runs again in %.0f s", self.sweep_seconds)
+        except Exception as exc:
+            log_failure("sweep", exc, backoff)
+        else:
+            backoff.succeeded()

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, select
@@ -174,19 +175,23 @@ async def build_channel_digests(
     """The digests of these channels' questions posted in `window`, by channel id.
 
     With `reconcile`, each question thread is first reconciled with the platform (one thread
-    at a time). Then one read session, one query per table for all the channels: posts,
-    channels, replies, participation history, questions asked, cached display names. Names not
-    cached come from users.info (the id if that fails); member counts from the platform.
+    at a time); a thread that cannot be read counts in the digest's `unread_threads` (it
+    says it may be incomplete). Then one read session, one query per table for all the
+    channels: posts, channels, replies, participation history, questions asked, cached display
+    names. Names not cached come from users.info (the id if that fails); member counts from
+    the platform.
     """
     ids = list(dict.fromkeys(channel_ids))
     if not ids:
         return {}
     posts: list[Post] | None = None
+    unread: dict[str, int] = defaultdict(int)  # threads not read back, by channel
     if reconcile:
         async with ctx.db.read() as session:
             posts = await _window_questions(session, ids, window)
         for post in posts:
-            await reconcile_thread(ctx, post)
+            if (await reconcile_thread(ctx, post)).error is not None:
+                unread[post.channel_id] += 1
     async with ctx.db.read() as session:
         if posts is None:
             posts = await _window_questions(session, ids, window)
@@ -231,7 +236,12 @@ async def build_channel_digests(
             question_set=ctx.questions,
             asked_ids=reads.asked.get(cid, ()),
             history=participation_by_week(reads.history.get(cid, ()), window.tz),
+            unread_threads=unread.get(cid, 0),
         )
+        if unread.get(cid):
+            log.warning(
+                "digest of %s may be incomplete: %d threads could not be read", cid, unread[cid]
+            )
     return digests
 
 
@@ -259,13 +269,49 @@ def digest_post(digest: Digest) -> DigestPost:
     )
 
 
+def payload_window(payload: dict[str, Any], default_zone: str) -> DigestWindow:
+    """The window a digest row's payload records, in its own time zone (a named zone, so a
+    posted digest says GMT/BST like the CLI, not the fixed offset an ISO string keeps)."""
+    zone = ZoneInfo(payload.get("timezone") or default_zone)
+    return DigestWindow(
+        start=datetime.fromisoformat(payload["from"]).astimezone(zone),
+        end=datetime.fromisoformat(payload["to"]).astimezone(zone),
+    )
+
+
+INCOMPLETE_RETRIES = 3
+"""Times a scheduled digest whose threads could not all be read is handed back to the outbox
+before it is sent anyway, with the note that it may be incomplete."""
+
+
+def incomplete_retry_s(ctx: Context) -> float:
+    """How long to wait before building an incomplete digest again: a fraction of the grace
+    window, so every retry (and the final send) still falls inside it."""
+    grace_s = ctx.settings.grace_hours * 3600
+    return max(5.0, min(600.0, grace_s / (3 * (INCOMPLETE_RETRIES + 1))))
+
+
 async def digest_content(row: Post, ctx: Context) -> DigestPost:
     payload = row.payload or {}
-    window = DigestWindow(
-        start=datetime.fromisoformat(payload["from"]), end=datetime.fromisoformat(payload["to"])
-    )
+    window = payload_window(payload, ctx.settings.timezone)
     digest = await build_channel_digest(ctx, payload["source_channel"], window)
+    if not digest.complete and _may_retry(ctx, row):
+        # The outbox hands the row back and builds it again later (reconciling again).
+        raise outbox.NotReady(
+            f"{digest.unread_threads} threads could not be read; the digest waits to retry",
+            retry_after=incomplete_retry_s(ctx),
+        )
     return digest_post(digest)
+
+
+def _may_retry(ctx: Context, row: Post) -> bool:
+    """A scheduled digest may wait for its threads to be readable while its grace window
+    leaves room for another try and the final send; one asked for now is sent at once."""
+    if row.key.startswith(NOW_KEY_PREFIX) or row.attempts >= INCOMPLETE_RETRIES:
+        return False
+    wait = timedelta(seconds=incomplete_retry_s(ctx))
+    deadline = row.due_at + timedelta(hours=ctx.settings.grace_hours)
+    return ctx.clock() + 2 * wait < deadline
 
 
 async def plan_digests(ctx: Context) -> list[str]:
@@ -280,17 +326,27 @@ async def plan_digests(ctx: Context) -> list[str]:
                 "source_channel": schedule.channel_id,
                 "from": window.start.isoformat(),
                 "to": window.end.isoformat(),
+                "timezone": schedule.timezone,
             }
         }
 
     return await planning.plan(ctx, "digest", details)
 
 
+NOW_KEY_PREFIX = "digest-now:"
+
+
+def _zone_name(window: DigestWindow) -> str | None:
+    """The IANA name of the window's zone, if it has one (a ZoneInfo does)."""
+    key = getattr(window.tz, "key", None)
+    return key if isinstance(key, str) else None
+
+
 async def post_digest_now(ctx: Context, channel_id: str, window: DigestWindow, target: str | None):
     """`digest --post` and `/leadership digest now`: record, then deliver, exactly once."""
     row = await outbox.enqueue(
         ctx,
-        key=f"digest-now:{channel_id}:{uuid.uuid4().hex}",
+        key=f"{NOW_KEY_PREFIX}{channel_id}:{uuid.uuid4().hex}",
         kind="digest",
         channel_id=target or channel_id,
         due_at=ctx.clock(),
@@ -298,6 +354,7 @@ async def post_digest_now(ctx: Context, channel_id: str, window: DigestWindow, t
             "source_channel": channel_id,
             "from": window.start.isoformat(),
             "to": window.end.isoformat(),
+            "timezone": _zone_name(window),
         },
     )
     assert row is not None

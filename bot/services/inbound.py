@@ -3,9 +3,10 @@
 Adapters turn their platform's JSON into the neutral events of `bot.port` and call these
 methods; no adapter stores a reply, purges a workspace or runs a command its own way.
 
-Replies go through the batching writer (`reply_writer`), so an adapter can acknowledge its
-platform at once. A purge waits for every change queued before it, so a reply queued earlier
-cannot survive the purge.
+Replies go through the batching writer (`reply_writer`): `reply` returns once the reply is
+committed (group commit, a few ms), and an adapter acknowledges its platform only after that,
+so an acknowledged reply survives a crash. A purge waits for every change queued before it,
+so a reply queued earlier cannot survive the purge.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ class Inbound:
 
     async def reply(self, change: ReplyPosted | ReplyEdited | ReplyDeleted) -> None:
         """A message in a thread was posted, edited or deleted (the core decides whether the
-        thread is one of its questions). Queued; waits only if the queue is full."""
-        await self.writer.submit(change)
+        thread is one of its questions). Returns once it is durably written (its batch
+        committed); raises if it could not be, and then the platform must not be acked."""
+        await self.writer.store(change)
 
     async def installed(self, event: Installed) -> None:
         """The app joined a workspace: remember its channels (and what the platform needs)."""
@@ -65,5 +67,5 @@ class Inbound:
         return result
 
     async def close(self) -> None:
-        """At stop: write the changes already acknowledged but still queued."""
+        """At stop: write the changes still queued (their requests are not acknowledged yet)."""
         await self.writer.close()

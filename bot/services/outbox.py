@@ -48,6 +48,15 @@ LOOKBACK = timedelta(minutes=5)  # clock skew allowance when looking for our own
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+class NotReady(Exception):
+    """Raised by a content builder whose content should wait (e.g. a digest whose threads
+    could not be read): the row is handed back, to be built again after `retry_after` s."""
+
+    def __init__(self, message: str, *, retry_after: float = 30.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass
 class DeliveryReport:
     sent: list[str] = field(default_factory=list)
@@ -274,6 +283,12 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
         content = builder(row, ctx)
         if inspect.isawaitable(content):
             content = await content
+    except NotReady as exc:
+        log.warning("post %s not ready (%s): retrying in %.0f s", row.key, exc, exc.retry_after)
+        return await _hand_back(ctx, row, str(exc), exc.retry_after), row.key
+    except PlatformError as exc:  # the platform is unreachable: one line, not a traceback
+        log.warning("cannot build content for %s: %s: %s", row.key, type(exc).__name__, exc)
+        return await _hand_back(ctx, row, f"cannot build content: {exc}"), row.key
     except Exception as exc:  # a database hiccup or a bad payload: retry, then give up
         log.exception("cannot build content for %s", row.key)
         return await _hand_back(ctx, row, f"cannot build content: {exc}"), row.key

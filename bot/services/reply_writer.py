@@ -1,4 +1,4 @@
-"""Collected events, written in batches after the ack, in arrival order.
+"""Collected events, written in batches (group commit), in arrival order.
 
 One write transaction per event caps ingest at a few hundred events a second on SQLite (each
 BEGIN IMMEDIATE waits its turn, and each statement hops to aiosqlite's thread). The writer
@@ -6,6 +6,13 @@ queues events and applies them a batch per transaction through `collect.apply_ch
 one place replies are recorded); if a batch fails (a race with another process on the unique
 keys), it applies them one at a time. A single consumer keeps a message's create, edit and
 delete in the order they arrived.
+
+An acknowledged reply is a stored reply: `store` returns only once the transaction holding its
+event has committed (group commit: while one batch commits, the next one gathers every event
+that arrives meanwhile, so a busy writer commits large batches and an idle one commits at
+once). An adapter awaits `store` before it acknowledges its platform, so a crash (kill -9)
+after the ack cannot lose the reply; if the write fails, `store` raises and the platform is
+not acknowledged (it retries; the event id dedupes).
 """
 
 from __future__ import annotations
@@ -25,40 +32,58 @@ from bot.services.context import Context
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+LINGER_S = 0.003  # a batch waits this long for company (requests arriving together)
 MAX_QUEUE = 50_000  # about 50 MB of queued events at most; past it, listeners wait
 
 Barrier = Callable[[], Awaitable[Any]]
 """Runs once everything queued before it is written (a purge must not be undone by a
 reply queued earlier)."""
 
+_Item = tuple[ReplyChange | Barrier, "asyncio.Future[None]"]
+"""A queued change or barrier, and the future its submitter may await."""
 
-async def apply_batch(ctx: Context, changes: Sequence[ReplyChange]) -> None:
-    """Apply changes in order, in one transaction; one by one if the batch conflicts."""
+
+async def apply_batch(ctx: Context, changes: Sequence[ReplyChange]) -> list[BaseException | None]:
+    """Apply changes in order, in one transaction; one by one if the batch conflicts.
+    Returns, for each change, None once it is committed (or found to be a duplicate), or the
+    error that kept it from being written."""
     if not changes:
-        return
+        return []
     try:
         async with ctx.db.write() as session:
             await apply_changes(ctx, session, changes)
-        return
+        return [None] * len(changes)
     except IntegrityError as exc:
         log.info(
             "a batch of %d changes conflicted (%s); applying them one by one", len(changes), exc
         )
+    errors: list[BaseException | None] = []
     for change in changes:
         try:
             await record(ctx, change)
-        except Exception:  # one bad change must not cost the others
+            errors.append(None)
+        except Exception as exc:  # one bad change must not cost the others
             log.exception("could not store a %s in %s", type(change).__name__, change.channel_id)
+            errors.append(exc)
+    return errors
 
 
 class ReplyWriter:
     """A queue of reply events and one task that writes them, a batch at a time."""
 
-    def __init__(self, ctx: Context, *, batch_size: int = BATCH_SIZE, max_queue: int = MAX_QUEUE):
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        batch_size: int = BATCH_SIZE,
+        max_queue: int = MAX_QUEUE,
+        linger_s: float = LINGER_S,
+    ):
         # A weak reference: the writer must not keep a finished context (and its pool) alive.
         self._ctx = weakref.ref(ctx)
         self.batch_size = batch_size
-        self._queue: asyncio.Queue[ReplyChange | Barrier] = asyncio.Queue(max_queue)
+        self.linger_s = linger_s
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
         self.written = 0  # events taken off the queue and applied (or found to be duplicates)
 
@@ -68,24 +93,24 @@ class ReplyWriter:
                 self._run(), name="leaderbot-reply-writer"
             )
 
-    async def submit(self, op: ReplyChange | Barrier) -> None:
-        """Queue an event (or a barrier); waits only if the queue is full."""
+    async def submit(self, op: ReplyChange | Barrier) -> asyncio.Future[None]:
+        """Queue an event (or a barrier); waits only if the queue is full. Returns a future
+        that is done once the event is written (its batch committed), or fails with the
+        error that kept it from being written."""
         self._ensure_running()
-        await self._queue.put(op)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((op, done))
+        return done
+
+    async def store(self, change: ReplyChange) -> None:
+        """Queue a change and return once it is durably written (see the module's notes).
+        Raises if it could not be written."""
+        done = await self.submit(change)
+        await asyncio.shield(done)  # a cancelled request must not un-write its batch
 
     async def after_pending(self, fn: Barrier) -> None:
         """Run `fn` once every event queued so far is written; returns when it has run."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        async def barrier() -> None:
-            try:
-                await fn()
-            finally:
-                if not done.done():
-                    done.set_result(None)
-
-        await self.submit(barrier)
-        await done
+        await (await self.submit(fn))
 
     async def drain(self) -> None:
         """Wait until everything queued so far is written."""
@@ -108,34 +133,61 @@ class ReplyWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self.linger_s > 0 and self._queue.qsize() < self.batch_size:
+                # Requests arrive together: a few ms of waiting makes one commit of many.
+                await asyncio.sleep(self.linger_s)
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
                 await self._write(batch)
-            except Exception:
+            except Exception as exc:
                 log.exception("could not write %d collected events", len(batch))
+                _settle([done for _, done in batch], exc)
             finally:
+                _settle([done for _, done in batch], None)  # the ones not settled yet
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _write(self, batch: list[ReplyChange | Barrier]) -> None:
+    async def _write(self, batch: list[_Item]) -> None:
         ctx = self._ctx()
         if ctx is None:
+            _settle([done for _, done in batch], RuntimeError("the bot is shutting down"))
             return
-        run: list[ReplyChange] = []
-        for item in batch:
-            if not callable(item):
-                run.append(item)
+        run: list[_Item] = []
+
+        async def flush() -> None:
+            changes = [op for op, _ in run if not callable(op)]
+            errors = await apply_batch(ctx, changes)
+            self.written += len(changes)
+            for (_, done), error in zip(run, errors, strict=True):
+                _settle([done], error)
+            run.clear()
+
+        for op, done in batch:
+            if not callable(op):
+                run.append((op, done))
                 continue
-            await apply_batch(ctx, run)
-            self.written += len(run)
-            run = []
+            await flush()
             try:
-                await item()
-            except Exception:
+                await op()
+            except Exception as exc:
                 log.exception("a queued task failed")
-        await apply_batch(ctx, run)
-        self.written += len(run)
+                _settle([done], exc)
+            _settle([done], None)
+        await flush()
+
+
+def _settle(futures: Sequence[asyncio.Future[None]], error: BaseException | None) -> None:
+    """Finish the futures not finished yet: with `error`, or as written."""
+    for done in futures:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+            # Nobody may be waiting (a caller of `submit` alone): do not warn about that.
+            done.add_done_callback(lambda f: f.exception())
 
 
 # One writer per context. Context is an unhashable dataclass, so the key is its id, and a

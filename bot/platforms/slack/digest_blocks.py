@@ -33,6 +33,7 @@ from bot.domain.digest_render import (
     clean_text,
     format_share,
     format_when,
+    incomplete_note,
     plural,
     question_stats,
     safe_url,
@@ -203,6 +204,9 @@ def _head_blocks(digest: Digest) -> tuple[list[Block], list[Block]]:
         _context(f"{_date(digest.window.start, tz)} to {_date(digest.window.end, tz)}"),
         _section(_summary(digest)),
     ]
+    note = incomplete_note(digest)
+    if note:
+        top.append(_section(f":warning: _{escape_mrkdwn(note)}_"))
     if not digest.questions:
         top.append(_section(f"_{NO_QUESTION}_"))
     for item in digest.questions:

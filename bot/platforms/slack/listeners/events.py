@@ -1,8 +1,10 @@
 """Slack events: replies in question threads (new, edited, deleted), and uninstalls.
 
 Bolt acks an Events API request as soon as a listener matches (process_before_response is
-False), then runs the listener as a task; the listener only parses and queues, and the reply
-writer stores in batches. So the ack never waits for the database.
+False), then runs the listener as a task. A reply must be stored before it is acked (a crash
+after the ack would lose it), so message events are parsed and stored in the listener's
+middleware, which Bolt runs before the ack; the reply writer commits in groups, so this costs a
+few milliseconds. If storing fails, Bolt answers 500 and Slack retries (the event id dedupes).
 
 Retries (X-Slack-Retry-Num) and replays carry the same event_id and are stored once; the
 same message under another event id is stored once too (unique channel+ts). A malformed event
@@ -131,19 +133,23 @@ def _describe(body: Any) -> str:
 
 
 def register(app: AsyncApp, inbound: Inbound) -> None:
-    # Events are acked by Bolt before this runs; nothing here may raise.
-    @app.event("message")
-    async def on_message(body: dict[str, Any]) -> None:
+    async def store_before_ack(body: dict[str, Any], next: Any) -> None:
+        # Listener middleware runs before Bolt acks: the ack follows the durable write.
         try:
             change = parse_message_event(body)
         except Malformed as exc:
             log.warning("malformed message event ignored (%s): %s", exc, _describe(body))
-            return
+            change = None
         except Exception:
             log.exception("unreadable message event ignored: %s", _describe(body))
-            return
+            change = None
         if change is not None:
-            await inbound.reply(change)
+            await inbound.reply(change)  # raises if not stored: no ack, Slack retries
+        await next()
+
+    @app.event("message", middleware=[store_before_ack])
+    async def on_message() -> None:
+        """Stored by `store_before_ack`; nothing left to do after the ack."""
 
     async def purge(body: dict[str, Any]) -> None:
         team_id = body.get("team_id") if isinstance(body, dict) else None
@@ -152,6 +158,7 @@ def register(app: AsyncApp, inbound: Inbound) -> None:
             return
         await inbound.uninstalled(Uninstalled(platform="slack", workspace_id=team_id))
 
+    # Uninstalls are acked by Bolt before these run; nothing here may raise.
     @app.event("app_uninstalled")
     async def on_app_uninstalled(body: dict[str, Any]) -> None:
         await purge(body)
