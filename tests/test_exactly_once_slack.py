@@ -292,7 +292,11 @@ async def test_kill_9_between_send_and_record_then_restart_posts_once(fake, tmp_
         await eventually(recorded, within=30)
         # And it stays once: another sweep or two changes nothing.
         sweeps = len(fake.calls("conversations.history"))
-        await eventually(lambda: _later(fake, sweeps), within=10)
+        await eventually(
+            lambda: _later(fake, sweeps),
+            within=10,
+            what="more API traffic after the record, with still one chat.postMessage",
+        )
     finally:
         second.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(second.wait(), 15)
