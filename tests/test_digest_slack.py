@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from bot.domain.clock import ManualClock
 from bot.domain.digest_render import render
+from bot.domain.schedule import bank_holiday
 from bot.platforms.slack.blocks import escape_mrkdwn
 from bot.platforms.slack.client import build_web_client
 from bot.platforms.slack.digest_blocks import (
@@ -314,11 +315,18 @@ async def test_users_info_failure_falls_back_to_the_user_id(ctx: Context, fake: 
 
 
 def last_friday_at_four() -> datetime:
+    """The last Friday 16:00 (London) that is not a bank holiday: near the real time, as the
+    fake stamps messages with it, but never one the holiday rules would move (Good Friday,
+    Christmas), whatever today is."""
     now = datetime.now(LONDON)
     friday = (now - timedelta(days=(now.weekday() - 4) % 7)).replace(
         hour=16, minute=0, second=0, microsecond=0
     )
-    return friday if friday < now - timedelta(minutes=5) else friday - timedelta(days=7)
+    if friday >= now - timedelta(minutes=5):
+        friday -= timedelta(days=7)
+    while bank_holiday("england-and-wales", friday.date()):
+        friday -= timedelta(days=7)
+    return friday
 
 
 async def test_a_scheduled_digest_posts_once_across_ticks_and_a_restart(
