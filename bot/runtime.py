@@ -1,7 +1,8 @@
 """Wiring: settings -> database -> question set -> platforms -> services -> scheduler -> servers.
 
 Everything is listed here, by hand: the chat platform adapters (`ADAPTERS`), how each kind of
-post is built (`CONTENT_BUILDERS`). A missing piece is an import error at start, never a
+post is built (`CONTENT_BUILDERS`), where `feeds add` reads the feed catalogue
+(`Context.feed_catalogue`). A missing piece is an import error at start, never a
 feature that silently is not there. Platform SDKs are imported only when that platform is
 configured, so a command that needs none starts quickly.
 """
@@ -29,6 +30,7 @@ from bot.serving import HttpServer, PlatformRuntime
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.watch.alerts import build_alert
+from bot.watch.catalogue import load_catalogue
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,7 @@ async def open_context(
             questions=questions,
             builders=CONTENT_BUILDERS,
             clock=clock,
+            feed_catalogue=load_catalogue,
         )
 
 

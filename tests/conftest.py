@@ -20,6 +20,7 @@ from bot.runtime import CONTENT_BUILDERS
 from bot.services.context import Context, Platforms
 from bot.settings import BUNDLED_PROMPTS, Settings
 from bot.store.db import Database
+from bot.watch.catalogue import load_catalogue
 
 POSTGRES_ENV = "LEADERBOT_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_ENV)
@@ -113,6 +114,7 @@ async def make_context(clock: ManualClock) -> AsyncIterator[ContextFactory]:
             questions=questions,
             builders=CONTENT_BUILDERS,
             clock=clock,
+            feed_catalogue=load_catalogue,  # as bot.runtime wires it
         )
 
     yield factory

@@ -20,6 +20,7 @@ from bot.platforms.slack.listeners import commands, home
 from bot.platforms.slack.platform import SlackPlatform
 from bot.services.admin import add_bot_admin
 from bot.services.context import Context, Platforms
+from tests.fakes import deadline
 from tests.fakes.signing import FORM, command_body, signed_headers
 from tests.fakes.slack_api import FakeSlack
 
@@ -76,7 +77,7 @@ class ResponseCatcher:
         return web.Response(text="ok")
 
     async def reply(self, n: str, within: float = 5.0) -> dict[str, Any]:
-        async with asyncio.timeout(within):
+        async with deadline(within, f"a reply to response_url {n}"):
             while not self.replies.get(n):
                 self._changed.clear()
                 await self._changed.wait()

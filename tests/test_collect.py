@@ -4,6 +4,7 @@ On SQLite, and on PostgreSQL when LEADERBOT_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import random
@@ -24,10 +25,11 @@ from bot.services.collect import reconcile_recent, reconcile_thread
 from bot.services.context import Context, Platforms
 from bot.services.privacy import forget_user, purge_expired, purge_workspace
 from bot.services.reply_writer import ReplyWriter, apply_batch
+from bot.store.db import Database
 from bot.store.models import Channel, ErasedUser, Post, ProcessedEvent, Reply, ReplyTombstone
 from tests.fakes.slack_api import FakeSlack, HttpError, RateLimit
 from tests.platforms import only_platform
-from tests.replies import deletion, record_deletion, record_reply, reply_change
+from tests.replies import deletion, record_deletion, record_reply, reply_change, time_of
 
 
 class RecordingSleep:
@@ -488,6 +490,98 @@ async def test_reconcile_does_not_bring_back_a_message_deleted_during_the_read(
     result = await reconcile_thread(slack_ctx, post)
     assert (result.added, result.removed) == (1, 0)
     assert await stored(slack_ctx) == {kept.ts: ("U3", "kept", False)}
+
+
+async def test_a_reply_stored_from_its_event_while_the_thread_is_read_survives_reconciliation(
+    slack_ctx: Context, fake: FakeSlack
+) -> None:
+    """A reply posted, and stored from its event, between reconciliation's read of the thread
+    and its write is not in the snapshot; it must not be deleted as if it had gone."""
+    post = await question(slack_ctx)
+    assert post.message_id
+    platform = only_platform(slack_ctx)
+    read = platform.fetch_thread
+    late: list[Any] = []
+
+    async def read_then_someone_replies(channel_id: str, thread_ts: str) -> Any:
+        messages = await read(channel_id, thread_ts)
+        message = fake.add_message(channel_id, "just in time", user="U2", thread_ts=thread_ts)
+        late.append(message)
+        await record_reply(
+            slack_ctx, reply_change(channel_id, thread_ts, message.ts, "U2", message.text)
+        )
+        return messages
+
+    platform.fetch_thread = read_then_someone_replies  # type: ignore[method-assign]
+    await reconcile_thread(slack_ctx, post)
+    [message] = late
+    assert await stored(slack_ctx) == {message.ts: ("U2", "just in time", False)}, (
+        "a live reply was deleted by reconciliation"
+    )
+
+
+async def test_reconcile_survives_a_reply_a_live_event_is_storing_at_the_same_time(
+    slack_ctx: Context, fake: FakeSlack, database_url: str
+) -> None:
+    """On PostgreSQL (READ COMMITTED, no write gate) a reply whose INSERT is open in another
+    transaction is invisible to reconciliation's read; its commit must not make
+    reconciliation's own INSERT of the same message fail (uq_reply_channel_ts)."""
+    post = await question(slack_ctx)
+    assert post.message_id
+    message = fake.add_message("C1", "posted just now", user="U1", thread_ts=post.message_id)
+
+    other = Database(database_url)  # the event writer's own transaction
+    pending: list[asyncio.Task[None]] = []
+    platform = only_platform(slack_ctx)
+    read = platform.fetch_thread
+
+    async def read_while_the_event_is_stored(channel_id: str, thread_ts: str) -> Any:
+        messages = await read(channel_id, thread_ts)
+        session_cm = other.write()
+        session = await session_cm.__aenter__()
+        session.add(
+            Reply(
+                post_id=post.id,
+                channel_id="C1",
+                user_id="U1",
+                text=message.text,
+                message_id=message.ts,
+                thread_id=post.message_id,
+                posted_at=time_of(message.ts),
+                updated_at=slack_ctx.clock(),
+            )
+        )
+        await session.flush()  # the INSERT is in, not yet committed
+
+        async def commit_soon() -> None:
+            await asyncio.sleep(0.3)
+            await session_cm.__aexit__(None, None, None)
+
+        pending.append(asyncio.create_task(commit_soon()))
+        return messages
+
+    platform.fetch_thread = read_while_the_event_is_stored  # type: ignore[method-assign]
+    try:
+        await reconcile_thread(slack_ctx, post)
+    finally:
+        await asyncio.gather(*pending)
+        await other.dispose()
+    async with slack_ctx.db.read() as session:
+        texts = (await session.scalars(select(Reply.text))).all()
+    assert texts == ["posted just now"]
+
+
+async def test_reconciled_replies_are_stored_as_typed_not_in_slacks_escaped_form(
+    slack_ctx: Context, fake: FakeSlack
+) -> None:
+    post = await question(slack_ctx)
+    assert post.message_id
+    # The fake keeps text as given: give it Slack's wire form.
+    fake.add_message("C1", "R&amp;D &lt;matters&gt; <@U2>", user="U1", thread_ts=post.message_id)
+    await reconcile_thread(slack_ctx, post)
+    async with slack_ctx.db.read() as session:
+        texts = (await session.scalars(select(Reply.text))).all()
+    assert texts == ["R&D <matters> <@U2>"]
 
 
 async def test_reconcile_tombstones_what_it_drops_and_skips_erased_users(

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from bot.domain.clock import ManualClock
 from bot.domain.digest_render import render
+from bot.domain.schedule import bank_holiday
 from bot.platforms.slack.blocks import escape_mrkdwn
 from bot.platforms.slack.client import build_web_client
 from bot.platforms.slack.digest_blocks import (
@@ -26,6 +27,7 @@ from bot.platforms.slack.digest_blocks import (
     digest_messages,
     slack_len,
 )
+from bot.platforms.slack.listeners.events import parse_message_event
 from bot.platforms.slack.platform import CHART_FILENAME, SlackPlatform, post_key
 from bot.scheduling.jobs import tick
 from bot.services import outbox, schedules
@@ -37,6 +39,7 @@ from bot.services.digest import (
     post_digest_now,
     window_ending,
 )
+from bot.services.reply_writer import apply_batch
 from bot.store.db import Database
 from bot.store.models import Post
 from tests.fakes.slack_api import (
@@ -312,11 +315,18 @@ async def test_users_info_failure_falls_back_to_the_user_id(ctx: Context, fake: 
 
 
 def last_friday_at_four() -> datetime:
+    """The last Friday 16:00 (London) that is not a bank holiday: near the real time, as the
+    fake stamps messages with it, but never one the holiday rules would move (Good Friday,
+    Christmas), whatever today is."""
     now = datetime.now(LONDON)
     friday = (now - timedelta(days=(now.weekday() - 4) % 7)).replace(
         hour=16, minute=0, second=0, microsecond=0
     )
-    return friday if friday < now - timedelta(minutes=5) else friday - timedelta(days=7)
+    if friday >= now - timedelta(minutes=5):
+        friday -= timedelta(days=7)
+    while bank_holiday("england-and-wales", friday.date()):
+        friday -= timedelta(days=7)
+    return friday
 
 
 async def test_a_scheduled_digest_posts_once_across_ticks_and_a_restart(
@@ -403,3 +413,40 @@ async def test_a_half_posted_digest_past_grace_is_not_recorded_as_missed(ctx, fa
     await outbox.deliver_due(ctx)
     (row,) = await digest_rows(ctx)
     assert row.status != "missed", f"posted head {digest_heads(fake)[0].ts} recorded as missed"
+
+
+async def test_a_reply_typed_with_ampersands_and_angle_brackets_is_escaped_once_in_the_digest(
+    sqlite_url: str, make_context: Any, clock: ManualClock
+) -> None:
+    """Slack sends message text with &, < and > as entities; the reply is stored as typed, so
+    the Slack digest escapes it once and the exports carry the text people wrote."""
+    ctx = await make_context(sqlite_url)
+    asked = await ask_and_deliver(ctx, "C1")
+    ts = asked.post.message_id
+    assert ts
+    # What Slack delivers when someone types:  R&D <matters>
+    body = {
+        "event_id": "Ev1",
+        "team_id": "T1",
+        "event": {
+            "type": "message",
+            "channel": "C1",
+            "user": "U1",
+            "ts": f"{float(ts) + 1:.6f}",
+            "thread_ts": ts,
+            "text": "R&amp;D &lt;matters&gt;",
+        },
+    }
+    await apply_batch(ctx, [parse_message_event(body)])
+    window = window_ending(clock() + timedelta(minutes=1), "Europe/London")
+    digest = await build_channel_digest(ctx, "C1", window, reconcile=False)
+
+    exported = json.loads(render(digest, "json"))["questions"][0]["replies"][0]["text"]
+    assert exported == "R&D <matters>"
+    shown = [
+        block["text"]["text"]
+        for message in digest_messages(digest)
+        for block in message["blocks"]
+        if block.get("type") == "section" and "matters" in block["text"]["text"]
+    ]
+    assert shown and all("&amp;amp;" not in text and "&amp;lt;" not in text for text in shown)

@@ -1,9 +1,10 @@
-"""Issue 2's acceptance on Slack: exactly one question through 429s, dropped connections,
-5xx, a second process, and a kill -9 between send and record."""
+"""Issue 2's acceptance on Slack: exactly one question (or nudge) through 429s, dropped
+connections, 5xx, lapsed leases, a second process, and a kill -9 between send and record."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -16,7 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.schedule import DAY_NAMES, NATIONS, bank_holiday
-from bot.services.ask import ask_and_deliver
+from bot.platforms.slack.platform import READ_ATTEMPTS
+from bot.services import outbox
+from bot.services.ask import ask_and_deliver, ask_now
+from bot.store.db import Database
 from tests.fakes import eventually
 from tests.fakes.slack_api import DropAfterAccept, FakeSlack, HttpError, Latency, RateLimit
 
@@ -79,6 +83,103 @@ async def test_a_channel_that_does_not_exist_fails_clearly(slack_ctx, fake) -> N
     assert not result.delivered
     assert result.post.status == "failed"
     assert "channel" in (result.post.error or "").lower()
+
+
+def top_level_posts(fake: FakeSlack) -> list[str]:
+    return [m.text for m in fake.messages(CHANNEL) if not m.is_reply]
+
+
+async def test_a_send_that_outlives_its_lease_is_not_posted_twice(
+    fake, sqlite_url, slack_context, clock
+) -> None:
+    """A sweep that finds the lease run out while chat.postMessage is still in flight (waiting
+    on the gate, the pacer, Retry-After or a slow Slack) must not post a second copy."""
+    ctx = await slack_context(sqlite_url)
+    row = await ask_now(ctx, CHANNEL)
+    fake.inject("chat.postMessage", Latency(1.5))  # the first send is slow
+    first = asyncio.create_task(outbox.deliver_due(ctx, only_keys=[row.key]))
+
+    async def first_send_in_flight() -> bool:
+        return bool(fake.calls("chat.postMessage"))
+
+    await eventually(first_send_in_flight, within=2)
+    # The send is still running when its lease (default 120 s) runs out; a sweep runs.
+    clock.advance(seconds=ctx.settings.send_lease_s + 1)
+    await outbox.deliver_due(ctx, only_keys=[row.key])
+    await first
+    posts = top_level_posts(fake)
+    assert len(posts) == 1, f"{len(posts)} copies of the question posted"
+
+
+async def test_a_look_up_that_outlives_the_lease_does_not_lead_to_a_second_post(
+    fake, sqlite_url, slack_context, clock
+) -> None:
+    """A look-up (rate-limit waits, many pages) can outlast the lease; another process then
+    takes the row over and posts. The first sender must not post after its look either."""
+    ctx = await slack_context(sqlite_url)
+    row = await ask_now(ctx, CHANNEL)
+    # First claim: a long 429, nothing posted; handed back (attempts = 1, so next: look).
+    fake.inject("chat.postMessage", RateLimit(31))
+    report = await outbox.deliver_due(ctx, only_keys=[row.key])
+    assert report.deferred == [row.key]
+    clock.advance(seconds=32)
+
+    # Process A: its look-up is slow.
+    fake.inject("conversations.history", Latency(1.0))
+    first = asyncio.create_task(outbox.deliver_due(ctx, only_keys=[row.key]))
+
+    async def look_up_in_flight() -> bool:
+        return bool(fake.calls("conversations.history"))
+
+    await eventually(look_up_in_flight, within=2)
+    # A's lease runs out while it looks; process B (its own in-flight set) sweeps.
+    clock.advance(seconds=ctx.settings.send_lease_s + 1)
+    process_b = dataclasses.replace(ctx, db=Database(ctx.settings.database_url))
+    fake.inject("chat.postMessage", Latency(1.5))  # B's post lands after A has looked
+    try:
+        await outbox.deliver_due(process_b, only_keys=[row.key])
+    finally:
+        await process_b.db.dispose()
+    await first
+    posts = top_level_posts(fake)
+    assert len(posts) == 1, f"{len(posts)} copies of the question posted"
+
+
+async def test_a_rate_limited_look_up_after_a_lost_answer_does_not_post_blind(
+    fake, sqlite_url, slack_context
+) -> None:
+    """Slack took the post but the answer was lost; the look-up for it is then rate limited
+    beyond the platform's bounded waits. The next attempt must look again, not post."""
+    ctx = await slack_context(sqlite_url)
+    fake.inject("chat.postMessage", DropAfterAccept())  # stored, answer lost
+    fake.inject("conversations.history", *[RateLimit(0.01)] * READ_ATTEMPTS)
+    await ask_and_deliver(ctx, CHANNEL)
+    posts = top_level_posts(fake)
+    assert len(posts) == 1, f"{len(posts)} copies of the question posted"
+
+
+async def test_a_nudge_whose_answer_is_lost_is_found_in_its_thread_not_posted_twice(
+    fake, sqlite_url, slack_context
+) -> None:
+    """A post made into a thread is looked for in that thread (conversations.history does not
+    list thread replies), so a dropped answer does not lead to a second nudge."""
+    ctx = await slack_context(sqlite_url)
+    asked = await ask_and_deliver(ctx, CHANNEL)
+    assert asked.delivered and asked.post.message_id
+    await outbox.enqueue(
+        ctx,
+        key=f"nudge:{asked.post.key}",
+        kind="nudge",
+        channel_id=CHANNEL,
+        due_at=ctx.clock(),
+        question_id=asked.post.question_id,
+        thread_id=asked.post.message_id,
+    )
+    fake.inject("chat.postMessage", DropAfterAccept())  # stored, answer lost
+    report = await outbox.deliver_due(ctx)
+    assert report.sent or report.found
+    nudges = [m for m in fake.replies(CHANNEL, asked.post.message_id) if m.bot_id]
+    assert len(nudges) == 1, f"{len(nudges)} nudges in the thread"
 
 
 # -- real processes ---------------------------------------------------------------------------
@@ -191,7 +292,11 @@ async def test_kill_9_between_send_and_record_then_restart_posts_once(fake, tmp_
         await eventually(recorded, within=30)
         # And it stays once: another sweep or two changes nothing.
         sweeps = len(fake.calls("conversations.history"))
-        await eventually(lambda: _later(fake, sweeps), within=10)
+        await eventually(
+            lambda: _later(fake, sweeps),
+            within=10,
+            what="more API traffic after the record, with still one chat.postMessage",
+        )
     finally:
         second.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(second.wait(), 15)

@@ -645,3 +645,36 @@ async def test_an_out_of_range_character_reference_does_not_cost_the_feed(ctx, s
     report = await cycle(ctx, server)
     assert report.outcomes[0].status == "changed", report.outcomes[0]
     assert (report.outcomes[0].new_items, report.outcomes[0].alerts) == (2, 1)
+
+
+async def test_feeds_add_reads_the_catalogue_its_context_was_built_with(
+    ctx: Context, server: FeedServer, sqlite_url: str
+) -> None:
+    """No loader is found by import: a Context built without a catalogue adds every feed as
+    unlisted; one built with a catalogue (bot.runtime wires load_catalogue) takes a listed
+    feed's name, keywords and interval from it."""
+    from bot.domain.feed_catalogue import CatalogueFeed
+    from bot.runtime import open_context
+    from bot.services.context import no_feed_catalogue
+    from bot.watch.catalogue import load_catalogue
+    from tests.conftest import make_settings
+
+    async with open_context(make_settings(DATABASE_URL=sqlite_url)) as wired:
+        assert wired.feed_catalogue is load_catalogue
+
+    listed = CatalogueFeed(
+        name="Listed news",
+        url=server.url("/listed"),
+        confirmed=True,
+        poll_minutes=30,
+        keywords=admin.validate_keywords(["+digital"]),
+        publisher_is_subject=False,
+        note="",
+    )
+    ctx.feed_catalogue = no_feed_catalogue
+    unlisted = await admin.add_feed(ctx, server.url("/listed"), actor="test")
+    assert (unlisted.source, unlisted.poll_minutes, unlisted.keywords) == ("127.0.0.1", 60, ())
+    await admin.remove_feed(ctx, unlisted.id, actor="test")
+    ctx.feed_catalogue = lambda: (listed,)
+    view = await admin.add_feed(ctx, server.url("/listed"), actor="test")
+    assert (view.source, view.poll_minutes, view.keywords) == ("Listed news", 30, ("+digital",))

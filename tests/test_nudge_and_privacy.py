@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -14,8 +14,12 @@ from sqlalchemy import func, select
 from bot.platforms.console.platform import ConsolePlatform
 from bot.scheduling.jobs import tick
 from bot.services import schedules
+from bot.services.ask import ask_and_deliver
+from bot.services.collect import reconcile_thread
+from bot.services.digest import build_channel_digest, window_ending
 from bot.services.privacy import export_user, forget_user, purge_expired
 from bot.store.models import AuditEntry, ChatUser, Post, Reply
+from tests.conftest import LEADERS
 from tests.platforms import only_platform
 from tests.replies import record_reply, reply_change
 
@@ -106,6 +110,30 @@ async def test_retention_export_and_forget(database_url, make_context, clock) ->
     assert await purge_expired(ctx) == 1
     async with ctx.db.read() as session:
         assert await session.scalar(select(func.count(Reply.id))) == 0
+
+
+async def test_forgotten_replies_do_not_come_back_when_the_thread_is_reconciled(
+    fake, sqlite_url, slack_context, clock
+) -> None:
+    """`forget --user` deletes the rows, but the messages are still in the Slack thread; the
+    reconciliation before the next digest must not store them (or digest them) again."""
+    fake.add_user("U1", "priya")
+    ctx = await slack_context(sqlite_url)
+    asked = await ask_and_deliver(ctx, LEADERS)
+    assert asked.post.message_id
+    fake.add_message(LEADERS, "my personal view", user="U1", thread_ts=asked.post.message_id)
+    await reconcile_thread(ctx, asked.post)
+
+    erased = await forget_user(ctx, "U1")
+    assert erased.replies == 1
+
+    # The next digest reconciles the thread first.
+    window = window_ending(clock() + timedelta(minutes=1), "Europe/London")
+    digest = await build_channel_digest(ctx, LEADERS, window)
+    async with ctx.db.read() as session:
+        stored = (await session.scalars(select(Reply).where(Reply.user_id == "U1"))).all()
+    assert stored == [], "erased replies were stored again"
+    assert digest.reply_count == 0, "erased replies went out in the digest"
 
 
 def test_export_and_forget_on_the_command_line(tmp_path: Path) -> None:

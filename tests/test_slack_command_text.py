@@ -20,6 +20,7 @@ from bot.domain.command_grammar import (
 )
 from bot.domain.parsing import ChannelId, ChannelName, ParseError, UserId, Word
 from bot.platforms.slack.command_text import command_words
+from bot.platforms.slack.text import unescape
 from tests.test_command_grammar import GOOD, IDS, TODAY, assert_says_what_to_type
 
 
@@ -130,3 +131,11 @@ def test_never_raises_anything_but_parse_error() -> None:
             parse(" ".join(parts))
         except ParseError as exc:
             assert "\n" not in exc.message
+
+
+def test_unescape_undoes_only_slacks_three_entities_and_the_ampersand_last() -> None:
+    assert unescape("R&amp;D &lt;matters&gt;") == "R&D <matters>"
+    assert unescape("typed &amp;lt; literally") == "typed &lt; literally"  # & last
+    markup = "ask <@U123> in <#C1|leaders> see <https://x.org/?a=1&amp;b=2|R&amp;D>"
+    assert unescape(markup) == "ask <@U123> in <#C1|leaders> see <https://x.org/?a=1&b=2|R&D>"
+    assert unescape("&quot;&#39;&nbsp;") == "&quot;&#39;&nbsp;"  # Slack sends no others

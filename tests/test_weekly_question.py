@@ -122,6 +122,45 @@ async def test_bank_holiday_moves_the_post_and_keeps_its_identity(
     assert row.occurrence == date(2026, 4, 6) and row.status == "sent"
 
 
+async def test_each_question_is_in_exactly_one_digest_when_easter_moves_the_digest(
+    sqlite_url, make_context, clock
+):
+    """Around Easter 2026 (Good Friday 3 April, Easter Monday 6 April) the Friday digest moves
+    to Tuesday 7 April; each digest still covers the week up to its scheduled time, so no
+    question falls in no digest (Monday 30 March) or in two (the moved Tuesday 7 April)."""
+    ctx = await make_context(sqlite_url)
+    clock.set(datetime(2026, 3, 25, 12, 0, tzinfo=UTC))
+    # Questions Mondays 09:00; the default digest, Fridays 16:00 (Europe/London).
+    await schedules.set_schedule(ctx, "general", weekday=MON, time="09:00", nudge_after_days=None)
+    end = datetime(2026, 4, 18, 0, 0, tzinfo=UTC)
+    while clock() < end:
+        clock.advance(minutes=30)
+        await tick(ctx)
+
+    async with ctx.db.read() as session:
+        posts = (await session.scalars(select(Post).where(Post.status == "sent"))).all()
+    questions = [p for p in posts if p.kind == "question"]
+    windows = [
+        (
+            p.occurrence,
+            datetime.fromisoformat(p.payload["from"]),
+            datetime.fromisoformat(p.payload["to"]),
+        )
+        for p in posts
+        if p.kind == "digest"
+    ]
+    assert len(questions) >= 3 and len(windows) >= 3
+    coverage = {
+        q.sent_at.date().isoformat(): [
+            str(occ) for occ, start, stop in windows if start <= q.sent_at < stop
+        ]
+        for q in questions
+        if q.sent_at < end - timedelta(days=7)  # its digest is due before the run ends
+    }
+    wrong = {day: digests for day, digests in coverage.items() if len(digests) != 1}
+    assert not wrong, f"questions in no digest or in several: {wrong}"
+
+
 async def test_pause_skips_and_resume_does_not_replay(database_url, make_context, clock):
     ctx = await make_context(database_url)
     await schedules.set_schedule(ctx, "general", weekday=MON, time="09:00")

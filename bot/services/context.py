@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.clock import Clock, system_clock
+from bot.domain.feed_catalogue import CatalogueFeed
 from bot.domain.questions import QuestionSet
 from bot.port import UNKNOWN_CHANNEL, ChatPlatform, PermanentFailure
 from bot.settings import Settings
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
 
 # How rows of one kind of post become content; may be async (a digest reads the database).
 ContentBuilder = Callable[["Post", "Context"], Any]
+
+# Reads the feed catalogue (bot.watch.catalogue.load_catalogue, wired by bot.runtime).
+CatalogueLoader = Callable[[], Sequence[CatalogueFeed]]
+
+
+def no_feed_catalogue() -> Sequence[CatalogueFeed]:
+    """A Context built without a catalogue: every feed added is an unlisted one."""
+    return ()
 
 
 class Platforms:
@@ -56,6 +65,8 @@ class Context:
     clock: Clock = field(default=system_clock)
     # Called after a schedule changes, so a running scheduler rebuilds its jobs.
     schedule_changed: Callable[[], None] | None = None
+    # Where `feeds add` finds a listed feed's name, keywords and interval.
+    feed_catalogue: CatalogueLoader = field(default=no_feed_catalogue)
 
     def platform_for(self, channel_id: str) -> ChatPlatform:
         return self.platforms.for_channel(channel_id)

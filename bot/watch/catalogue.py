@@ -14,7 +14,6 @@ from bot.domain.feed_catalogue import (
     read_rules,
 )
 from bot.domain.feed_match import MatchRules
-from bot.services.feeds.admin import use_catalogue
 
 # Shipped inside the package (bot/data/feeds/) so that a non-editable install has them too.
 CATALOGUE_PATH = bundled("feeds/catalogue.toml")
@@ -33,7 +32,6 @@ __all__ = [
 ]
 
 
-@use_catalogue  # `feeds add` takes a listed feed's name, keywords and interval from here
 def load_catalogue(path: Path = CATALOGUE_PATH) -> tuple[CatalogueFeed, ...]:
     return read_catalogue(path)
 

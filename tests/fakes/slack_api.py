@@ -30,6 +30,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
+from tests.fakes import deadline, describe
+
 JSON_FIELDS = frozenset({"blocks", "metadata", "attachments", "files", "view", "user_ids"})
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -898,8 +900,9 @@ class FakeSlack:
         return ws
 
     async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
-        """Wait (without polling) for a socket-side condition: a connection, an ack..."""
-        async with asyncio.timeout(within):
+        """Wait (without polling) for a socket-side condition: a connection, an ack...; fail
+        with an AssertionError naming the condition if it has not come within `within` s."""
+        async with deadline(within, describe(predicate)):
             while not predicate():
                 self._socket_event.clear()
                 await self._socket_event.wait()

@@ -68,6 +68,7 @@ import jwt
 from aiohttp import web
 from multidict import CIMultiDict
 
+from tests.fakes import deadline, describe
 from tests.fakes import teams_activities as activities
 from tests.fakes.teams_activities import BotIdentity, Person, Place, iso_millis
 from tests.fakes.teams_tokens import (
@@ -598,8 +599,9 @@ class FakeTeams:
 
     async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         """Wait, without polling, until `predicate()` holds; it is re-checked after every
-        state change and every request the fake finishes."""
-        async with asyncio.timeout(within):
+        state change and every request the fake finishes; fail with an AssertionError naming
+        the condition if it has not come within `within` s."""
+        async with deadline(within, describe(predicate)):
             while not predicate():
                 self._changed.clear()
                 await self._changed.wait()

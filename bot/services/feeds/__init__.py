@@ -4,7 +4,8 @@ for a channel. The CLI (`leaderbot feeds …`, `leaderbot alerts …`) and the s
 
 It never imports `bot.watch` (services sit below the watcher): what it needs from the feed
 world is pure and lives in `bot.domain` (feed_addresses, feed_catalogue); the catalogue's
-entries come from the loader `bot.watch.catalogue` registers (`admin.use_catalogue`).
+entries come from `ctx.feed_catalogue`, the loader `bot.runtime` passes in (or an explicit
+`catalogue=` argument).
 
 - `admin`: the use cases, every change audited in its own transaction.
 - `checks`: what a feed address and keywords must be (URL shape, public address).

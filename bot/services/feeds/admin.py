@@ -7,7 +7,7 @@ Errors are FeedAdminError with a sentence that says what to do instead, fit to s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -36,7 +36,6 @@ __all__ = [
     "list_feeds",
     "remove_feed",
     "set_alerts",
-    "use_catalogue",
     "validate_keywords",
     "validate_url",
 ]
@@ -100,8 +99,9 @@ async def add_feed(
     """Watch a feed. Its current items are recorded on the first fetch, never alerted.
 
     A feed added for a channel is that channel asking for alerts: its alerts are turned on
-    (audited) in the same transaction, or the feed would alert nobody. `catalogue` defaults
-    to the registered one (`use_catalogue`)."""
+    (audited) in the same transaction, or the feed would alert nobody. A feed listed in
+    `catalogue` (by default, what `ctx.feed_catalogue` reads) takes its name, keywords and
+    interval from there unless given."""
     if channel_id is not None and not channel_id.strip():
         raise FeedAdminError("Name the channel to alert, or leave the channel out for all.")
     url = validate_url(url)
@@ -113,7 +113,7 @@ async def add_feed(
             f"Poll every {MIN_INTERVAL_MINUTES} to {MAX_INTERVAL_MINUTES} minutes."
         )
     await check_public(url, allow_private=ctx.settings.allow_private_feeds)
-    listed = find_in_catalogue(url, _catalogue() if catalogue is None else catalogue)
+    listed = find_in_catalogue(url, _catalogue(ctx) if catalogue is None else catalogue)
     if not chosen and listed is not None:
         chosen = listed.keywords
     minutes = interval_minutes or (listed.poll_minutes if listed else DEFAULT_INTERVAL_MINUTES)
@@ -167,24 +167,11 @@ async def add_feed(
         return FeedView.of(row)
 
 
-CatalogueSource = Callable[[], Sequence[CatalogueFeed]]
-_CATALOGUE: list[CatalogueSource] = []
-
-
-def use_catalogue(source: CatalogueSource) -> CatalogueSource:
-    """Where `add_feed` finds the catalogue by default. `bot.watch.catalogue` registers its
-    loader when imported (as the watcher registers its alert content with the outbox): this
-    service sits below the watcher and cannot import it, and the files' location is the
-    watcher's to decide."""
-    _CATALOGUE[:] = [source]
-    return source
-
-
-def _catalogue() -> Sequence[CatalogueFeed]:
-    if not _CATALOGUE:
-        return ()
+def _catalogue(ctx: Context) -> Sequence[CatalogueFeed]:
+    """The catalogue the Context was built with (`bot.runtime` wires the watcher's loader:
+    this service sits below the watcher and cannot import it)."""
     try:
-        return _CATALOGUE[0]()
+        return ctx.feed_catalogue()
     except ValueError:
         return ()  # a broken catalogue file must not stop an admin adding a feed
 
