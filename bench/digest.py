@@ -70,8 +70,8 @@ async def seed(url: str, channels: int, replies: int, now: datetime) -> None:
                 "due_at": asked,
                 "status": "sent",
                 "attempts": 1,
-                "ts": thread_ts,
-                "permalink": f"https://example.slack.com/archives/{cid}/p{thread_ts}",
+                "message_id": thread_ts,
+                "link": f"https://example.slack.com/archives/{cid}/p{thread_ts}",
                 "created_at": asked,
                 "sent_at": asked,
             }
@@ -93,8 +93,8 @@ async def seed(url: str, channels: int, replies: int, now: datetime) -> None:
                     "user_id": f"U{c:04d}{r % people:04d}",
                     "text": f"Reply {r} in {cid}: "
                     + "we would share platforms, stop duplicate reporting & fix data. " * 3,
-                    "ts": f"{int(posted.timestamp())}.{r:06d}",
-                    "thread_ts": thread_ts,
+                    "message_id": f"{int(posted.timestamp())}.{r:06d}",
+                    "thread_id": thread_ts,
                     "edited": r % 7 == 0,
                     "posted_at": posted,
                     "updated_at": posted,
