@@ -131,6 +131,19 @@ async def enqueue(
     return row
 
 
+KEY_CHUNK = 500  # keys per `IN (...)` look-up: well under every driver's parameter limit
+
+
+async def recorded_keys(ctx: Context, keys: list[str]) -> set[str]:
+    """Which of `keys` the outbox already holds (one query per KEY_CHUNK keys)."""
+    found: set[str] = set()
+    async with ctx.db.read() as session:
+        for i in range(0, len(keys), KEY_CHUNK):
+            chunk = keys[i : i + KEY_CHUNK]
+            found.update(await session.scalars(select(Post.key).where(Post.key.in_(chunk))))
+    return found
+
+
 _ROW_DEFAULTS: dict[str, Any] = {
     "payload": None,
     "question_id": None,
