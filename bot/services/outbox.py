@@ -68,6 +68,7 @@ LATE_LOOK_WINDOW = timedelta(hours=6)
 RETRY_BASE_S = 15.0  # backoff between claims: 15 s, 30 s, 1 min, 2 min, 4 min, 5 min, 5 min...
 RETRY_CAP_S = 300.0
 OVERDUE_AFTER = timedelta(minutes=5)  # still pending this long past its time: say so
+CLAIM_CHUNK = 500  # rows claimed per UPDATE
 IN_CALL_TRIES = 4  # tries within one claim before handing the row back for later
 IN_CALL_BACKOFF_S = 0.5  # between those tries: 0.5 s, 1 s, 2 s (capped at IN_CALL_BACKOFF_CAP_S)
 IN_CALL_BACKOFF_CAP_S = 2.0
@@ -198,14 +199,12 @@ async def _claim(
     """
     now = ctx.clock()
     lease = now + timedelta(seconds=ctx.settings.send_lease_s)
-    claimable = or_(
-        and_(
-            Post.status == "pending",
-            Post.due_at <= now,
-            or_(Post.retry_at.is_(None), Post.retry_at <= now),
-        ),
-        and_(Post.status == "sending", Post.lease_until < now),
+    pending_due = and_(
+        Post.status == "pending",
+        Post.due_at <= now,
+        or_(Post.retry_at.is_(None), Post.retry_at <= now),
     )
+    claimable = or_(pending_due, and_(Post.status == "sending", Post.lease_until < now))
     query = select(Post).where(claimable).order_by(Post.due_at, Post.id).limit(limit)
     if only_keys is not None:
         query = query.where(Post.key.in_(list(only_keys)))
@@ -214,47 +213,71 @@ async def _claim(
         query = query.where(Post.id.not_in(list(busy)))
     claimed: list[tuple[Post, bool]] = []
     async with ctx.db.write() as session:
-        for row in (await session.scalars(query)).all():
+        rows = (await session.scalars(query)).all()
+        # Pending rows: one UPDATE per CLAIM_CHUNK, under one token for this claim, and only
+        # rows still claimable when the UPDATE runs (another process may have been quicker).
+        fresh = {row.id: row for row in rows if row.status == "pending"}
+        ids = list(fresh)
+        for i in range(0, len(ids), CLAIM_CHUNK):
             token = f"{OWNER}:{uuid.uuid4().hex[:8]}"
-            takeover = row.status == "sending"
-            same_claim = [Post.id == row.id, Post.status == row.status]
-            same_claim.append(Post.attempts == row.attempts)
-            if takeover:
-                # The dead sender's own claim, still expired: not one another process just took.
-                same_claim += [Post.claimed_by == row.claimed_by, Post.lease_until < now]
             result = await session.execute(
                 update(Post)
-                .where(*same_claim)
+                .where(Post.id.in_(ids[i : i + CLAIM_CHUNK]), pending_due)
                 .values(
                     status="sending",
                     claimed_by=token,
                     lease_until=lease,
-                    # A take-over is not the post's fault: only a fresh claim is an attempt.
-                    attempts=Post.attempts + (0 if takeover else 1),
+                    attempts=Post.attempts + 1,
                 )
+                .returning(Post.id, Post.attempts)
+                .execution_options(synchronize_session=False)
+            )
+            for post_id, attempts in result.all():
+                row = fresh[post_id]
+                row.attempts, row.claimed_by, row.lease_until = attempts, token, lease
+                busy.add(row.id)
+                claimed.append((row, False))
+        # Take-overs, one by one: the dead sender's own claim, still expired, and not one
+        # another process has just taken over. A take-over is not the post's fault: it does
+        # not count as an attempt.
+        for row in rows:
+            if row.status != "sending":
+                continue
+            token = f"{OWNER}:{uuid.uuid4().hex[:8]}"
+            result = await session.execute(
+                update(Post)
+                .where(
+                    Post.id == row.id,
+                    Post.status == "sending",
+                    Post.claimed_by == row.claimed_by,
+                    Post.lease_until < now,
+                )
+                .values(claimed_by=token, lease_until=lease)
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:
-                if takeover:
-                    log.warning(
-                        "taking over %s from %s, whose lease ran out", row.key, row.claimed_by
-                    )
-                else:
-                    row.attempts += 1
-                row.claimed_by = token
+                log.warning("taking over %s from %s, whose lease ran out", row.key, row.claimed_by)
+                row.claimed_by, row.lease_until = token, lease
                 busy.add(row.id)
-                claimed.append((row, takeover))
+                claimed.append((row, True))
+    claimed.sort(key=lambda pair: (pair[0].due_at, pair[0].id))
     return claimed
 
 
-async def _renew(ctx: Context, row: Post) -> bool:
+async def _renew(ctx: Context, row: Post, *, if_needed: bool = False) -> bool:
     """Extend our lease; False if the claim is no longer ours.
 
     Called before every platform call that could post: before the first try, again after a
     look-up (which may be slow), and before each further message of a long digest. A single
     chat.postMessage times out well within the lease, so the lease cannot run out under a post.
+    With `if_needed`, a lease with more than half its time left is trusted without a write
+    (nobody can take a row over before its lease has run out): a fresh claim posts at once.
     """
-    lease = ctx.clock() + timedelta(seconds=ctx.settings.send_lease_s)
+    now = ctx.clock()
+    half = timedelta(seconds=ctx.settings.send_lease_s / 2)
+    if if_needed and row.lease_until is not None and now < row.lease_until - half:
+        return True
+    lease = now + timedelta(seconds=ctx.settings.send_lease_s)
     async with ctx.db.write() as session:
         result = await session.execute(
             update(Post)
@@ -262,7 +285,10 @@ async def _renew(ctx: Context, row: Post) -> bool:
             .values(lease_until=lease)
             .execution_options(synchronize_session=False)
         )
-    return result.rowcount == 1
+    if result.rowcount == 1:
+        row.lease_until = lease
+        return True
+    return False
 
 
 async def _finish(ctx: Context, row: Post, **values: Any) -> None:
@@ -469,7 +495,7 @@ async def _deliver_one(
             await asyncio.sleep(pause)  # between tries only, and not holding the channel
         lock = await pacer.wait(row.channel_id)
         try:
-            if not await _renew(ctx, row):
+            if not await _renew(ctx, row, if_needed=True):
                 log.warning("lost the claim on %s to another sender: leaving it", row.key)
                 return "deferred", row.key
             if must_look:
