@@ -26,16 +26,18 @@ async def test_jobs_follow_the_database(sqlite_url, make_context, clock) -> None
         await schedules.set_schedule(ctx, "general", weekday=0, time="09:00")
         assert runner._reload_task is not None
         await runner._reload_task
-        job = runner.scheduler.get_job("schedule:1")
+        # One job per due time: Monday's question, and the default Friday digest.
+        assert runner.due_jobs() == {
+            datetime(2030, 1, 21, 9, 0, tzinfo=UTC): 1,
+            datetime(2030, 1, 18, 16, 0, tzinfo=UTC): 1,
+        }
+        job = runner.scheduler.get_job("due:2030-01-21T09:00:00+00:00")
         assert job is not None
         assert job.next_run_time == datetime(2030, 1, 21, 9, 0, tzinfo=UTC)
-        digest = runner.scheduler.get_job("schedule:2")  # the default Friday digest
-        assert digest is not None
-        assert digest.next_run_time == datetime(2030, 1, 18, 16, 0, tzinfo=UTC)
 
         await schedules.turn_off(ctx, "general")
         await runner._reload_task
-        assert runner.scheduler.get_job("schedule:1") is None
+        assert runner.scheduler.get_job("due:2030-01-21T09:00:00+00:00") is None
         assert runner.scheduler.get_job("sweep") is not None
     finally:
         await runner.shutdown()
@@ -62,10 +64,10 @@ async def test_the_fired_job_posts_and_moves_to_next_week(sqlite_url, make_conte
         await schedules.set_schedule(ctx, "general", weekday=0, time="09:00")
         await runner._reload_task
         clock.set(datetime(2030, 1, 21, 9, 0, 1, tzinfo=UTC))
-        await runner._fire(1)
+        await runner._fire(datetime(2030, 1, 21, 9, 0, tzinfo=UTC))
         assert isinstance(only_platform(ctx), ConsolePlatform)
         assert await only_platform(ctx).latest_question("general") is not None
-        job = runner.scheduler.get_job("schedule:1")
+        job = runner.scheduler.get_job("due:2030-01-28T09:00:00+00:00")
         assert job.next_run_time == datetime(2030, 1, 28, 9, 0, tzinfo=UTC)
     finally:
         await runner.shutdown()

@@ -6,6 +6,7 @@ import argparse
 import gc
 import sys
 import textwrap
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.cli.common import (
@@ -19,10 +20,12 @@ from bot.cli.common import (
 from bot.domain import parsing
 from bot.domain.schedule import DAY_NAMES
 from bot.port import PermanentFailure, PlatformError
+from bot.services import outbox
 from bot.services import schedules as schedule_service
 from bot.services.ask import UnknownQuestion, ask_and_deliver
 from bot.services.context import Context
 from bot.settings import Settings
+from bot.store.models import Post
 
 
 def register(sub: Any) -> None:
@@ -235,20 +238,34 @@ async def _schedule(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _recent(post: Post, now: datetime) -> str:
+    """One past post: its date and status; why, when it did not go; how late, when still due."""
+    text = f"{post.occurrence or post.due_at.date()} {post.status}"
+    late = outbox.overdue(post, now)
+    if late is not None:
+        text += f", {_how_late(late)} late, attempt {post.attempts}"
+    if post.question_id:
+        text += f" ({post.question_id})"
+    if post.error and (late is not None or post.status in ("missed", "failed", "skipped")):
+        text += f": {post.error}"
+    return text
+
+
+def _how_late(late: timedelta) -> str:
+    minutes = int(late.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 async def _schedules(args: argparse.Namespace, ctx: Context) -> int:
     views = await schedule_service.list_schedules(ctx)
     if not views:
         print("no schedules yet: `leaderbot schedule --channel ID --day mon --time 09:00`")
         return 0
     rows: list[dict[str, Any]] = []
+    now = ctx.clock()
     for view in views:
         s = view.schedule
-        recent = "; ".join(
-            f"{p.occurrence or p.due_at.date()} {p.status}"
-            + (f" ({p.question_id})" if p.question_id else "")
-            + (f": {p.error}" if p.status in ("missed", "failed", "skipped") and p.error else "")
-            for p in view.last_posts
-        )
+        recent = "; ".join(_recent(p, now) for p in view.last_posts)
         rows.append(
             {
                 "channel": s.channel_id,

@@ -48,6 +48,10 @@ async def tick(ctx: Context) -> outbox.DeliveryReport:
         except Exception:
             log.exception("planner %s failed; the others carry on", planner.__name__)
     report = await outbox.deliver_due(ctx)
+    try:
+        await outbox.warn_overdue(ctx)
+    except Exception:
+        log.exception("cannot check for overdue posts")
     if report.sent or report.found or report.failed or report.missed:
         log.info(
             "tick: %d sent, %d found, %d missed, %d failed, %d deferred",

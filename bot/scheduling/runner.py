@@ -1,9 +1,11 @@
 """APScheduler wiring. The database is the source of truth: jobs are rebuilt from it at start
 and whenever a schedule changes, and a sweep catches anything a job missed.
 
-One job per schedule fires at the next occurrence's exact time (computed by our own domain
-code, which knows bank holidays; a cron trigger does not). The sweep runs every few seconds
-for retries, catch-up after downtime, and changes made by another process (the CLI).
+One job per distinct due time fires at that exact time (computed by our own domain code,
+which knows bank holidays; a cron trigger does not): 200 channels due at 09:00 Monday make one
+job, which plans everything due in one pass (one transaction), delivers it, and rebuilds the
+jobs once. The sweep runs every few seconds for retries, catch-up after downtime, and changes
+made by another process (the CLI).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC
+from collections import defaultdict
+from datetime import UTC, datetime
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -88,6 +91,7 @@ class BotScheduler:
         self._seen_version: tuple[int, object] | None = None
         self._reload_task: asyncio.Task[None] | None = None
         self._backoff: dict[str, Backoff] = {}
+        self._reload_again = False
         ctx.schedule_changed = self.request_reload
 
     async def start(self) -> None:
@@ -127,12 +131,26 @@ class BotScheduler:
         return run
 
     def request_reload(self) -> None:
-        """Called when a schedule changes in this process."""
+        """Called when a schedule changes in this process. Requests made while a rebuild runs
+        are folded into one more rebuild after it (a burst of changes is not N rebuilds)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._reload_task = loop.create_task(self.rebuild())
+        if self._reload_task is not None and not self._reload_task.done():
+            self._reload_again = True
+            return
+        self._reload_task = loop.create_task(self._reload())
+
+    async def _reload(self) -> None:
+        while True:
+            self._reload_again = False
+            try:
+                await self.rebuild()
+            except Exception:
+                log.exception("cannot rebuild the schedule jobs; the sweep tries again")
+            if not self._reload_again:
+                return
 
     async def _version(self) -> tuple[int, object]:
         async with self.ctx.db.read() as session:
@@ -144,44 +162,55 @@ class BotScheduler:
         return int(count), latest
 
     async def rebuild(self) -> None:
-        """Replace every per-schedule job with one at its next occurrence."""
+        """Replace the due-time jobs: one per distinct next occurrence, whatever the number of
+        schedules due then."""
         self._seen_version = await self._version()
         now = self.ctx.clock()
         async with self.ctx.db.read() as session:
             schedules = (await session.scalars(select(Schedule))).all()
-        wanted: set[str] = set()
+        due: dict[datetime, list[int]] = defaultdict(list)
         for schedule in schedules:
             if not schedule.enabled:
                 continue
-            occ = next_occurrence(rule_of(schedule), now)
-            job_id = f"schedule:{schedule.id}"
+            due[next_occurrence(rule_of(schedule), now).due_at].append(schedule.id)
+        wanted: set[str] = set()
+        for due_at, schedule_ids in due.items():
+            job_id = f"due:{due_at.isoformat()}"
             wanted.add(job_id)
             self.scheduler.add_job(
                 self._fire,
-                DateTrigger(run_date=occ.due_at, timezone=UTC),
+                DateTrigger(run_date=due_at, timezone=UTC),
                 id=job_id,
-                args=[schedule.id],
+                args=[due_at],
+                kwargs={"schedules": len(schedule_ids)},
                 replace_existing=True,
             )
         for job in self.scheduler.get_jobs():
-            if job.id.startswith("schedule:") and job.id not in wanted:
+            if job.id.startswith("due:") and job.id not in wanted:
                 job.remove()
 
-    async def _fire(self, schedule_id: int) -> None:
+    def due_jobs(self) -> dict[datetime, int]:
+        """The due-time jobs: when each fires, and how many schedules are due then."""
+        return {
+            job.args[0]: job.kwargs["schedules"]
+            for job in self.scheduler.get_jobs()
+            if job.id.startswith("due:")
+        }
+
+    async def _fire(self, due_at: datetime, schedules: int = 0) -> None:
+        """One planning pass and one delivery for everything due at `due_at`."""
         try:
             await jobs.tick(self.ctx)
         except Exception as exc:
             if is_outage(exc):
                 log.warning(
-                    "scheduled run for schedule %s failed: %s: %s; the sweep retries",
-                    schedule_id,
+                    "scheduled run for %s failed: %s: %s; the sweep retries",
+                    due_at.isoformat(),
                     type(exc).__name__,
                     exc,
                 )
             else:
-                log.exception(
-                    "scheduled run for schedule %s failed; the sweep retries", schedule_id
-                )
+                log.exception("scheduled run for %s failed; the sweep retries", due_at.isoformat())
         await self.rebuild()
 
     async def _sweep(self) -> None:

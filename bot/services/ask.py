@@ -57,11 +57,32 @@ async def choose_question(session: AsyncSession, ctx: Context, channel_id: str) 
 async def plan_questions(ctx: Context, *, schedule_ids: list[int] | None = None) -> list[str]:
     """Record every due weekly question (see `planning.plan`); returns the new keys."""
 
-    async def details(schedule: Schedule, occ: Occurrence) -> dict[str, str]:
+    async def details(pairs: list[tuple[Schedule, Occurrence]]) -> list[dict[str, str]]:
+        # Every channel's history in one query, then each pick in due order, counting the
+        # picks of this pass (two weeks caught up in one channel get different questions).
+        channels = sorted({schedule.channel_id for schedule, _ in pairs})
+        history: dict[str, list[tuple[str, datetime]]] = {c: [] for c in channels}
         async with ctx.db.read() as session:
-            return {"question_id": await choose_question(session, ctx, schedule.channel_id)}
+            for i in range(0, len(channels), planning.KEY_CHUNK):
+                rows = await session.execute(
+                    select(Post.channel_id, Post.question_id, Post.due_at).where(
+                        Post.channel_id.in_(channels[i : i + planning.KEY_CHUNK]),
+                        Post.kind == "question",
+                        Post.status.in_(ASKED_STATUSES),
+                        Post.question_id.is_not(None),
+                    )
+                )
+                for channel_id, qid, due in rows.all():
+                    if qid:
+                        history[channel_id].append((qid, due))
+        picks: list[dict[str, str]] = []
+        for schedule, occ in pairs:
+            chosen = next_question(ctx.questions.ids, history[schedule.channel_id])
+            history[schedule.channel_id].append((chosen, occ.due_at))
+            picks.append({"question_id": chosen})
+        return picks
 
-    return await planning.plan(ctx, "question", details, schedule_ids=schedule_ids)
+    return await planning.plan(ctx, "question", batch_details=details, schedule_ids=schedule_ids)
 
 
 async def ask_now(ctx: Context, channel_id: str, question_id: str | None = None) -> Post:

@@ -36,19 +36,19 @@ async def plan_nudges(ctx: Context) -> list[str]:
                 )
             )
         ).all()
-    keys: list[str] = []
-    for post, days in quiet:
-        if post.sent_at is None or now < post.sent_at + timedelta(days=days):
-            continue
-        row = await outbox.enqueue(
-            ctx,
-            key=f"nudge:{post.key}",
-            kind="nudge",
-            channel_id=post.channel_id,
-            due_at=now,
-            question_id=post.question_id,
-            thread_id=post.message_id,
-        )
-        if row is not None:
-            keys.append(row.key)
-    return keys
+    rows = [
+        {
+            "key": f"nudge:{post.key}",
+            "kind": "nudge",
+            "channel_id": post.channel_id,
+            "due_at": now,
+            "question_id": post.question_id,
+            "thread_id": post.message_id,
+        }
+        for post, days in quiet
+        if post.sent_at is not None and now >= post.sent_at + timedelta(days=days)
+    ]
+    # Most were recorded by an earlier sweep: write only when there is something new, then
+    # all of it in one transaction (a nudge another process just recorded is skipped).
+    recorded = await outbox.recorded_keys(ctx, [row["key"] for row in rows])
+    return await outbox.enqueue_many(ctx, [row for row in rows if row["key"] not in recorded])

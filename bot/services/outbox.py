@@ -11,7 +11,24 @@ Exactly once, step by step:
    the platform (a dropped connection, a 5xx, a crash between send and record), nothing is
    posted until a look-up says the tagged message is not there; if it is, it is recorded as
    sent. A failed look-up hands the row back instead of posting blind.
-4. A claim whose sender died is taken over once its lease runs out.
+4. A claim whose sender died is taken over once its lease runs out. A take-over is not the
+   post's fault: it does not count as an attempt.
+
+Retries and giving up:
+- Transient errors (5xx, dropped connections, 429, a failed look-up, a content builder that
+  raised) hand the row back with a capped exponential backoff in `retry_at` (15 s, 30 s, 1 min,
+  ... at most 5 min), so an outage of any length costs a few claims, not the post.
+- A timely kind (question, digest, nudge) is retried until its grace window closes; after
+  that it is `missed` (if a look-up is still owed, looking goes on for LATE_LOOK_WINDOW more,
+  and the post is recorded as sent if it turns out to be there). It is never `failed` for a
+  transient error.
+- Kinds without a grace window (alerts, notices) keep a generous bound instead: they are
+  `failed` only once UNTIMED_GIVE_UP_AFTER has passed since they were due *and* they have had
+  at least UNTIMED_MIN_ATTEMPTS attempts.
+- `failed` straight away is for permanent errors only (channel not found, not in channel,
+  invalid auth, no content builder).
+- A post still pending OVERDUE_AFTER past its time is logged once as a warning (per process)
+  and shown as late by `leaderbot schedules`.
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ import asyncio
 import inspect
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import Iterable
@@ -29,6 +47,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bot.port import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited, Sent
@@ -40,8 +59,19 @@ log = logging.getLogger(__name__)
 
 # Kinds whose moment matters: too late past the grace window, they are recorded as missed.
 TIMELY_KINDS = frozenset({"question", "digest", "nudge"})
-MAX_ATTEMPTS = 8
+# Kinds without a grace window: failed once both bounds are passed (a day, and 8 attempts).
+UNTIMED_GIVE_UP_AFTER = timedelta(hours=24)
+UNTIMED_MIN_ATTEMPTS = 8
+# Past the grace window a timely post is never sent, but a look-up still owed (did an earlier
+# attempt land?) goes on this much longer before the row is closed as missed.
+LATE_LOOK_WINDOW = timedelta(hours=6)
+RETRY_BASE_S = 15.0  # backoff between claims: 15 s, 30 s, 1 min, 2 min, 4 min, 5 min, 5 min...
+RETRY_CAP_S = 300.0
+OVERDUE_AFTER = timedelta(minutes=5)  # still pending this long past its time: say so
+CLAIM_CHUNK = 500  # rows claimed per UPDATE
 IN_CALL_TRIES = 4  # tries within one claim before handing the row back for later
+IN_CALL_BACKOFF_S = 0.5  # between those tries: 0.5 s, 1 s, 2 s (capped at IN_CALL_BACKOFF_CAP_S)
+IN_CALL_BACKOFF_CAP_S = 2.0
 LONGEST_INLINE_WAIT_S = 30.0  # a longer Retry-After is waited out by the sweep, not in-call
 LOOKBACK = timedelta(minutes=5)  # clock skew allowance when looking for our own post
 
@@ -111,6 +141,51 @@ async def enqueue(
     return row
 
 
+KEY_CHUNK = 500  # keys per `IN (...)` look-up: well under every driver's parameter limit
+
+
+async def recorded_keys(ctx: Context, keys: list[str]) -> set[str]:
+    """Which of `keys` the outbox already holds (one query per KEY_CHUNK keys)."""
+    found: set[str] = set()
+    async with ctx.db.read() as session:
+        for i in range(0, len(keys), KEY_CHUNK):
+            chunk = keys[i : i + KEY_CHUNK]
+            found.update(await session.scalars(select(Post.key).where(Post.key.in_(chunk))))
+    return found
+
+
+_ROW_DEFAULTS: dict[str, Any] = {
+    "payload": None,
+    "question_id": None,
+    "schedule_id": None,
+    "occurrence": None,
+    "thread_id": None,
+    "status": "pending",
+    "error": None,
+}
+
+
+async def enqueue_many(ctx: Context, rows: list[dict[str, Any]]) -> list[str]:
+    """Record many posts in one write transaction; returns the keys this call inserted.
+
+    Each row is a dict of `enqueue`'s keyword arguments. A key already recorded, by us or by
+    another process at the same moment, is skipped by the database itself (INSERT ... ON
+    CONFLICT (key) DO NOTHING, on SQLite and PostgreSQL alike), so this is safe to run from any
+    number of processes at once, and never fails the whole batch for one duplicate.
+    """
+    if not rows:
+        return []
+    now = ctx.clock()
+    values = [_ROW_DEFAULTS | row | {"attempts": 0, "created_at": now} for row in rows]
+    dialect_insert = sqlite.insert if ctx.db.sqlite else postgresql.insert
+    statement = (
+        dialect_insert(Post).on_conflict_do_nothing(index_elements=["key"]).returning(Post.key)
+    )
+    async with ctx.db.write() as session:
+        result = await session.execute(statement, values)
+        return [key for (key,) in result.all()]
+
+
 # Rows this process is sending right now, per database handle. A claim whose lease the clock
 # says has run out is still ours while its send is in flight: never take it over from
 # ourselves. (Another process has its own handle, and is kept out by the lease.)
@@ -121,58 +196,97 @@ def _in_flight(ctx: Context) -> set[int]:
     return _IN_FLIGHT.setdefault(ctx.db, set())
 
 
-async def _claim(ctx: Context, *, only_keys: Iterable[str] | None, limit: int) -> list[Post]:
+async def _claim(
+    ctx: Context, *, only_keys: Iterable[str] | None, limit: int
+) -> list[tuple[Post, bool]]:
     """Take due rows for this process: pending ones, and those whose sender's lease ran out.
 
+    Returns (row, taken_over) pairs; `row.attempts` is the count including this claim (a
+    take-over continues the dead sender's attempt rather than starting one).
     Each claim gets its own token in `claimed_by`, so a sender that lost its claim (its lease
     ran out and another process took the row) cannot record over the new owner's outcome.
     """
     now = ctx.clock()
     lease = now + timedelta(seconds=ctx.settings.send_lease_s)
-    claimable = or_(
-        and_(
-            Post.status == "pending",
-            Post.due_at <= now,
-            or_(Post.retry_at.is_(None), Post.retry_at <= now),
-        ),
-        and_(Post.status == "sending", Post.lease_until < now),
+    pending_due = and_(
+        Post.status == "pending",
+        Post.due_at <= now,
+        or_(Post.retry_at.is_(None), Post.retry_at <= now),
     )
+    claimable = or_(pending_due, and_(Post.status == "sending", Post.lease_until < now))
     query = select(Post).where(claimable).order_by(Post.due_at, Post.id).limit(limit)
     if only_keys is not None:
         query = query.where(Post.key.in_(list(only_keys)))
     busy = _in_flight(ctx)
     if busy:
         query = query.where(Post.id.not_in(list(busy)))
-    claimed: list[Post] = []
+    claimed: list[tuple[Post, bool]] = []
     async with ctx.db.write() as session:
-        for row in (await session.scalars(query)).all():
+        rows = (await session.scalars(query)).all()
+        # Pending rows: one UPDATE per CLAIM_CHUNK, under one token for this claim, and only
+        # rows still claimable when the UPDATE runs (another process may have been quicker).
+        fresh = {row.id: row for row in rows if row.status == "pending"}
+        ids = list(fresh)
+        for i in range(0, len(ids), CLAIM_CHUNK):
             token = f"{OWNER}:{uuid.uuid4().hex[:8]}"
             result = await session.execute(
                 update(Post)
-                .where(Post.id == row.id, Post.status == row.status, Post.attempts == row.attempts)
+                .where(Post.id.in_(ids[i : i + CLAIM_CHUNK]), pending_due)
                 .values(
                     status="sending",
                     claimed_by=token,
                     lease_until=lease,
                     attempts=Post.attempts + 1,
                 )
+                .returning(Post.id, Post.attempts)
+                .execution_options(synchronize_session=False)
+            )
+            for post_id, attempts in result.all():
+                row = fresh[post_id]
+                row.attempts, row.claimed_by, row.lease_until = attempts, token, lease
+                busy.add(row.id)
+                claimed.append((row, False))
+        # Take-overs, one by one: the dead sender's own claim, still expired, and not one
+        # another process has just taken over. A take-over is not the post's fault: it does
+        # not count as an attempt.
+        for row in rows:
+            if row.status != "sending":
+                continue
+            token = f"{OWNER}:{uuid.uuid4().hex[:8]}"
+            result = await session.execute(
+                update(Post)
+                .where(
+                    Post.id == row.id,
+                    Post.status == "sending",
+                    Post.claimed_by == row.claimed_by,
+                    Post.lease_until < now,
+                )
+                .values(claimed_by=token, lease_until=lease)
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:
-                row.claimed_by = token  # row.attempts still holds the count before this claim
+                log.warning("taking over %s from %s, whose lease ran out", row.key, row.claimed_by)
+                row.claimed_by, row.lease_until = token, lease
                 busy.add(row.id)
-                claimed.append(row)
+                claimed.append((row, True))
+    claimed.sort(key=lambda pair: (pair[0].due_at, pair[0].id))
     return claimed
 
 
-async def _renew(ctx: Context, row: Post) -> bool:
+async def _renew(ctx: Context, row: Post, *, if_needed: bool = False) -> bool:
     """Extend our lease; False if the claim is no longer ours.
 
     Called before every platform call that could post: before the first try, again after a
     look-up (which may be slow), and before each further message of a long digest. A single
     chat.postMessage times out well within the lease, so the lease cannot run out under a post.
+    With `if_needed`, a lease with more than half its time left is trusted without a write
+    (nobody can take a row over before its lease has run out): a fresh claim posts at once.
     """
-    lease = ctx.clock() + timedelta(seconds=ctx.settings.send_lease_s)
+    now = ctx.clock()
+    half = timedelta(seconds=ctx.settings.send_lease_s / 2)
+    if if_needed and row.lease_until is not None and now < row.lease_until - half:
+        return True
+    lease = now + timedelta(seconds=ctx.settings.send_lease_s)
     async with ctx.db.write() as session:
         result = await session.execute(
             update(Post)
@@ -180,7 +294,10 @@ async def _renew(ctx: Context, row: Post) -> bool:
             .values(lease_until=lease)
             .execution_options(synchronize_session=False)
         )
-    return result.rowcount == 1
+    if result.rowcount == 1:
+        row.lease_until = lease
+        return True
+    return False
 
 
 async def _finish(ctx: Context, row: Post, **values: Any) -> None:
@@ -206,20 +323,110 @@ async def _record_sent(ctx: Context, row: Post, sent: Sent) -> None:
     )
 
 
+def retry_delay_s(attempts: int) -> float:
+    """Seconds before the next claim after `attempts` failed ones: capped exponential backoff,
+    with a little jitter so that many rows failed together do not all come back together."""
+    base = min(RETRY_BASE_S * 2.0 ** max(attempts - 1, 0), RETRY_CAP_S)
+    return base * random.uniform(0.9, 1.0)
+
+
+def deadline(ctx: Context, row: Post) -> datetime | None:
+    """The last moment a timely post may still be sent; None for kinds without a window."""
+    if row.kind not in TIMELY_KINDS:
+        return None
+    return row.due_at + timedelta(hours=ctx.settings.grace_hours)
+
+
+def overdue(row: Post, now: datetime) -> timedelta | None:
+    """How late a post still waiting to be sent is, once that is worth saying; else None."""
+    if row.status not in ("pending", "sending"):
+        return None
+    late = now - row.due_at
+    return late if late >= OVERDUE_AFTER else None
+
+
+# Keys already warned about as overdue, per database handle: the warning is logged once.
+_WARNED: WeakKeyDictionary[Database, set[str]] = WeakKeyDictionary()
+
+
+async def warn_overdue(ctx: Context) -> list[str]:
+    """Log one warning (per process) for each post still unsent OVERDUE_AFTER past its time.
+
+    Run by every sweep; returns the keys warned about this time."""
+    now = ctx.clock()
+    async with ctx.db.read() as session:
+        rows = (
+            await session.scalars(
+                select(Post)
+                .where(Post.status.in_(("pending", "sending")), Post.due_at <= now - OVERDUE_AFTER)
+                .order_by(Post.due_at)
+                .limit(1000)
+            )
+        ).all()
+    warned = _WARNED.setdefault(ctx.db, set())
+    still = {row.key for row in rows}
+    warned &= still  # forget rows that are settled: the set stays as small as the backlog
+    new: list[str] = []
+    for row in rows:
+        if row.key in warned:
+            continue
+        warned.add(row.key)
+        new.append(row.key)
+        late = now - row.due_at
+        last = deadline(ctx, row) or row.due_at + UNTIMED_GIVE_UP_AFTER
+        log.warning(
+            "post %s to %s is still not sent %d min after its time (%d attempts; last error: "
+            "%s); retrying until %s",
+            row.key,
+            row.channel_id,
+            late.total_seconds() // 60,
+            row.attempts,
+            row.error or "none",
+            last.isoformat(timespec="minutes"),
+        )
+    return new
+
+
 async def _hand_back(
-    ctx: Context, row: Post, error: PlatformError | Exception | str, wait_s: float = 30.0
+    ctx: Context, row: Post, error: PlatformError | Exception | str, wait_s: float | None = None
 ) -> str:
-    """Give the row back for a later sweep, or fail it once it has had all its attempts."""
-    if row.attempts + 1 >= MAX_ATTEMPTS:
-        await _finish(ctx, row, status="failed", error=f"gave up after {MAX_ATTEMPTS}: {error}")
+    """Give the row back for a later claim, with backoff; or close it once it is out of time.
+
+    A timely post is given back until its grace window closes (and a look-up still owed, a
+    while longer), then recorded as missed; an untimed one is failed only after both
+    UNTIMED_GIVE_UP_AFTER and UNTIMED_MIN_ATTEMPTS. Transient errors never fail a timely post.
+    """
+    now = ctx.clock()
+    last = deadline(ctx, row)
+    if last is not None and now > last + LATE_LOOK_WINDOW:
+        await _finish(
+            ctx,
+            row,
+            status="missed",
+            error=f"not sent within the {ctx.settings.grace_hours:g} h grace window: {error}",
+        )
+        log.warning("post %s missed: still failing past its grace window: %s", row.key, error)
+        return "missed"
+    if (
+        last is None
+        and now - row.due_at > UNTIMED_GIVE_UP_AFTER
+        and row.attempts >= UNTIMED_MIN_ATTEMPTS
+    ):
+        hours = UNTIMED_GIVE_UP_AFTER.total_seconds() / 3600
+        await _finish(
+            ctx,
+            row,
+            status="failed",
+            error=f"gave up after {row.attempts} attempts over {hours:g} h: {error}",
+        )
+        log.error("post %s failed: gave up after %d attempts: %s", row.key, row.attempts, error)
         return "failed"
-    await _finish(
-        ctx,
-        row,
-        status="pending",
-        retry_at=ctx.clock() + timedelta(seconds=wait_s),
-        error=str(error),
-    )
+    delay = retry_delay_s(row.attempts) if wait_s is None else wait_s
+    retry_at = now + timedelta(seconds=delay)
+    if last is not None and now < last and retry_at > last:
+        # Keep one last chance inside the window rather than waking up just past it.
+        retry_at = max(now + timedelta(seconds=1), last - timedelta(seconds=ctx.settings.sweep_s))
+    await _finish(ctx, row, status="pending", retry_at=retry_at, error=str(error))
     return "deferred"
 
 
@@ -254,12 +461,15 @@ async def _look(ctx: Context, row: Post) -> Sent | None:
     )
 
 
-async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[str, str]:
+async def _deliver_one(
+    ctx: Context, row: Post, pacer: _ChannelPacer, *, taken_over: bool = False
+) -> tuple[str, str]:
     """Send one claimed row; returns (outcome, key).
 
     The rule that keeps a post single: once an attempt may have reached the platform (an
-    earlier claim, a dropped connection, a 5xx), nothing is posted until a look-up has said
-    the post is not there. A look-up that fails hands the row back; it never posts blind.
+    earlier claim, a take-over, a dropped connection, a 5xx), nothing is posted until a
+    look-up has said the post is not there. A look-up that fails hands the row back; it never
+    posts blind.
     """
     grace = timedelta(hours=ctx.settings.grace_hours)
     builder = ctx.builders.get(row.kind)
@@ -267,7 +477,7 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
         await _finish(ctx, row, status="failed", error=f"no content builder for kind {row.kind!r}")
         return "failed", row.key
 
-    must_look = row.attempts > 0
+    must_look = taken_over or row.attempts > 1  # row.attempts counts this claim
     late = row.kind in TIMELY_KINDS and ctx.clock() - row.due_at > grace
     if late and not must_look:
         await _finish(
@@ -289,15 +499,18 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
     except PlatformError as exc:  # the platform is unreachable: one line, not a traceback
         log.warning("cannot build content for %s: %s: %s", row.key, type(exc).__name__, exc)
         return await _hand_back(ctx, row, f"cannot build content: {exc}"), row.key
-    except Exception as exc:  # a database hiccup or a bad payload: retry, then give up
+    except Exception as exc:  # a database hiccup or a bad payload: retry, within the bounds
         log.exception("cannot build content for %s", row.key)
         return await _hand_back(ctx, row, f"cannot build content: {exc}"), row.key
 
     last_error: PlatformError | None = None
+    pause = 0.0
     for attempt in range(IN_CALL_TRIES):
+        if pause:
+            await asyncio.sleep(pause)  # between tries only, and not holding the channel
         lock = await pacer.wait(row.channel_id)
         try:
-            if not await _renew(ctx, row):
+            if not await _renew(ctx, row, if_needed=True):
                 log.warning("lost the claim on %s to another sender: leaving it", row.key)
                 return "deferred", row.key
             if must_look:
@@ -329,13 +542,13 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
             log.info("rate limited on %s: retry after %.1f s", row.key, exc.retry_after)
             if exc.retry_after > LONGEST_INLINE_WAIT_S:
                 break
-            await asyncio.sleep(exc.retry_after)
+            pause = exc.retry_after
             continue
         except DeliveryUnknown as exc:
             last_error = exc
             must_look = True
             log.warning("delivery of %s unknown (%s): will look before retrying", row.key, exc)
-            await asyncio.sleep(min(2.0**attempt * 0.5, 8.0))
+            pause = min(IN_CALL_BACKOFF_S * 2.0**attempt, IN_CALL_BACKOFF_CAP_S)
             continue
         except PermanentFailure as exc:
             await _finish(ctx, row, status="failed", error=str(exc))
@@ -346,8 +559,8 @@ async def _deliver_one(ctx: Context, row: Post, pacer: _ChannelPacer) -> tuple[s
         await _record_sent(ctx, row, sent)
         return "sent", row.key
 
-    # Hand the row back; the next claim looks first (attempts > 0), so nothing posts twice.
-    wait_s = last_error.retry_after if isinstance(last_error, RateLimited) else 30.0
+    # Hand the row back; the next claim looks first (attempts > 1), so nothing posts twice.
+    wait_s = last_error.retry_after if isinstance(last_error, RateLimited) else None
     return await _hand_back(ctx, row, last_error or "no attempt succeeded", wait_s), row.key
 
 
@@ -362,10 +575,10 @@ async def deliver_due(
     pacer = _ChannelPacer(ctx.settings.per_channel_interval_s)
     gate = asyncio.Semaphore(ctx.settings.max_concurrent_posts)
 
-    async def one(row: Post) -> tuple[str, str]:
+    async def one(row: Post, taken_over: bool) -> tuple[str, str]:
         async with gate:
             try:
-                return await _deliver_one(ctx, row, pacer)
+                return await _deliver_one(ctx, row, pacer, taken_over=taken_over)
             except Exception as exc:
                 # A bug or a database hiccup: hand the row back rather than lose it.
                 log.exception("unexpected error delivering %s", row.key)
@@ -373,6 +586,6 @@ async def deliver_due(
             finally:
                 _in_flight(ctx).discard(row.id)
 
-    for outcome, key in await asyncio.gather(*(one(r) for r in rows)):
+    for outcome, key in await asyncio.gather(*(one(r, t) for r, t in rows)):
         getattr(report, outcome).append(key)
     return report
