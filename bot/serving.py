@@ -25,9 +25,6 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
-# Connections waiting to be accepted: a burst of events must not be reset (aiohttp's default
-# is 128).
-LISTEN_BACKLOG = 1024
 # Header limits, a little tighter than aiohttp's defaults: nothing Slack or Teams sends needs more.
 MAX_LINE_SIZE = 8190
 MAX_FIELD_SIZE = 8190
@@ -68,26 +65,14 @@ class HttpServer:
         *,
         host: str,
         port: int,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> None:
         self.runtimes = list(runtimes)
         self.host = host
         self.requested_port = port
-        if settings is None:
-            # Until the caller passes them: the settings a platform runtime carries.
-            found = (getattr(runtime, "settings", None) for runtime in self.runtimes)
-            settings = next((s for s in found if isinstance(s, Settings)), None)
-        fields = Settings.model_fields
-        self.read_timeout_s: float = (
-            settings.http_read_timeout_s
-            if settings is not None
-            else fields["http_read_timeout_s"].default
-        )
-        self.max_body_bytes: int = (
-            settings.http_max_body_bytes
-            if settings is not None
-            else fields["http_max_body_bytes"].default
-        )
+        self.read_timeout_s = settings.http_read_timeout_s
+        self.max_body_bytes = settings.http_max_body_bytes
+        self.backlog = settings.http_backlog
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
 
@@ -119,7 +104,7 @@ class HttpServer:
             **server_options(self.read_timeout_s),
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.requested_port, backlog=LISTEN_BACKLOG)
+        site = web.TCPSite(self._runner, self.host, self.requested_port, backlog=self.backlog)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         names = ", ".join(r.name for r in self.runtimes)

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = Field(
         1024 * 1024, ge=1024, le=64 * 1024 * 1024, validation_alias=_env("LEADERBOT_HTTP_MAX_BODY")
     )
+    # Connections waiting to be accepted: a burst of events must not be reset (aiohttp's
+    # default is 128).
+    http_backlog: int = Field(
+        1024, ge=128, le=65535, validation_alias=_env("LEADERBOT_HTTP_BACKLOG")
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -418,24 +418,9 @@ async def test_the_shared_server_disconnects_half_sent_headers_within_the_read_t
         await shared.stop()
 
 
-def test_the_shared_server_defaults_to_a_ten_second_read_timeout() -> None:
-    shared = HttpServer([], host="127.0.0.1", port=0)
+def test_the_shared_server_defaults_to_a_ten_second_read_timeout_and_a_deep_backlog() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    shared = HttpServer([], host="127.0.0.1", port=0, settings=settings)
     assert shared.read_timeout_s == 10.0
     assert shared.max_body_bytes == 1024 * 1024
-
-
-def test_the_shared_server_takes_its_limits_from_the_slack_runtime_settings() -> None:
-    settings = Settings(
-        http_read_timeout_s=2.5,
-        http_max_body_bytes=4096,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-
-    class Runtime:
-        name = "slack"
-
-        def __init__(self) -> None:
-            self.settings = settings
-
-    shared = HttpServer([Runtime()], host="127.0.0.1", port=0)  # type: ignore[list-item]
-    assert (shared.read_timeout_s, shared.max_body_bytes) == (2.5, 4096)
+    assert shared.backlog >= 1024

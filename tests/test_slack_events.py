@@ -434,3 +434,24 @@ async def test_closing_writes_what_was_acked(bot: Bot) -> None:
     await eventually(queued)
     await Inbound(bot.ctx).close()
     assert len(await bot.replies()) == len(replies)
+
+
+async def test_a_burst_of_a_thousand_concurrent_signed_events_is_acked_and_stored(
+    bot: Bot,
+) -> None:
+    q = await ask(bot)
+    bodies = []
+    for n in range(1000):
+        reply = bot.fake.add_message("C1", f"burst {n}", user=f"U{n % 50}", thread_ts=q)
+        bodies.append(event_body(message_event(reply), event_id=f"EvBurst{n}"))
+    # One connection per event, all at once (aiohttp's client caps connections unless told).
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+        async def one(body: str) -> int:
+            async with http.post(bot.url, data=body, headers=signed_headers(body, SECRET)) as r:
+                await r.read()
+                return r.status
+
+        statuses = await asyncio.gather(*(one(body) for body in bodies))
+    assert statuses.count(200) == 1000
+    assert len(await bot.replies()) == 1000  # acked means stored

@@ -399,7 +399,9 @@ class SlackServer:
             max_headers=64,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.requested_port)
+        site = web.TCPSite(
+            self._runner, self.host, self.requested_port, backlog=self.settings.http_backlog
+        )
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         log.info("Slack %s mode; /healthz on port %s", self.mode, self.port)
