@@ -184,6 +184,20 @@ class ReplyEdited:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyRestored:
+    """A deleted message brought back (Teams: undelete), with its text: stored again."""
+
+    channel_id: str
+    thread_id: str
+    message_id: str
+    user_id: str
+    text: str
+    posted_at: datetime
+    workspace_id: str | None = None
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyDeleted:
     channel_id: str
     message_id: str
@@ -208,4 +222,4 @@ class Uninstalled:
     workspace_id: str
 
 
-InboundEvent = ReplyPosted | ReplyEdited | ReplyDeleted | Installed | Uninstalled
+InboundEvent = ReplyPosted | ReplyEdited | ReplyRestored | ReplyDeleted | Installed | Uninstalled

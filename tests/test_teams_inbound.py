@@ -228,9 +228,7 @@ async def test_replies_edits_deletions_and_bots(fake: FakeTeams, bot: Bot) -> No
     assert set(await replies(bot)) == {first}
 
 
-async def test_undelete_is_blocked_by_the_core_tombstone(fake: FakeTeams, bot: Bot) -> None:
-    """Known limitation (reported): the core keeps a tombstone of a deleted reply and never
-    stores it again, so an undeleted Teams reply stays out of the digest."""
+async def test_an_undeleted_reply_is_back_in_the_digest(fake: FakeTeams, bot: Bot) -> None:
     root = await question(fake, bot)
     reply = fake.user_reply(LEADERS, root, STAFF, "back again")
     await fake.send_activity(bot.url, fake.message_activity(LEADERS, reply))
@@ -241,6 +239,12 @@ async def test_undelete_is_blocked_by_the_core_tombstone(fake: FakeTeams, bot: B
     status, _ = await fake.send_activity(bot.url, fake.undelete_activity(LEADERS, reply))
 
     assert status == 200
+    stored = await replies(bot)
+    assert set(stored) == {reply} and stored[reply].text == "back again"
+    # A late copy of the deletion's original event does not undo the undelete either way;
+    # a second deletion deletes it again.
+    fake.user_delete(LEADERS, reply)
+    await fake.send_activity(bot.url, fake.delete_activity(LEADERS, reply))
     assert await replies(bot) == {}
 
 

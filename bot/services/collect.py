@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.content import ThreadMessage
-from bot.port import PlatformError, ReplyDeleted, ReplyEdited, ReplyPosted
+from bot.port import PlatformError, ReplyDeleted, ReplyEdited, ReplyPosted, ReplyRestored
 from bot.services.context import Context
 from bot.store.models import ErasedUser, Post, ProcessedEvent, Reply, ReplyTombstone
 
@@ -94,7 +94,7 @@ def _insert(session: AsyncSession, table: Any) -> Any:
     return dialect.insert(table)
 
 
-ReplyChange = ReplyPosted | ReplyEdited | ReplyDeleted
+ReplyChange = ReplyPosted | ReplyEdited | ReplyRestored | ReplyDeleted
 """What an adapter reports about a message in a thread: the one input of `apply_changes`."""
 
 
@@ -175,10 +175,14 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
     tombstoned = await tombstoned_among(session, keys)
     erased = await erased_among(session, {c.user_id for c in replies})
     deleted: list[tuple[str, str]] = []
+    lifted: set[tuple[str, str]] = set()
     taken = 0
     for change in fresh:
         key = (change.channel_id, change.message_id)
         row = rows.get(key)
+        if isinstance(change, ReplyRestored) and key in tombstoned:
+            tombstoned.discard(key)  # its deletion is undone: store it again
+            lifted.add(key)
         if isinstance(change, ReplyDeleted):
             if row is not None:
                 if row in session.new:
@@ -222,7 +226,17 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
             row.edited_at = edited_at or row.edited_at
             row.updated_at = now
     await add_tombstones(session, deleted, now)
+    await _lift_tombstones(session, lifted - set(deleted))
     return taken
+
+
+async def _lift_tombstones(session: AsyncSession, keys: set[tuple[str, str]]) -> None:
+    for channel_id, message_id in keys:
+        await session.execute(
+            delete(ReplyTombstone).where(
+                ReplyTombstone.channel_id == channel_id, ReplyTombstone.message_id == message_id
+            )
+        )
 
 
 async def record(ctx: Context, change: ReplyChange) -> bool:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 
-from bot.port import Installed, ReplyDeleted, ReplyEdited, ReplyPosted, Uninstalled
+from bot.port import Installed, Uninstalled
 from bot.services.channels import record_workspace_channels
-from bot.services.collect import ReconcileResult, reconcile_recent
+from bot.services.collect import ReconcileResult, ReplyChange, reconcile_recent
 from bot.services.context import Context
 from bot.services.privacy import purge_workspace
 from bot.services.reply_writer import writer_for
@@ -28,7 +28,7 @@ class Inbound:
         self.ctx = ctx
         self.writer = writer_for(ctx)
 
-    async def reply(self, change: ReplyPosted | ReplyEdited | ReplyDeleted) -> None:
+    async def reply(self, change: ReplyChange) -> None:
         """A message in a thread was posted, edited or deleted (the core decides whether the
         thread is one of its questions). Returns once it is durably written (its batch
         committed); raises if it could not be, and then the platform must not be acked."""

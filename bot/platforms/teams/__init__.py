@@ -18,14 +18,6 @@ Map:
 The Teams SDK (microsoft-teams-apps) is not used at run time: see `inbound` for why.
 
 Not built yet (say so rather than pretend):
-- `leaderbot run` does not serve POST /api/messages: `TeamsInbound.routes(app)` is ready to be
-  mounted on the shared aiohttp server the lead is making (with `start`, `stop`, `healthy`).
-- An undeleted reply (messageUpdate/undeleteMessage) is handed to the core as ReplyPosted, but
-  the core's tombstone of the deletion keeps it out (for collect.TOMBSTONE_MEMORY): the core
-  needs a way to lift a tombstone.
-- Team ownership is per team, but the permission service asks `user_info(user)` without a
-  channel and caches the answer per user for a minute: commands set `platform.acting_in` so the
-  right team is asked, yet an owner of team A could change team B within that minute.
 - `member_count` counts the team's members: a private or shared channel's own members need
   Graph's channel members (ChannelMember.Read.Group), not requested.
 - Personal and group chats, card actions (invoke activities) and proactive installation.

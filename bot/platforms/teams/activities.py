@@ -34,7 +34,7 @@ from bot.platforms.teams.ids import (
     MESSAGE_ID,
     split_conversation_id,
 )
-from bot.port import ReplyDeleted, ReplyEdited, ReplyPosted
+from bot.port import ReplyDeleted, ReplyEdited, ReplyPosted, ReplyRestored
 
 PLATFORM = "teams"
 MAX_TEXT_CHARS = 100_000  # Teams caps a message far below this (about 28 KB of text)
@@ -71,7 +71,7 @@ class Command:
     activity_id: str
 
 
-ReplyChange = ReplyPosted | ReplyEdited | ReplyDeleted
+ReplyChange = ReplyPosted | ReplyEdited | ReplyRestored | ReplyDeleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +283,8 @@ def _channel_message(
             return Parsed(kind, place, change=ReplyEdited(**fields, edited_at=posted_at))
         if event_type != "undeleteMessage":
             return Parsed(kind, place)
-        # undeleteMessage: the message is back, with its text. (The core keeps a tombstone of
-        # the deletion and will not store it again: see the report in bot/platforms/teams.)
+        # undeleteMessage: the message is back, with its text.
+        return Parsed(kind, place, change=ReplyRestored(**fields))
     return Parsed(kind, place, change=ReplyPosted(**fields))
 
 
