@@ -44,7 +44,7 @@ from tests.fakes.teams_api import (
     Message,
     RateLimit,
 )
-from tests.teams_support import GROUP, LEADERS, STAFF, setup_team, teams_env
+from tests.teams_support import GROUP, LEADERS, OWNER, STAFF, setup_team, teams_env
 
 ELSEWHERE_GROUP = "99999999-8888-7777-6666-555555555555"
 ELSEWHERE = "19:00000000000000000000000000000bad@thread.tacv2"  # the app is not in its team
@@ -511,3 +511,77 @@ async def test_one_port_serves_health_slack_events_and_teams_activities(
                     await eventually(both_stored, within=15)
             finally:
                 await inbound.close()
+
+
+# --------------------------------------------------------------------------- digest and admin
+
+
+async def test_replies_edits_deletions_bots_and_a_lost_reply_give_the_right_json_digest(
+    fake: FakeTeams, db: Path, tmp_path: Path
+) -> None:
+    env = process_env(fake, db)
+    code, out, err = await cli(env, tmp_path, "ask", "--channel", LEADERS)
+    assert code == 0, err
+    [root] = question_threads(fake)
+    first = fake.user_reply(LEADERS, root.id, STAFF, "Fewer boards")
+    gone = fake.user_reply(LEADERS, root.id, OWNER, "Posted in haste")
+    top_level = fake.user_post(LEADERS, STAFF, "not in the question's thread")
+
+    settings = make_settings(**teams_env(fake), DATABASE_URL=f"sqlite+aiosqlite:///{db}")
+    async with open_context(settings) as ctx:
+        inbound = Inbound(ctx)
+        try:
+            async with serving(ctx, inbound, host="127.0.0.1", port=0) as server:
+                url = f"http://127.0.0.1:{server.port}/api/messages"
+                for message_id in (first, first, gone, top_level):  # `first` twice: a retry
+                    status, _ = await fake.send_activity(
+                        url, fake.message_activity(LEADERS, message_id)
+                    )
+                    assert status == 200
+                fake.user_edit(LEADERS, first, "Fewer boards, one data platform")
+                await fake.send_activity(url, fake.edit_activity(LEADERS, first))
+                fake.user_delete(LEADERS, gone)
+                await fake.send_activity(url, fake.delete_activity(LEADERS, gone))
+                bots = fake.message_activity(LEADERS, first)
+                bots |= {"id": "99999999999", "from": {"id": f"28:{fake.app_id}", "name": "bot"}}
+                await fake.send_activity(url, bots)
+        finally:
+            await inbound.close()
+    # A reply whose activity never reached the bot: the digest's reconciliation finds it.
+    lost = fake.user_reply(LEADERS, root.id, OWNER, "Never delivered to the bot")
+
+    code, out, err = await cli(env, tmp_path, "digest", "--channel", LEADERS, "--format", "json")
+
+    assert code == 0, err
+    [question] = json.loads(out)["questions"]
+    assert [(r["ts"], r["user"], r["text"], r["edited"]) for r in question["replies"]] == [
+        (first, STAFF, "Fewer boards, one data platform", True),
+        (lost, OWNER, "Never delivered to the bot", False),
+    ]
+
+
+async def test_an_owners_schedule_from_teams_shows_in_leaderbot_schedules(
+    fake: FakeTeams, db: Path, tmp_path: Path
+) -> None:
+    settings = make_settings(**teams_env(fake), DATABASE_URL=f"sqlite+aiosqlite:///{db}")
+    async with open_context(settings) as ctx:
+        inbound = Inbound(ctx)
+        try:
+            async with serving(ctx, inbound, host="127.0.0.1", port=0) as server:
+                url = f"http://127.0.0.1:{server.port}/api/messages"
+                for who in (STAFF, OWNER):  # a member is refused; the team's owner is not
+                    asked = fake.user_post(LEADERS, who, "schedule mon 09:00", mention_bot=True)
+                    status, _ = await fake.send_activity(url, fake.message_activity(LEADERS, asked))
+                    assert status == 200
+
+                    async def answered(asked: str = asked) -> bool:
+                        return any(m.by_bot for m in fake.thread(LEADERS, asked))
+
+                    await eventually(answered, within=15)
+        finally:
+            await inbound.close()
+
+    code, out, err = await cli(process_env(fake, db), tmp_path, "schedules")
+
+    assert code == 0, err
+    assert LEADERS in out and "Mon" in out and "09:00" in out, out
