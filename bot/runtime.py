@@ -191,15 +191,16 @@ def platform_runtimes(ctx: Context, inbound: Inbound) -> list[PlatformRuntime]:
 
 @asynccontextmanager
 async def serving(
-    ctx: Context, inbound: Inbound, *, host: str = "0.0.0.0", port: int | None = None
+    ctx: Context, inbound: Inbound, *, host: str | None = None, port: int | None = None
 ) -> AsyncIterator[HttpServer]:
     """Every configured platform's listeners on one HTTP server. Events lost while the bot
     was down are caught up aside, so the server answers at once."""
     server = HttpServer(
         platform_runtimes(ctx, inbound),
-        host=host,
+        host=ctx.settings.host if host is None else host,
         port=ctx.settings.port if port is None else port,
         settings=ctx.settings,
+        ctx=ctx,
     )
     try:
         await server.start()

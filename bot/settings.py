@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
@@ -65,6 +66,8 @@ class Settings(BaseSettings):
     )
     timezone: str = Field("Europe/London", validation_alias=_env("LEADERBOT_TIMEZONE"))
     port: int = Field(3000, ge=0, le=65535, validation_alias=_env("LEADERBOT_PORT"))
+    # The address the HTTP server binds: 0.0.0.0 for every interface, 127.0.0.1 behind a proxy.
+    host: str = Field("0.0.0.0", min_length=1, validation_alias=_env("LEADERBOT_HOST"))
     admins_raw: str = Field("", validation_alias=_env("LEADERBOT_ADMINS"))
     prompts_path: Path = Field(BUNDLED_PROMPTS, validation_alias=_env("LEADERBOT_PROMPTS"))
     allow_private_feeds: bool = Field(False, validation_alias=_env("LEADERBOT_ALLOW_PRIVATE_FEEDS"))
@@ -72,6 +75,10 @@ class Settings(BaseSettings):
     grace_hours: float = Field(6.0, ge=0, validation_alias=_env("LEADERBOT_GRACE_HOURS"))
     retention_days: int = Field(365, ge=1, validation_alias=_env("LEADERBOT_RETENTION_DAYS"))
     log_level: str = Field("INFO", validation_alias=_env("LEADERBOT_LOG_LEVEL"))
+    # "text" for people, "json" (one object per line) for log collectors.
+    log_format: Literal["text", "json"] = Field(
+        "text", validation_alias=_env("LEADERBOT_LOG_FORMAT")
+    )
     per_channel_interval_s: float = Field(
         1.0, ge=0, validation_alias=_env("LEADERBOT_PER_CHANNEL_INTERVAL")
     )

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from bot.cli import admin, core, digest, feeds, teams
 from bot.cli.common import EXIT_USAGE, Handler, OneLineParser, UsageError
+from bot.cli.log_format import JsonFormatter
 from bot.domain.questions import QuestionSetError
 from bot.runtime import StartupError
 from bot.settings import Settings
@@ -69,9 +70,12 @@ QUIET_LOGGERS = {
 
 def _configure_logging(settings: Settings | None, verbose: bool) -> None:
     level = "DEBUG" if verbose else (settings.log_level if settings else "INFO")
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    if settings is not None and settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     quiet_personal_data_loggers(logging.getLevelName(level))
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
 from bot.domain.content import ThreadMessage
 from bot.port import PlatformError, ReplyDeleted, ReplyEdited, ReplyPosted, ReplyRestored
 from bot.services.context import Context
@@ -363,6 +364,9 @@ async def reconcile_thread(ctx: Context, post: Post) -> ReconcileResult:
                 ctx.clock(),
             )
             result.removed = len(gone)
+    metrics.RECONCILED.labels("added").inc(result.added)
+    metrics.RECONCILED.labels("updated").inc(result.updated)
+    metrics.RECONCILED.labels("removed").inc(result.removed)
     if result.added or result.updated or result.removed:
         log.info(
             "reconciled %s/%s: +%d ~%d -%d",

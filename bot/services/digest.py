@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
 from bot.domain.chart import chart_alt_text, participation_chart
 from bot.domain.content import DigestPost
 from bot.domain.digest import (
@@ -181,6 +182,13 @@ async def build_channel_digests(
     names. Names not cached come from users.info (the id if that fails); member counts from
     the platform.
     """
+    with metrics.DIGEST_BUILD.time():
+        return await _build_channel_digests(ctx, channel_ids, window, reconcile=reconcile)
+
+
+async def _build_channel_digests(
+    ctx: Context, channel_ids: Iterable[str], window: DigestWindow, *, reconcile: bool
+) -> dict[str, Digest]:
     ids = list(dict.fromkeys(channel_ids))
     if not ids:
         return {}

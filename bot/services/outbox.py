@@ -50,6 +50,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from bot import metrics
 from bot.port import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited, Sent
 from bot.services.context import Context
 from bot.store.db import Database
@@ -586,6 +587,15 @@ async def deliver_due(
             finally:
                 _in_flight(ctx).discard(row.id)
 
+    channels = {row.key: row.channel_id for row, _ in rows}
     for outcome, key in await asyncio.gather(*(one(r, t) for r, t in rows)):
         getattr(report, outcome).append(key)
+        metrics.POSTS.labels(_platform_name(ctx, channels[key]), outcome).inc()
     return report
+
+
+def _platform_name(ctx: Context, channel_id: str) -> str:
+    try:
+        return ctx.platform_for(channel_id).name
+    except PermanentFailure:
+        return "unknown"

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from bot import metrics
 from bot.domain.feed_match import MatchRules
 from bot.services.context import Context
 from bot.settings import Settings
@@ -139,6 +140,8 @@ async def run_cycle(
             item.state["v_failure_notified"] = True
     await save_states(ctx, polled)
     report.outcomes = [p.outcome for p in polled]
+    for outcome in report.outcomes:
+        metrics.FEED_POLLS.labels(outcome.code or outcome.status).inc()
     report.finished_at = ctx.clock()
     log.info("feeds: %s", report.summary())
     return report
