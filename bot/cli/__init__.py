@@ -16,7 +16,7 @@ from importlib import metadata
 
 from pydantic import ValidationError
 
-from bot.cli import admin, core, digest, feeds, teams
+from bot.cli import admin, core, digest, feeds, quiet, teams
 from bot.cli.common import EXIT_USAGE, Handler, OneLineParser, UsageError
 from bot.cli.log_format import JsonFormatter
 from bot.domain.questions import QuestionSetError
@@ -32,7 +32,7 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-COMMAND_GROUPS = (core, digest, feeds, admin, teams)
+COMMAND_GROUPS = (core, digest, feeds, admin, teams, quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:

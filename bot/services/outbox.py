@@ -40,7 +40,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -51,7 +51,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bot import metrics
+from bot.domain.quiet import QuietPeriod, holding
 from bot.port import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited, Sent
+from bot.services import quiet
 from bot.services.context import Context
 from bot.store.db import Database
 from bot.store.models import Post
@@ -95,9 +97,10 @@ class DeliveryReport:
     missed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # a quiet period holds them (not posted)
 
     def merge(self, other: DeliveryReport) -> None:
-        for name in ("sent", "found", "missed", "failed", "deferred"):
+        for name in ("sent", "found", "missed", "failed", "deferred", "held"):
             getattr(self, name).extend(getattr(other, name))
 
 
@@ -463,7 +466,12 @@ async def _look(ctx: Context, row: Post) -> Sent | None:
 
 
 async def _deliver_one(
-    ctx: Context, row: Post, pacer: _ChannelPacer, *, taken_over: bool = False
+    ctx: Context,
+    row: Post,
+    pacer: _ChannelPacer,
+    *,
+    taken_over: bool = False,
+    quiet_periods: Sequence[QuietPeriod] = (),
 ) -> tuple[str, str]:
     """Send one claimed row; returns (outcome, key).
 
@@ -489,6 +497,17 @@ async def _deliver_one(
         )
         log.warning("post %s missed: due %s, now %s", row.key, row.due_at, ctx.clock())
         return "missed", row.key
+
+    # A quiet period holds what has not been tried (a post that may be out there is not).
+    period = (
+        None
+        if must_look
+        else holding(quiet_periods, row.kind, row.channel_id, quiet.local_day(ctx, row.due_at))
+    )
+    if period is not None:
+        await _finish(ctx, row, status=quiet.HELD, error=f"held: {period.reason}")
+        log.info("post %s held by quiet period %d (%s)", row.key, period.id, period.reason)
+        return "held", row.key
 
     try:
         content = builder(row, ctx)
@@ -574,12 +593,17 @@ async def deliver_due(
     if not rows:
         return report
     pacer = _ChannelPacer(ctx.settings.per_channel_interval_s)
+    # Periods that may hold a row due within the grace window (read once per delivery).
+    earliest = ctx.clock() - timedelta(hours=ctx.settings.grace_hours, days=1)
+    quiet_periods = await quiet.periods(ctx, ending_from=quiet.local_day(ctx, earliest))
     gate = asyncio.Semaphore(ctx.settings.max_concurrent_posts)
 
     async def one(row: Post, taken_over: bool) -> tuple[str, str]:
         async with gate:
             try:
-                return await _deliver_one(ctx, row, pacer, taken_over=taken_over)
+                return await _deliver_one(
+                    ctx, row, pacer, taken_over=taken_over, quiet_periods=quiet_periods
+                )
             except Exception as exc:
                 # A bug or a database hiccup: hand the row back rather than lose it.
                 log.exception("unexpected error delivering %s", row.key)

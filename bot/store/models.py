@@ -206,3 +206,18 @@ class AuditEntry(Base):
     channel_id: Mapped[str | None] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None] = mapped_column()
     after: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+class QuietPeriodRow(Base):
+    """A pre-election quiet period (bot.domain.quiet): what it holds, where, from when to when."""
+
+    __tablename__ = "quiet_periods"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date, index=True)
+    channel_id: Mapped[str | None] = mapped_column(String(64))  # None: every channel
+    holds: Mapped[str] = mapped_column(String(64))  # "questions,digests,alerts"
+    reason: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
