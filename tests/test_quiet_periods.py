@@ -117,5 +117,5 @@ async def test_the_cli_refuses_a_period_that_ends_before_it_starts(
         hold=None,
         reason="elections",
     )
-    with pytest.raises(UsageError, match="ends .* before it starts"):
+    with pytest.raises(UsageError, match=r"ends .* before it starts"):
         await quiet_add(args, ctx)
