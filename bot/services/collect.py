@@ -19,9 +19,9 @@ import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,11 +37,23 @@ EVENT_MEMORY = timedelta(days=3)  # Slack retries within minutes; replays within
 # Long past any retry or replay; and a thread read back from Slack no longer holds the message.
 TOMBSTONE_MEMORY = timedelta(days=30)
 IN_CHUNK = 500  # values per IN (...) list: well under SQLite's and PostgreSQL's limits
+T = TypeVar("T")
 
 
-def chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str]]:
+def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def key_chunks(keys: Collection[tuple[str, str]]) -> Iterable[tuple[list[str], list[str]]]:
+    """(channel ids, message ids) to look (channel_id, message_id) keys up by, a chunk at a
+    time: `channel_id IN (...) AND message_id IN (...)` is answered from the unique index on
+    (channel_id, message_id), where `message_id IN (...)` alone would scan the table. The
+    rows found are a superset (any channel with any message id): callers keep the exact keys.
+    """
+    ordered = sorted(keys, key=lambda key: (key[1], key[0]))
+    for chunk in chunks(ordered, IN_CHUNK // 2):  # two lists: stay at IN_CHUNK parameters
+        yield sorted({c for c, _ in chunk}), sorted({m for _, m in chunk})
 
 
 async def erased_among(session: AsyncSession, user_ids: Collection[str]) -> set[str]:
@@ -60,10 +72,10 @@ async def tombstoned_among(
 ) -> set[tuple[str, str]]:
     """Which of these (channel, ts) messages were deleted (within TOMBSTONE_MEMORY)."""
     found: set[tuple[str, str]] = set()
-    for chunk in chunks(sorted({ts for _, ts in keys})):
+    for channels, messages in key_chunks(keys):
         rows = await session.execute(
             select(ReplyTombstone.channel_id, ReplyTombstone.message_id).where(
-                ReplyTombstone.message_id.in_(chunk)
+                ReplyTombstone.channel_id.in_(channels), ReplyTombstone.message_id.in_(messages)
             )
         )
         found.update((c, ts) for c, ts in rows.all() if (c, ts) in keys)
@@ -112,10 +124,13 @@ async def _question_posts(
     session: AsyncSession, threads: set[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
     found: dict[tuple[str, str], int] = {}
-    for chunk in chunks(sorted({thread for _, thread in threads})):
+    for channels, messages in key_chunks(threads):
         rows = await session.execute(
             select(Post.id, Post.channel_id, Post.message_id).where(
-                Post.message_id.in_(chunk), Post.kind == "question", Post.status == "sent"
+                Post.channel_id.in_(channels),
+                Post.message_id.in_(messages),
+                Post.kind == "question",
+                Post.status == "sent",
             )
         )
         for post_id, channel_id, message_id in rows.all():
@@ -128,10 +143,9 @@ async def _stored_replies(
     session: AsyncSession, keys: set[tuple[str, str]]
 ) -> dict[tuple[str, str], Reply]:
     found: dict[tuple[str, str], Reply] = {}
-    for chunk in chunks(sorted({message for _, message in keys})):
-        for reply in (
-            await session.scalars(select(Reply).where(Reply.message_id.in_(chunk)))
-        ).all():
+    for channels, messages in key_chunks(keys):
+        query = select(Reply).where(Reply.channel_id.in_(channels), Reply.message_id.in_(messages))
+        for reply in (await session.scalars(query)).all():
             if (reply.channel_id, reply.message_id) in keys:
                 found[(reply.channel_id, reply.message_id)] = reply
     return found
@@ -161,33 +175,38 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
     now = ctx.clock()
     seen = await _seen_event_ids(session, [c.event_id for c in changes if c.event_id])
     fresh: list[ReplyChange] = []
+    events: list[dict[str, Any]] = []  # processed_events rows to insert
     for change in changes:
         if change.event_id:
             if change.event_id in seen:
                 continue  # a retry or a replay
             seen.add(change.event_id)
-            session.add(ProcessedEvent(event_id=change.event_id, received_at=now))
+            events.append({"event_id": change.event_id, "received_at": now})
         fresh.append(change)
+    if not fresh:
+        return 0
     replies = [c for c in fresh if not isinstance(c, ReplyDeleted)]
-    posts = await _question_posts(session, {(c.channel_id, c.thread_id) for c in replies})
+    threads = {(c.channel_id, c.thread_id) for c in replies}
+    posts = await _question_posts(session, threads) if threads else {}
     keys = {(c.channel_id, c.message_id) for c in fresh}
+    # Stored rows (loaded: an edit or a deletion changes them through the session), and rows
+    # new in this batch (not in the session: inserted at the end, in one executemany).
     rows: dict[tuple[str, str], Reply | None] = dict(await _stored_replies(session, keys))
+    new: dict[tuple[str, str], Reply] = {}
     tombstoned = await tombstoned_among(session, keys)
-    erased = await erased_among(session, {c.user_id for c in replies})
+    erased = await erased_among(session, {c.user_id for c in replies}) if replies else set()
     deleted: list[tuple[str, str]] = []
     lifted: set[tuple[str, str]] = set()
     taken = 0
     for change in fresh:
         key = (change.channel_id, change.message_id)
-        row = rows.get(key)
+        row = new.get(key) or rows.get(key)
         if isinstance(change, ReplyRestored) and key in tombstoned:
             tombstoned.discard(key)  # its deletion is undone: store it again
             lifted.add(key)
         if isinstance(change, ReplyDeleted):
             if row is not None:
-                if row in session.new:
-                    session.expunge(row)
-                else:
+                if new.pop(key, None) is None:
                     await session.delete(row)
                 rows[key] = None
                 taken += 1
@@ -204,7 +223,7 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
         edited = isinstance(change, ReplyEdited)
         edited_at = change.edited_at if isinstance(change, ReplyEdited) else None
         if row is None:
-            rows[key] = row = Reply(
+            new[key] = Reply(
                 post_id=post_id,
                 channel_id=change.channel_id,
                 workspace_id=change.workspace_id,
@@ -217,7 +236,6 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
                 posted_at=change.posted_at,
                 updated_at=now,
             )
-            session.add(row)
         elif _older_edit(row, change):
             continue  # a late copy: keep the newer text
         elif row.text != change.text or edited:
@@ -225,9 +243,36 @@ async def apply_changes(ctx: Context, session: AsyncSession, changes: Sequence[R
             row.edited = row.edited or edited
             row.edited_at = edited_at or row.edited_at
             row.updated_at = now
+    # Deletions and edits of stored rows first: a reply deleted then restored in this batch
+    # is deleted before it is inserted again.
+    await session.flush()
+    if events:
+        await session.execute(insert(ProcessedEvent.__table__), events)
+    if new:
+        await session.execute(insert(Reply.__table__), [_reply_values(r) for r in new.values()])
     await add_tombstones(session, deleted, now)
     await _lift_tombstones(session, lifted - set(deleted))
     return taken
+
+
+_REPLY_COLUMNS = (
+    "post_id",
+    "channel_id",
+    "workspace_id",
+    "user_id",
+    "text",
+    "message_id",
+    "thread_id",
+    "edited",
+    "edited_at",
+    "posted_at",
+    "updated_at",
+)
+
+
+def _reply_values(row: Reply) -> dict[str, Any]:
+    """The columns of a new reply, for a core INSERT (no unit of work for the common case)."""
+    return {column: getattr(row, column) for column in _REPLY_COLUMNS}
 
 
 async def _lift_tombstones(session: AsyncSession, keys: set[tuple[str, str]]) -> None:
