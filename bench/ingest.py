@@ -1,6 +1,7 @@
 """bench/ingest: signed reply events over HTTP to the bot in HTTP mode, as fast as it acks them.
 
     python -m bench.ingest [--events 10000] [--concurrency 32] [--threads 10] [--batch-size 500]
+                           [--preload 200000] [--database-url postgresql+asyncpg://...]
 
 The bot (every Slack listener on the one HTTP server as `run` serves them, SQLite in a
 temporary directory, the fake Slack Web API) runs in this process; the load comes from a child
@@ -14,6 +15,11 @@ Since acks wait for the group commit of the batch holding their event, an acked 
 stored event: "stored after the last ack" should be ~0 s, and the acked rate is the end-to-end
 rate. With few connections the rate is bounded by connections / commit latency; Slack itself
 sends with more concurrency (try `--concurrency 128`).
+
+`--preload N` stores N replies (in a thread of their own) before the load, so the figures show
+whether ingest keeps its pace on a large table. `--database-url` runs the bot on that server
+instead of SQLite: a PostgreSQL URL names a server and an existing database to connect to
+first; the bench creates a database of its own there and drops it afterwards.
 """
 
 from __future__ import annotations
@@ -25,11 +31,15 @@ import os
 import statistics
 import sys
 import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
 SECRET = "bench-signing-secret"
 
@@ -119,7 +129,86 @@ async def wait_for_replies(ctx: Any, expected: int, quiet_s: float = 5.0) -> int
         await asyncio.sleep(0.05)
 
 
-async def run(events: int, concurrency: int, thread_count: int, batch_size: int) -> dict[str, Any]:
+@asynccontextmanager
+async def bench_database(url: str | None) -> AsyncIterator[dict[str, str]]:
+    """Settings for the bot's database: SQLite in a temporary directory (temp_context's own),
+    or a fresh PostgreSQL database on the server `url` names, dropped afterwards."""
+    if url is None or url.startswith("sqlite"):
+        yield {"DATABASE_URL": url} if url else {}
+        return
+    import asyncpg
+
+    from bot.store.db import normalise_url
+
+    url = normalise_url(url)
+    plain = url.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"leaderbot_bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(plain)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = url.rpartition("/")
+    try:
+        yield {"DATABASE_URL": f"{base}/{name}"}
+    finally:
+        admin = await asyncpg.connect(plain)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+PRELOAD_CHUNK = 5_000
+
+
+async def preload(ctx: Any, post_id: int, channel: str, thread_ts: str, count: int) -> None:
+    """Store `count` replies in one thread, as the ingest path would have, in bulk. The thread
+    is an earlier month's question: catching up at start reconciles only this week's threads
+    (and the fake Slack does not hold these messages)."""
+    from bot.store.models import Post, ProcessedEvent, Reply
+
+    now = datetime.now(UTC)
+    async with ctx.db.write() as session:
+        await session.execute(
+            update(Post).where(Post.id == post_id).values(sent_at=now - timedelta(days=30))
+        )
+    for start in range(0, count, PRELOAD_CHUNK):
+        numbers = range(start, min(count, start + PRELOAD_CHUNK))
+        async with ctx.db.write() as session:
+            await session.execute(
+                insert(Reply.__table__),
+                [
+                    {
+                        "post_id": post_id,
+                        "channel_id": channel,
+                        "workspace_id": None,
+                        "user_id": f"U{n % 500:05d}",
+                        "text": f"Preloaded reply {n}: an earlier week's answer.",
+                        "message_id": f"{1_000_000_000 + n // 1_000_000}.{n % 1_000_000:06d}",
+                        "thread_id": thread_ts,
+                        "edited": False,
+                        "edited_at": None,
+                        "posted_at": now,
+                        "updated_at": now,
+                    }
+                    for n in numbers
+                ],
+            )
+            await session.execute(
+                insert(ProcessedEvent.__table__),
+                [{"event_id": f"EvPreload{n:08d}", "received_at": now} for n in numbers],
+            )
+
+
+async def run(
+    events: int,
+    concurrency: int,
+    thread_count: int,
+    batch_size: int,
+    preloaded: int = 0,
+    database_url: str | None = None,
+) -> dict[str, Any]:
     # Imported here, not at the top: the load-generating child process needs none of it.
     from bench._support import peak_rss_mb, temp_context
     from bot.runtime import serving
@@ -128,20 +217,25 @@ async def run(events: int, concurrency: int, thread_count: int, batch_size: int)
     from bot.services.reply_writer import writer_for
     from tests.fakes.slack_api import FakeSlack
 
-    async with FakeSlack() as fake:
+    async with FakeSlack() as fake, bench_database(database_url) as database:
         channels = [f"C{n:06d}" for n in range(thread_count)]
-        for cid in channels:
+        for cid in [*channels, "CPRELOAD"]:
             fake.add_channel(cid)
         async with temp_context(
             SLACK_BOT_TOKEN=fake.bot_token,
             SLACK_SIGNING_SECRET=SECRET,
             SLACK_API_URL=fake.url,
             LEADERBOT_LOG_LEVEL="WARNING",
+            **database,
         ) as ctx:
             threads = []
             for cid in channels:
                 result = await ask_and_deliver(ctx, cid)
                 threads.append([cid, result.post.message_id])
+            if preloaded:
+                old = await ask_and_deliver(ctx, "CPRELOAD")
+                assert old.post.message_id is not None
+                await preload(ctx, old.post.id, "CPRELOAD", old.post.message_id, preloaded)
             writer_for(ctx).batch_size = batch_size
             inbound = Inbound(ctx)
             async with serving(ctx, inbound, host="127.0.0.1", port=0) as server:
@@ -166,7 +260,7 @@ async def run(events: int, concurrency: int, thread_count: int, batch_size: int)
                     raise SystemExit(f"the load client failed (exit {client.returncode})")
                 load = json.loads(out)
                 acked_at = time.perf_counter()
-                stored = await wait_for_replies(ctx, events)
+                stored = await wait_for_replies(ctx, events + preloaded) - preloaded
                 drain_s = time.perf_counter() - acked_at
             await inbound.close()  # writes replies acked but still queued
     latencies = sorted(load["latencies_ms"])
@@ -192,14 +286,34 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="client connections")
     parser.add_argument("--threads", type=int, default=10, help="question threads replied to")
     parser.add_argument("--batch-size", type=int, default=500, help="events per transaction")
+    parser.add_argument(
+        "--preload", type=int, default=0, metavar="N", help="replies stored before the load"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL"),
+        help="PostgreSQL server to run on (a database is created there and dropped); "
+        "default SQLite in a temporary directory",
+    )
     parser.add_argument("--client", metavar="URL", dest="url", help=argparse.SUPPRESS)
     parser.add_argument("--threads-json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.url:
         client_main(args)
         return
-    figures = asyncio.run(run(args.events, args.concurrency, args.threads, args.batch_size))
+    figures = asyncio.run(
+        run(
+            args.events,
+            args.concurrency,
+            args.threads,
+            args.batch_size,
+            args.preload,
+            args.database_url,
+        )
+    )
+    backend = "PostgreSQL" if args.database_url and "postgres" in args.database_url else "SQLite"
     print(
+        f"{backend}, {args.preload} replies stored before; "
         f"{figures['events']} events, {args.concurrency} connections, "
         f"batches of up to {args.batch_size}: "
         f"{figures['events_per_s']:.0f} events/s acked "

@@ -85,6 +85,8 @@ class Post(Base):
     __table_args__ = (
         Index("ix_posts_status_due", "status", "due_at"),
         Index("ix_posts_channel_kind", "channel_id", "kind"),
+        # A reply's thread -> its question, once per ingest batch.
+        Index("ix_posts_channel_message", "channel_id", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -116,6 +118,8 @@ class Reply(Base):
     """A reply in a question's thread. Deleting the message deletes the row."""
 
     __tablename__ = "replies"
+    # The unique key is also the index of the ingest look-ups: always query by channel_id
+    # and message_id together (message_id alone would scan the table).
     __table_args__ = (UniqueConstraint("channel_id", "message_id", name="uq_reply_channel_ts"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
