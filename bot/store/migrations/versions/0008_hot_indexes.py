@@ -2,14 +2,14 @@
 message id). Replies and tombstones are looked up by (channel_id, message_id), which their
 unique key and primary key already index; processed events by their primary key.
 
-Revision ID: 0007_hot_indexes
-Revises: 0006_console
+Revision ID: 0008_hot_indexes
+Revises: 0007_quiet
 """
 
 from alembic import op
 
-revision = "0007_hot_indexes"
-down_revision = "0006_console"
+revision = "0008_hot_indexes"
+down_revision = "0007_quiet"
 branch_labels = None
 depends_on = None
 
