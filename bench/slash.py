@@ -33,6 +33,7 @@ import asyncio
 import random
 import statistics
 import time
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -121,7 +122,7 @@ async def bare_app() -> AsyncIterator[dict[str, Any]]:
 # ----------------------------------------------------------------------------- the load
 
 
-def commands(total: int, catcher: str, run: str) -> list[tuple[str, dict[str, str]]]:
+def commands(total: int, catcher: str, run: str) -> list[tuple[str, dict[str, str], str]]:
     """`total` signed commands (same seed, same mix every run); answers go to
     {catcher}r/{run}-{n}."""
     rng = random.Random(4)
@@ -138,7 +139,7 @@ def commands(total: int, catcher: str, run: str) -> list[tuple[str, dict[str, st
             channel_name="bench",
             response_url=f"{catcher}r/{run}-{n}",
         )
-        built.append((body, signed_headers(body, SECRET, content_type=FORM)))
+        built.append((body, signed_headers(body, SECRET, content_type=FORM), text.split()[0]))
     return built
 
 
@@ -167,7 +168,7 @@ async def load(url: str, catcher: str, run: str, rate: float, seconds: float) ->
         start = time.perf_counter() + 0.1
         start_wall = time.time() + (start - time.perf_counter())
         tasks = []
-        for n, (body, headers) in enumerate(todo):
+        for n, (body, headers, _) in enumerate(todo):
             due = start + n / rate
             delay = due - time.perf_counter()
             if delay > 0:
@@ -187,7 +188,11 @@ async def load(url: str, catcher: str, run: str, rate: float, seconds: float) ->
             if len(answers) >= total:
                 break
             await asyncio.sleep(0.25)
-    answer_s = [t - (start_wall + int(k.split("-")[1]) / rate) for k, t in answers.items()]
+    answer_s, by_kind = [], defaultdict(list)
+    for key, arrived in answers.items():
+        n = int(key.split("-")[1])
+        answer_s.append(arrived - (start_wall + n / rate))
+        by_kind[todo[n][2]].append(answer_s[-1])
     return {
         "total": total,
         "wall": wall,
@@ -195,6 +200,7 @@ async def load(url: str, catcher: str, run: str, rate: float, seconds: float) ->
         "failures": failures,
         "answers": answer_s,
         "lag": lag,
+        "by_kind": dict(by_kind),
     }
 
 
@@ -206,7 +212,7 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def show(label: str, figures: dict[str, Any]) -> None:
+def show(label: str, figures: dict[str, Any], *, detail: bool = False) -> None:
     acks, answers, lag = figures["acks"], figures["answers"], figures["lag"]
     ms = 1000
     print(
@@ -221,6 +227,14 @@ def show(label: str, figures: dict[str, Any]) -> None:
             f"max {max(values, default=float('nan')) * ms:7.1f} ms   "
             f"mean {statistics.fmean(values) * ms if values else float('nan'):6.1f} ms   "
             f"({len(values)}/{figures['total']})"
+        )
+    if detail:
+        print(
+            "  answer p50/p99 by command: "
+            + ", ".join(
+                f"{kind} {percentile(v, 50) * ms:.0f}/{percentile(v, 99) * ms:.0f} ms"
+                for kind, v in sorted(figures["by_kind"].items())
+            )
         )
 
 
@@ -245,7 +259,7 @@ def main() -> None:
             "bench.slash:app_under_test", fake_url=fake["url"], token=fake["bot_token"]
         ) as app:
             bot = asyncio.run(load(app["url"], catcher, "app", args.rate, args.seconds))
-        show("app ", bot)
+        show("app ", bot, detail=True)
         bare = None
         if not args.no_baseline:
             with fakes_process.run("bench.slash:bare_app") as floor:
