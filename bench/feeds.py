@@ -202,7 +202,8 @@ async def main(feeds: int, latency: float, baseline: str, max_feeds: int | None)
         print(
             f"bare httpx per feed:        {bare_ms:.2f} ms CPU -> the cycle is "
             f"{per_unchanged_ms / bare_ms:.1f}x the floor "
-            f"({per_unchanged_ms - bare_ms:.2f} ms a feed above it)"
+            f"({abs(per_unchanged_ms - bare_ms):.2f} ms a feed "
+            f"{'above' if per_unchanged_ms >= bare_ms else 'below'} it)"
         )
     print(
         f"cycle 2 CPU:                {main_cycle.cpu:.2f} s in-process "
