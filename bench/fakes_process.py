@@ -59,8 +59,8 @@ def _child(target: str, options: dict[str, Any], out: Any, stop: Any) -> None:
     try:
         asyncio.run(_child_main(target, options, out, stop))
     except BaseException:
-        out.put(("error", traceback.format_exc()))
-        raise
+        out.put(("error", traceback.format_exc()))  # raised in the parent, with this traceback
+        raise SystemExit(1) from None
 
 
 @contextmanager
