@@ -17,7 +17,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.domain.clock import Clock, system_clock
 from bot.domain.questions import load_question_set
@@ -26,11 +26,15 @@ from bot.port import ChatPlatform
 from bot.services import ask, digest, nudge
 from bot.services.context import ContentBuilder, Context, Platforms
 from bot.services.inbound import Inbound
-from bot.serving import HttpServer, PlatformRuntime
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.watch.alerts import build_alert
 from bot.watch.catalogue import load_catalogue
+
+if TYPE_CHECKING:
+    # The HTTP server (aiohttp) is imported by `serving`, for `leaderbot run`: the commands
+    # that only open a context (ask, schedules, digest, …) never listen.
+    from bot.serving import HttpServer, PlatformRuntime
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +199,8 @@ async def serving(
 ) -> AsyncIterator[HttpServer]:
     """Every configured platform's listeners on one HTTP server. Events lost while the bot
     was down are caught up aside, so the server answers at once."""
+    from bot.serving import HttpServer
+
     server = HttpServer(
         platform_runtimes(ctx, inbound),
         host=ctx.settings.host if host is None else host,

@@ -2,34 +2,48 @@
 
 A bad argument gets one clear line on stderr and exit code 2. Each command group is a module of
 this package with a `register(subparsers)` function, listed in COMMAND_GROUPS.
+
+Start-up is kept short: building the parser imports no service, store or platform module (no
+SQLAlchemy, Alembic, HTTP client or chat SDK), so `leaderbot --help` is quick; each handler
+imports what it needs when it runs. tests/test_cli_startup.py guards this.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from importlib import metadata
-
-from pydantic import ValidationError
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from bot.cli import admin, core, digest, feeds, quiet, teams
-from bot.cli.common import EXIT_USAGE, Handler, OneLineParser, UsageError
+from bot.cli.common import EXIT_USAGE, Handler, OneLineParser, Runner, UsageError
 from bot.cli.log_format import JsonFormatter
-from bot.domain.questions import QuestionSetError
-from bot.runtime import StartupError
-from bot.settings import Settings
-from bot.store.db import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("leaderbot")
     except metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, looked up only when asked for (reading the installed metadata takes a
+    while, and every other command would pay for it)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"leaderbot {_version()}")
+        parser.exit()
 
 
 COMMAND_GROUPS = (core, digest, feeds, admin, teams, quiet)
@@ -41,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The weekly Socitm leadership question, its replies and a digest.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
-    parser.add_argument("--version", action="version", version=f"leaderbot {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     for group in COMMAND_GROUPS:
@@ -90,6 +104,10 @@ def quiet_personal_data_loggers(level: int | str = logging.INFO) -> None:
 
 
 def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -105,27 +123,40 @@ async def _with_context(handler: Handler, args: argparse.Namespace, settings: Se
         return await handler(args, ctx)
 
 
+def _is(exc: BaseException, module: str, name: str) -> bool:
+    """Whether `exc` is the error `name` of `module`, without importing that module: an error
+    of a module that was never imported cannot have been raised."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import asyncio  # not for `--help`, which has exited by now
+
     try:
         settings = load_settings()
         _configure_logging(settings, args.verbose)
-        runner: Callable[[argparse.Namespace, Settings], Awaitable[int]] | None = getattr(
-            args, "runner", None
-        )
-        if runner is not None:  # commands that manage their own lifecycle (run, demo, db)
+        runner: Runner | None = getattr(args, "runner", None)
+        if runner is not None:  # commands that manage their own lifecycle (run, demo, db, …)
             return asyncio.run(runner(args, settings))
         return asyncio.run(_with_context(args.handler, args, settings))
-    except (UsageError, QuestionSetError, DatabaseUnavailable) as exc:
-        print(f"leaderbot: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except StartupError as exc:
-        print(f"leaderbot: cannot start: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # `leaderbot questions | head`: the reader left; say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Exception as exc:
+        if (
+            isinstance(exc, UsageError)
+            or _is(exc, "bot.domain.questions", "QuestionSetError")
+            or _is(exc, "bot.store.db", "DatabaseUnavailable")
+        ):
+            print(f"leaderbot: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if _is(exc, "bot.runtime", "StartupError"):
+            print(f"leaderbot: cannot start: {exc}", file=sys.stderr)
+            return 1
+        raise

@@ -7,16 +7,15 @@ same, with the actor "cli".
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import OneLineParser, UsageError, print_table
-from bot.domain.parsing import ParseError, parse_user
-from bot.platforms.slack.command_text import command_words
-from bot.services.admin import add_bot_admin, describe_change, remove_bot_admin
-from bot.services.context import Context
-from bot.store.models import AuditEntry, BotAdmin, ChatUser
+
+if TYPE_CHECKING:
+    from bot.services.context import Context
+
+# The handlers import SQLAlchemy, the models and the services when they run: `leaderbot --help`
+# registers these commands without loading any of them.
 
 CLI_ACTOR = "cli"
 
@@ -43,6 +42,11 @@ def register(sub: Any) -> None:
 
 
 async def audit_log(args: argparse.Namespace, ctx: Context) -> int:
+    from sqlalchemy import select
+
+    from bot.services.admin import describe_change
+    from bot.store.models import AuditEntry, ChatUser
+
     if args.limit < 1:
         raise UsageError(f"--limit must be 1 or more, not {args.limit} (e.g. --limit 20)")
     async with ctx.db.read() as session:
@@ -77,6 +81,9 @@ async def audit_log(args: argparse.Namespace, ctx: Context) -> int:
 def _user(value: str) -> str:
     """A user id, or a mention pasted from Slack (`<@U0123ABCD>`). Read as Slack reads it,
     as before: only Slack ids are known by their shape (other platforms' ids: not yet)."""
+    from bot.domain.parsing import ParseError, parse_user
+    from bot.platforms.slack.command_text import command_words
+
     try:
         words = command_words(value)
         if len(words) != 1:
@@ -87,6 +94,10 @@ def _user(value: str) -> str:
 
 
 async def admins_list(args: argparse.Namespace, ctx: Context) -> int:
+    from sqlalchemy import select
+
+    from bot.store.models import BotAdmin
+
     print("Workspace admins and owners can always change settings; guests and bots never can.")
     listed = sorted(ctx.settings.admins)
     print(f"LEADERBOT_ADMINS: {', '.join(listed) if listed else '(empty)'}")
@@ -104,6 +115,8 @@ async def admins_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def admins_add(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services.admin import add_bot_admin
+
     user_id = _user(args.user)
     if not await add_bot_admin(ctx, user_id, actor=CLI_ACTOR):
         print(f"{user_id} is already an admin")
@@ -113,6 +126,8 @@ async def admins_add(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def admins_remove(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services.admin import remove_bot_admin
+
     user_id = _user(args.user)
     if await remove_bot_admin(ctx, user_id, actor=CLI_ACTOR):
         print(f"{user_id} is no longer an admin")

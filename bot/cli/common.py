@@ -1,17 +1,25 @@
-"""What every command group of the CLI shares: its errors, argument types and output."""
+"""What every command group of the CLI shares: its errors, argument types and output.
+
+Imported by `leaderbot --help`, so it imports nothing heavy: the services, the store and the
+platforms are imported by the handlers that use them (tests/test_cli_startup.py checks).
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from bot.port import PermanentFailure
-from bot.services.context import Context
+if TYPE_CHECKING:
+    from bot.services.context import Context
+    from bot.settings import Settings
 
 EXIT_USAGE = 2
-Handler = Callable[[argparse.Namespace, Context], Awaitable[int]]
+# A command that runs in an open Context (database migrated, platforms opened)...
+Handler = Callable[[argparse.Namespace, "Context"], Awaitable[int]]
+# ...or one that manages its own lifecycle (run, demo, db upgrade, questions, teams package).
+Runner = Callable[[argparse.Namespace, "Settings"], Awaitable[int]]
 
 
 class UsageError(Exception):
@@ -45,6 +53,8 @@ def add_channel_arg(parser: argparse.ArgumentParser, *, required: bool = True) -
 def check_channels(ctx: Context, *values: str | None) -> None:
     """Each channel id must be one a configured platform can serve (a Slack channel is named
     by its id, not its name: replies and look-ups would never match a name)."""
+    from bot.port import PermanentFailure
+
     for value in values:
         if value is None:
             continue

@@ -7,7 +7,7 @@ import gc
 import sys
 import textwrap
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import (
     OneLineParser,
@@ -17,15 +17,14 @@ from bot.cli.common import (
     parse_date_arg,
     print_table,
 )
-from bot.domain import parsing
-from bot.domain.schedule import DAY_NAMES
-from bot.port import PermanentFailure, PlatformError
-from bot.services import outbox
-from bot.services import schedules as schedule_service
-from bot.services.ask import UnknownQuestion, ask_and_deliver
-from bot.services.context import Context
-from bot.settings import Settings
-from bot.store.models import Post
+
+if TYPE_CHECKING:
+    from bot.services.context import Context
+    from bot.settings import Settings
+    from bot.store.models import Post
+
+# The handlers import the services they use when they run: registering these commands (all
+# that `leaderbot --help` does) imports no service, store or platform module.
 
 
 def register(sub: Any) -> None:
@@ -36,7 +35,7 @@ def register(sub: Any) -> None:
     demo.set_defaults(runner=_demo)
 
     questions = sub.add_parser("questions", help="list the question set")
-    questions.set_defaults(handler=_questions)
+    questions.set_defaults(runner=_questions)
 
     ask = sub.add_parser("ask", help="post a question now")
     add_channel_arg(ask)
@@ -115,9 +114,13 @@ async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _questions(args: argparse.Namespace, ctx: Context) -> int:
-    print(f"{ctx.questions.title}\nSource: {ctx.questions.source_url}\n")
-    for q in ctx.questions.questions:
+async def _questions(args: argparse.Namespace, settings: Settings) -> int:
+    """Only the question set is read: no database, no migrations, no platform."""
+    from bot.domain.questions import load_question_set
+
+    questions = load_question_set(settings.prompts_path)
+    print(f"{questions.title}\nSource: {questions.source_url}\n")
+    for q in questions.questions:
         marker = "" if q.provenance == "quoted" else " (paraphrased)"
         body = textwrap.fill(q.text, 90, initial_indent="  ", subsequent_indent="  ")
         print(f"{q.id} · {q.theme}{marker}\n{body}")
@@ -135,6 +138,9 @@ def _question_id(value: str | None) -> str | None:
 
 
 async def _ask(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.port import PermanentFailure, PlatformError
+    from bot.services.ask import UnknownQuestion, ask_and_deliver
+
     check_channels(ctx, args.channel)
     try:
         # Before anything is recorded: a channel the bot can never post in (the app not
@@ -167,6 +173,8 @@ async def _ask(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _parse(fn: Any, value: str) -> Any:
+    from bot.domain import parsing
+
     try:
         return fn(value)
     except parsing.ParseError as exc:
@@ -184,6 +192,10 @@ def _nudge_days(value: str | None) -> int | str | None:
 
 
 async def _schedule(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.domain import parsing
+    from bot.domain.schedule import DAY_NAMES
+    from bot.services import schedules as schedule_service
+
     check_channels(ctx, args.channel, args.to)
     kind = "digest" if args.digest else "question"
     label = f"{kind} schedule for {args.channel}"
@@ -240,6 +252,8 @@ async def _schedule(args: argparse.Namespace, ctx: Context) -> int:
 
 def _recent(post: Post, now: datetime) -> str:
     """One past post: its date and status; why, when it did not go; how late, when still due."""
+    from bot.services import outbox
+
     text = f"{post.occurrence or post.due_at.date()} {post.status}"
     late = outbox.overdue(post, now)
     if late is not None:
@@ -257,6 +271,9 @@ def _how_late(late: timedelta) -> str:
 
 
 async def _schedules(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.domain.schedule import DAY_NAMES
+    from bot.services import schedules as schedule_service
+
     views = await schedule_service.list_schedules(ctx)
     if not views:
         print("no schedules yet: `leaderbot schedule --channel ID --day mon --time 09:00`")

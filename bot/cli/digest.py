@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import UsageError, add_channel_arg, check_channels, parse_date_arg
-from bot.domain.digest_render import FORMATS, incomplete_note, render
-from bot.services.context import Context
-from bot.services.digest import build_channel_digest, digest_post, post_digest_now, window_ending
-from bot.services.privacy import export_user, forget_user
+
+if TYPE_CHECKING:
+    from bot.services.context import Context
+
+# bot.domain.digest_render.FORMATS, spelt out: importing the renderer (and the question models
+# under it) only to list its formats would slow every command down. tests/test_cli_startup.py
+# checks the two agree.
+FORMATS = ("markdown", "html", "csv", "json", "text")
 
 
 def register(sub: Any) -> None:
@@ -36,7 +39,16 @@ def register(sub: Any) -> None:
 
 
 async def _digest(args: argparse.Namespace, ctx: Context) -> int:
+    from zoneinfo import ZoneInfo
+
     from bot.domain.digest import window_since
+    from bot.domain.digest_render import incomplete_note, render
+    from bot.services.digest import (
+        build_channel_digest,
+        digest_post,
+        post_digest_now,
+        window_ending,
+    )
 
     zone = ZoneInfo(ctx.settings.timezone)
     now = ctx.clock()
@@ -73,11 +85,15 @@ async def _digest(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def _export(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services.privacy import export_user
+
     sys.stdout.write(json.dumps(await export_user(ctx, args.user), indent=2) + "\n")
     return 0
 
 
 async def _forget(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services.privacy import forget_user
+
     erased = await forget_user(ctx, args.user)
     print(
         f"erased {erased.replies} replies"

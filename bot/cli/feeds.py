@@ -11,15 +11,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import EXIT_USAGE, OneLineParser, check_channels, print_table
-from bot.services import outbox
-from bot.services.context import Context
-from bot.services.feeds import admin
-from bot.watch.alerts import feed_posts_waiting
-from bot.watch.catalogue import CatalogueError, load_catalogue
-from bot.watch.cycle import CycleReport, FeedOutcome, run_cycle
+
+if TYPE_CHECKING:
+    from bot.services.context import Context
+    from bot.services.feeds.admin import FeedAdminError
+    from bot.watch.cycle import FeedOutcome
+
+# The handlers import the feed service and the watcher (an HTTP client, a feed parser) when
+# they run: `leaderbot --help` registers these commands without loading any of them.
 
 KEYWORD_HELP = (
     "plain words widen (an item containing one alerts even without the Socitm test); "
@@ -94,7 +96,7 @@ def _refuse(message: str) -> int:
     return EXIT_USAGE
 
 
-def _refuse_feed(exc: admin.FeedAdminError) -> int:
+def _refuse_feed(exc: FeedAdminError) -> int:
     text = str(exc).replace("`feeds`", "`leaderbot feeds list`")
     if "leaderbot" not in text and "LEADERBOT_" not in text:
         text += " (`leaderbot feeds list` shows the feeds)"
@@ -111,6 +113,8 @@ def _channel_refusal(ctx: Context, channel: str | None) -> str | None:
 
 
 async def _add(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services.feeds import admin
+
     if args.catalogue:
         return await _add_catalogue(ctx)
     if not args.url:
@@ -147,6 +151,9 @@ async def _add(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def _add_catalogue(ctx: Context) -> int:
+    from bot.services.feeds import admin
+    from bot.watch.catalogue import CatalogueError, load_catalogue
+
     try:
         catalogue = load_catalogue()
     except CatalogueError as exc:
@@ -166,6 +173,8 @@ async def _add_catalogue(ctx: Context) -> int:
 
 
 async def _remove(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services.feeds import admin
+
     try:
         view = await admin.remove_feed(ctx, args.feed_id, actor="cli")
     except admin.FeedAdminError as exc:
@@ -180,6 +189,8 @@ def _when(value: Any) -> str:
 
 
 async def _list(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services.feeds import admin
+
     views = await admin.list_feeds(ctx, include_removed=args.all)
     if not views:
         print("no feeds yet: `leaderbot feeds add URL`, or `leaderbot feeds add --catalogue`")
@@ -223,7 +234,11 @@ def _feed_line(o: FeedOutcome, sent: int, unsent: int) -> str:
 
 async def _poll(args: argparse.Namespace, ctx: Context) -> int:
     """Poll every feed now, then send the alerts and notices waiting (no `run` needed)."""
-    report: CycleReport = await run_cycle(ctx, force=True)
+    from bot.services import outbox
+    from bot.watch.alerts import feed_posts_waiting
+    from bot.watch.cycle import run_cycle
+
+    report = await run_cycle(ctx, force=True)
     waiting = await feed_posts_waiting(ctx)
     delivery = await outbox.deliver_due(ctx, only_keys=waiting) if waiting else None
     sent: Counter[int | None] = Counter()
@@ -247,6 +262,8 @@ async def _poll(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def _alerts(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services.feeds import admin
+
     if (refusal := _channel_refusal(ctx, args.channel)) is not None:
         return _refuse(refusal)
     enabled = args.state == "on"

@@ -10,12 +10,13 @@ leaderbot quiet release [--channel ID]     (send the digests a period held)
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import OneLineParser, UsageError, check_channels, parse_date_arg, print_table
 from bot.domain.quiet import QuietError, parse_holds
-from bot.services import quiet
-from bot.services.context import Context
+
+if TYPE_CHECKING:
+    from bot.services.context import Context
 
 CLI_ACTOR = "cli"
 
@@ -64,6 +65,8 @@ def register(sub: Any) -> None:
 
 
 async def quiet_add(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services import quiet
+
     if args.channel is not None:
         check_channels(ctx, args.channel)
     try:
@@ -87,6 +90,8 @@ async def quiet_add(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def quiet_list(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services import quiet
+
     found = await quiet.periods(ctx)
     if not found:
         print("no quiet periods: `leaderbot quiet add --from YYYY-MM-DD --to YYYY-MM-DD --all`")
@@ -109,6 +114,8 @@ async def quiet_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def quiet_remove(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services import quiet
+
     try:
         period = await quiet.remove_period(ctx, args.id, actor=CLI_ACTOR)
     except QuietError as exc:
@@ -118,6 +125,8 @@ async def quiet_remove(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def quiet_release(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.services import quiet
+
     if args.channel is not None:
         check_channels(ctx, args.channel)
     released = await quiet.release_held_digests(ctx, channel_id=args.channel, actor=CLI_ACTOR)

@@ -20,19 +20,19 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+# Reading the settings validates DATABASE_URL here (normalise_url), so every command imports
+# this module: SQLAlchemy's asyncio extension (and the ORM under it) is imported when a
+# Database is opened, and Alembic when migrating.
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -177,6 +177,8 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         """Raises DatabaseUrlError (a DatabaseUnavailable) if the URL cannot be used."""
+        from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
         self.url = normalise_url(url)
         self.sqlite = is_sqlite(self.url)
         # Statement parameters (reply texts, user ids) never appear in logs or in the text
@@ -270,6 +272,10 @@ class Database:
 
 
 def alembic_config() -> Config:
+    # Alembic (with Mako and Pygments) is imported only when migrating: 0.4 s that no other
+    # command needs.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
@@ -280,6 +286,8 @@ def _upgrade_sync(connection: Connection) -> None:
         # Held until this transaction ends: concurrent starts migrate one at a time, and the
         # later ones then see the version table at head.
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+    from alembic import command
+
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")
