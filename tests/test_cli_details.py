@@ -159,3 +159,18 @@ async def test_a_genuine_bug_in_the_sweep_keeps_its_traceback(
     await scheduler._sweep()
     records = [r for r in caplog.records if r.name == runner.__name__]
     assert len(records) == 2 and all(r.exc_info for r in records)
+
+
+@pytest.mark.parametrize("command", ["export", "forget"])
+def test_an_empty_user_is_refused_in_one_line(command: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", command, "--user", ""],
+        env={k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADERBOT_"))}
+        | {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/leaderbot.db"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "not a user ID" in result.stderr

@@ -40,6 +40,17 @@ def parse_date_arg(value: str) -> date:
         ) from None
 
 
+def user_id_arg(value: str) -> str:
+    """A user id as typed after --user: one word, not empty."""
+    value = value.strip()
+    if not value or any(ch.isspace() for ch in value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a user ID: give one, e.g. --user U0123ABCD (Slack) or an Entra "
+            "object ID (Teams)"
+        )
+    return value
+
+
 def fail(message: str) -> NoReturn:
     raise UsageError(message)
 

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import UsageError, add_channel_arg, check_channels, parse_date_arg
+from bot.cli.common import UsageError, add_channel_arg, check_channels, parse_date_arg, user_id_arg
 
 if TYPE_CHECKING:
     from bot.services.context import Context
@@ -30,11 +30,11 @@ def register(sub: Any) -> None:
     digest.set_defaults(handler=_digest)
 
     export = sub.add_parser("export", help="everything stored about a user, as JSON")
-    export.add_argument("--user", required=True, help="user ID, e.g. U0123ABCD")
+    export.add_argument("--user", required=True, type=user_id_arg, help="user ID, e.g. U0123ABCD")
     export.set_defaults(handler=_export)
 
     forget = sub.add_parser("forget", help="erase a user's replies and cached profile")
-    forget.add_argument("--user", required=True, help="user ID, e.g. U0123ABCD")
+    forget.add_argument("--user", required=True, type=user_id_arg, help="user ID, e.g. U0123ABCD")
     forget.set_defaults(handler=_forget)
 
 
