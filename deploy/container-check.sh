@@ -139,7 +139,7 @@ tools() {
 
 # --- 2. the base's root filesystem
 rootfs() {
-  if [[ -s $ROOTFS ]]; then
+  if [[ -f $ROOTFS && -s $ROOTFS ]]; then
     say "cached: $ROOTFS"
     return 0
   fi
@@ -150,10 +150,13 @@ rootfs() {
     say "apt sources: $sources"
   fi
   # </dev/null: mmdebstrap reads sources from a stdin that is not a terminal.
+  # The target's extension picks the format: keep .tar on the partial file.
+  local part=${ROOTFS%.tar}.part.tar
+  rm -rf "$part"
   timeout 900 mmdebstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-    "$SUITE" "$ROOTFS.part" "${mirror[@]}" </dev/null >"$WORK/mmdebstrap.log" 2>&1 \
-    || { tail -20 "$WORK/mmdebstrap.log" >&2; rm -f "$ROOTFS.part"; return 1; }
-  mv "$ROOTFS.part" "$ROOTFS"
+    "$SUITE" "$part" "${mirror[@]}" </dev/null >"$WORK/mmdebstrap.log" 2>&1 \
+    || { tail -20 "$WORK/mmdebstrap.log" >&2; rm -rf "$part"; return 1; }
+  mv "$part" "$ROOTFS"
 }
 
 # --- 3. the base image
