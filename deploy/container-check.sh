@@ -213,7 +213,8 @@ for name, value in args.items():
 
 # --- 4. the image
 build() {
-  local args=() line
+  local args=() line old new
+  old=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
   while IFS= read -r line; do
     args+=(--build-arg "$line")
     say "build arg: ${line%%=*}"
@@ -224,6 +225,12 @@ build() {
     -f Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
     || { tail -40 "$WORK/build.log" >&2; return 1; }
   grep -E '^(STEP|COMMIT|Successfully)|Using cache' "$WORK/build.log" | cut -c1-120 >&2 || true
+  # The image this one replaces, untagged now: its last layer (the venv, ~185 MB) would pile up
+  # run after run. The build stage's cached layers stay (they are what makes a rebuild quick).
+  new=$(podman image inspect --format '{{.Id}}' "$IMAGE")
+  if [[ -n $old && $old != "$new" ]]; then
+    timeout 120 podman rmi "$old" >/dev/null 2>&1 || say "could not remove the previous image ${old:0:12}"
+  fi
   say "image size: $(image_size)"
 }
 
