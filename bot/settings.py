@@ -34,6 +34,8 @@ class Settings(BaseSettings):
         populate_by_name=True,
         # Keep input values out of validation errors: they may be secrets.
         hide_input_in_errors=True,
+        # `SLACK_BOT_TOKEN=` (as .env.example has it) means "not set", not an empty token.
+        env_ignore_empty=True,
     )
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))

@@ -174,3 +174,21 @@ def test_an_empty_user_is_refused_in_one_line(command: str, tmp_path: Path) -> N
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "not a user ID" in result.stderr
+
+
+def test_empty_settings_from_env_example_mean_not_set(tmp_path: Path) -> None:
+    """A copy of .env.example (empty SLACK_* lines) runs the console, not Slack with an
+    empty token."""
+    (tmp_path / ".env").write_text(
+        (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TEAMS_"))}
+    check = (
+        "from bot.settings import Settings; s = Settings(); "
+        "print(s.slack_configured, s.teams_configured, s.socket_mode)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "False"]
