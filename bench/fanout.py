@@ -2,11 +2,16 @@
 fake Teams (200 channels spread over a few teams).
 
     python -m bench.fanout [--platform teams|slack|both] [--channels 200] [--latency 0.05]
-                           [--teams 4] [--concurrency 50]
+                           [--teams 4] [--concurrency 50] [--no-sequential]
 
-Prints, for each platform, wall time, posts/s, duplicates and lost posts, for the concurrent
-outbox and for the same run one post at a time (the baseline), and the peak RSS of the process
-so far. Target: under 2 s, 0 duplicates, 0 lost.
+Prints, for each platform, wall time, posts/s, CPU per post (time.process_time of this process,
+which also runs the fake), duplicates and lost posts, for the concurrent outbox and for the
+same run one post at a time (the baseline), and the peak RSS of the process so far.
+On Slack it also runs the bare loop: the same posts through the same client and connection
+pool with no outbox ("bare"), and the bare loop plus the outbox's own writes, i.e. one batched
+claim and one batched record of the outcomes ("bare+writes"), the floor the outbox is held to.
+Targets: under 2 s for 200 channels, 0 duplicates, 0 lost; at most 2 ms CPU per post; within
+1.3x of bare+writes.
 """
 
 from __future__ import annotations
@@ -15,11 +20,18 @@ import argparse
 import asyncio
 import time
 from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import update
 
 from bench._support import peak_rss_mb, temp_context
 from bench.teams_fake import LatentTeams, record_teams, spread_channels, teams_settings
+from bot.domain.content import Notice
+from bot.platforms.slack.blocks import render
+from bot.platforms.slack.platform import SlackPlatform
 from bot.services import outbox
 from bot.services.ask import ask_now
+from bot.store.models import Post
 from tests.fakes.slack_api import FakeSlack
 
 
@@ -34,12 +46,13 @@ async def one_run(channels: int, latency: float, concurrency: int) -> dict[str, 
             LEADERBOT_MAX_CONCURRENT_POSTS=concurrency,
         ) as ctx:
             keys = [(await ask_now(ctx, cid, "Q1")).key for cid in ids]
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             report = await outbox.deliver_due(ctx, only_keys=keys)
-            wall = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         per_channel = Counter(m.channel for m in fake.messages() if not m.is_reply)
         return {
             "wall_s": wall,
+            "cpu_ms_per_post": cpu * 1000 / max(len(report.sent), 1),
             "posts_per_s": len(report.sent) / wall,
             "sent": len(report.sent),
             "duplicates": sum(n - 1 for n in per_channel.values() if n > 1),
@@ -58,12 +71,13 @@ async def one_teams_run(
         ) as ctx:
             await record_teams(ctx.db, fake, placed)
             keys = [(await ask_now(ctx, cid, "Q1")).key for cid in ids]
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             report = await outbox.deliver_due(ctx, only_keys=keys)
-            wall = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         per_channel = Counter(cid for cid in ids for m in fake.messages(cid) if m.is_root)
         return {
             "wall_s": wall,
+            "cpu_ms_per_post": cpu * 1000 / max(len(report.sent), 1),
             "posts_per_s": len(report.sent) / wall,
             "sent": len(report.sent),
             "duplicates": sum(n - 1 for n in per_channel.values() if n > 1),
@@ -72,11 +86,67 @@ async def one_teams_run(
         }
 
 
+async def bare_run(
+    channels: int, latency: float, concurrency: int, *, writes: bool
+) -> dict[str, float]:
+    """The floor: one chat.postMessage per channel through the same pooled client,
+    `concurrency` at a time, with no outbox; with `writes`, plus one claim UPDATE for all rows
+    and the outcomes recorded row by row in one transaction (the outbox's own writes)."""
+    async with FakeSlack(latency=latency) as fake:
+        ids = [f"C{n:06d}" for n in range(channels)]
+        for cid in ids:
+            fake.add_channel(cid)
+        async with temp_context(
+            SLACK_BOT_TOKEN=fake.bot_token,
+            SLACK_API_URL=fake.url,
+            LEADERBOT_MAX_CONCURRENT_POSTS=concurrency,
+        ) as ctx:
+            keys = [(await ask_now(ctx, cid, "Q1")).key for cid in ids]
+            slack = ctx.platforms.named("slack")
+            assert isinstance(slack, SlackPlatform)
+            gate = asyncio.Semaphore(concurrency)
+            done: list[tuple[str, str]] = []
+            started, cpu = time.perf_counter(), time.process_time()
+            if writes:
+                async with ctx.db.write() as session:
+                    await session.execute(
+                        update(Post)
+                        .where(Post.key.in_(keys))
+                        .values(status="sending", lease_until=ctx.clock() + timedelta(minutes=2))
+                    )
+
+            async def one(cid: str, key: str) -> None:
+                async with gate:
+                    _, ts = await slack.send(cid, render(Notice("Q1")), key=key)
+                done.append((key, ts))
+
+            await asyncio.gather(*(one(cid, key) for cid, key in zip(ids, keys, strict=True)))
+            if writes:
+                async with ctx.db.write() as session:
+                    for i in range(0, len(done), 100):
+                        for key, ts in done[i : i + 100]:
+                            await session.execute(
+                                update(Post)
+                                .where(Post.key == key, Post.status == "sending")
+                                .values(status="sent", message_id=ts, lease_until=None)
+                            )
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        per_channel = Counter(m.channel for m in fake.messages() if not m.is_reply)
+        return {
+            "wall_s": wall,
+            "cpu_ms_per_post": cpu * 1000 / max(len(done), 1),
+            "posts_per_s": len(done) / wall,
+            "sent": len(done),
+            "duplicates": sum(n - 1 for n in per_channel.values() if n > 1),
+            "lost": sum(1 for cid in ids if per_channel[cid] == 0),
+        }
+
+
 def show(label: str, figures: dict[str, float]) -> None:
     print(
         f"{label:<12} wall {figures['wall_s']:6.2f} s   {figures['posts_per_s']:7.1f} posts/s   "
-        f"sent {figures['sent']:.0f}   duplicates {figures['duplicates']:.0f}   "
-        f"lost {figures['lost']:.0f}"
+        f"CPU {figures['cpu_ms_per_post']:5.2f} ms/post   sent {figures['sent']:.0f}   "
+        f"duplicates {figures['duplicates']:.0f}   lost {figures['lost']:.0f}"
     )
 
 
@@ -87,6 +157,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per fake API call")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--teams", type=int, default=4, help="Teams: teams the channels are in")
+    parser.add_argument(
+        "--no-sequential", action="store_true", help="skip the one-at-a-time run (slow)"
+    )
     args = parser.parse_args()
     runs = {
         "slack": lambda c: one_run(args.channels, args.latency, c),
@@ -100,10 +173,18 @@ def main() -> None:
         )
         concurrent = asyncio.run(runs[platform](args.concurrency))
         show("concurrent", concurrent)
-        sequential = asyncio.run(runs[platform](1))
-        show("sequential", sequential)
+        if platform == "slack":
+            for label, writes in (("bare", False), ("bare+writes", True)):
+                floor = asyncio.run(
+                    bare_run(args.channels, args.latency, args.concurrency, writes=writes)
+                )
+                show(label, floor)
+                print(f"{'':<12} outbox / {label}: {concurrent['wall_s'] / floor['wall_s']:.2f}x")
+        if not args.no_sequential:
+            sequential = asyncio.run(runs[platform](1))
+            show("sequential", sequential)
+            print(f"speed-up {sequential['wall_s'] / concurrent['wall_s']:.1f}x")
         print(f"peak RSS {peak_rss_mb():.0f} MB (this process so far)")
-        print(f"speed-up {sequential['wall_s'] / concurrent['wall_s']:.1f}x")
 
 
 if __name__ == "__main__":
