@@ -34,6 +34,7 @@ Retries and giving up:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import os
@@ -46,7 +47,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -69,6 +70,9 @@ RETRY_BASE_S = 15.0  # backoff between claims: 15 s, 30 s, 1 min, 2 min, 4 min, 
 RETRY_CAP_S = 300.0
 OVERDUE_AFTER = timedelta(minutes=5)  # still pending this long past its time: say so
 CLAIM_CHUNK = 500  # rows claimed per UPDATE
+CLAIM_BATCH_PG = 100  # PostgreSQL: rows per SELECT ... FOR UPDATE SKIP LOCKED (one transaction)
+RECORD_BATCH = 200  # outcomes recorded in one transaction, at most
+RECORD_DELAY_S = 0.005  # an outcome waits at most this long for others to share its write
 IN_CALL_TRIES = 4  # tries within one claim before handing the row back for later
 IN_CALL_BACKOFF_S = 0.5  # between those tries: 0.5 s, 1 s, 2 s (capped at IN_CALL_BACKOFF_CAP_S)
 IN_CALL_BACKOFF_CAP_S = 2.0
@@ -301,7 +305,14 @@ async def _renew(ctx: Context, row: Post, *, if_needed: bool = False) -> bool:
 
 
 async def _finish(ctx: Context, row: Post, **values: Any) -> None:
-    """Record an outcome, only if this claim still holds the row."""
+    """Record an outcome, only if this claim still holds the row.
+
+    Within `deliver_due` the outcome joins a batch (`_Recorder`): one transaction for many
+    rows, each row's UPDATE still conditional on its own claim token."""
+    recorder = _RECORDER.get()
+    if recorder is not None and recorder.db is ctx.db:
+        await recorder.record(row, values)
+        return
     async with ctx.db.write() as session:
         await session.execute(
             update(Post)
@@ -309,6 +320,91 @@ async def _finish(ctx: Context, row: Post, **values: Any) -> None:
             .values(lease_until=None, **values)
             .execution_options(synchronize_session=False)
         )
+
+
+class _Recorder:
+    """Outcomes recorded in batches: at most RECORD_BATCH rows, RECORD_DELAY_S after the first
+    one waiting, in one write transaction.
+
+    Each row keeps the outbox's rule: its UPDATE applies only while the row is still `sending`
+    under this claim's own token (an executemany of `WHERE id = ? AND claimed_by = ? AND
+    status = 'sending'`, grouped by the columns set). `record` returns once the outcome is
+    written, so a caller goes on exactly as after a write of its own; a sender that dies before
+    the batch is written leaves the row `sending`, as a crash between send and record always
+    did: the take-over looks before it posts.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._waiting: list[tuple[int, str | None, dict[str, Any], asyncio.Future[None]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def record(self, row: Post, values: dict[str, Any]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row.id, row.claimed_by, values, future))
+        if len(self._waiting) >= RECORD_BATCH:
+            self._start_flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(RECORD_DELAY_S, self._start_flush)
+        await future
+
+    def _start_flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._waiting = self._waiting, []
+        if batch:
+            task = asyncio.ensure_future(self._flush(batch))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+
+    async def _flush(
+        self, batch: list[tuple[int, str | None, dict[str, Any], asyncio.Future[None]]]
+    ) -> None:
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for post_id, token, values, _ in batch:
+            params = {f"v_{name}": value for name, value in values.items()}
+            groups.setdefault(tuple(sorted(values)), []).append(
+                {"b_id": post_id, "b_token": token, **params}
+            )
+        table = Post.__table__
+        try:
+            async with self._lock, self.db.write() as session:
+                for names, params in groups.items():
+                    statement = (
+                        table.update()
+                        .where(
+                            table.c.id == bindparam("b_id"),
+                            table.c.claimed_by == bindparam("b_token"),
+                            table.c.status == "sending",
+                        )
+                        .values(lease_until=None, **{n: bindparam(f"v_{n}") for n in names})
+                    )
+                    await session.execute(statement, params)
+        except BaseException as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for *_, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+    async def close(self) -> None:
+        """Write whatever is still waiting."""
+        self._start_flush()
+        while self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
+
+
+# The batch recorder of the `deliver_due` running in this task (its sends inherit it).
+_RECORDER: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar(
+    "outbox_recorder", default=None
+)
 
 
 async def _record_sent(ctx: Context, row: Post, sent: Sent) -> None:
@@ -574,6 +670,8 @@ async def deliver_due(
         return report
     pacer = _ChannelPacer(ctx.settings.per_channel_interval_s)
     gate = asyncio.Semaphore(ctx.settings.max_concurrent_posts)
+    recorder = _Recorder(ctx.db)
+    token = _RECORDER.set(recorder)
 
     async def one(row: Post, taken_over: bool) -> tuple[str, str]:
         async with gate:
@@ -586,6 +684,11 @@ async def deliver_due(
             finally:
                 _in_flight(ctx).discard(row.id)
 
-    for outcome, key in await asyncio.gather(*(one(r, t) for r, t in rows)):
+    try:
+        outcomes = await asyncio.gather(*(one(r, t) for r, t in rows))
+    finally:
+        _RECORDER.reset(token)
+        await recorder.close()
+    for outcome, key in outcomes:
         getattr(report, outcome).append(key)
     return report
