@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from bench._support import peak_rss_mb, temp_context
 from bench.teams_fake import LatentTeams, record_teams, spread_channels, teams_settings
@@ -91,7 +91,7 @@ async def bare_run(
 ) -> dict[str, float]:
     """The floor: one chat.postMessage per channel through the same pooled client,
     `concurrency` at a time, with no outbox; with `writes`, plus one claim UPDATE for all rows
-    and the outcomes recorded row by row in one transaction (the outbox's own writes)."""
+    and the outcomes recorded RECORD_BATCH rows per transaction (the outbox's own writes)."""
     async with FakeSlack(latency=latency) as fake:
         ids = [f"C{n:06d}" for n in range(channels)]
         for cid in ids:
@@ -122,14 +122,16 @@ async def bare_run(
 
             await asyncio.gather(*(one(cid, key) for cid, key in zip(ids, keys, strict=True)))
             if writes:
-                async with ctx.db.write() as session:
-                    for i in range(0, len(done), 100):
-                        for key, ts in done[i : i + 100]:
-                            await session.execute(
-                                update(Post)
-                                .where(Post.key == key, Post.status == "sending")
-                                .values(status="sent", message_id=ts, lease_until=None)
-                            )
+                table = Post.__table__
+                record = (
+                    table.update()
+                    .where(table.c.key == bindparam("b_key"), table.c.status == "sending")
+                    .values(status="sent", message_id=bindparam("b_ts"), lease_until=None)
+                )
+                for i in range(0, len(done), outbox.RECORD_BATCH):
+                    batch = done[i : i + outbox.RECORD_BATCH]
+                    async with ctx.db.write() as session:
+                        await session.execute(record, [{"b_key": k, "b_ts": t} for k, t in batch])
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         per_channel = Counter(m.channel for m in fake.messages() if not m.is_reply)
         return {

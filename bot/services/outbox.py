@@ -209,7 +209,31 @@ async def _claim(
     take-over continues the dead sender's attempt rather than starting one).
     Each claim gets its own token in `claimed_by`, so a sender that lost its claim (its lease
     ran out and another process took the row) cannot record over the new owner's outcome.
+
+    On PostgreSQL the rows are taken CLAIM_BATCH_PG at a time, each batch locked with
+    `SELECT ... FOR UPDATE SKIP LOCKED` in a short transaction of its own: claimers in other
+    processes skip the rows being claimed instead of waiting on their locks, and take others.
+    SQLite (one writer at a time anyway) claims in one transaction.
     """
+    keys = list(only_keys) if only_keys is not None else None
+    if ctx.db.sqlite:
+        claimed, _ = await _claim_batch(ctx, only_keys=keys, limit=limit, skip_locked=False)
+        return claimed
+    claimed = []
+    while len(claimed) < limit:
+        want = min(CLAIM_BATCH_PG, limit - len(claimed))
+        batch, selected = await _claim_batch(ctx, only_keys=keys, limit=want, skip_locked=True)
+        claimed.extend(batch)
+        if selected < want:
+            break
+    claimed.sort(key=lambda pair: (pair[0].due_at, pair[0].id))
+    return claimed
+
+
+async def _claim_batch(
+    ctx: Context, *, only_keys: list[str] | None, limit: int, skip_locked: bool
+) -> tuple[list[tuple[Post, bool]], int]:
+    """One claim transaction: (the rows claimed, how many rows the SELECT found)."""
     now = ctx.clock()
     lease = now + timedelta(seconds=ctx.settings.send_lease_s)
     pending_due = and_(
@@ -220,10 +244,14 @@ async def _claim(
     claimable = or_(pending_due, and_(Post.status == "sending", Post.lease_until < now))
     query = select(Post).where(claimable).order_by(Post.due_at, Post.id).limit(limit)
     if only_keys is not None:
-        query = query.where(Post.key.in_(list(only_keys)))
+        query = query.where(Post.key.in_(only_keys))
     busy = _in_flight(ctx)
     if busy:
         query = query.where(Post.id.not_in(list(busy)))
+    if skip_locked:
+        # Rows another claimer is locking right now are skipped, not waited for; the rows
+        # returned stay locked by this transaction until it commits its UPDATEs.
+        query = query.with_for_update(skip_locked=True)
     claimed: list[tuple[Post, bool]] = []
     async with ctx.db.write() as session:
         rows = (await session.scalars(query)).all()
@@ -274,7 +302,7 @@ async def _claim(
                 busy.add(row.id)
                 claimed.append((row, True))
     claimed.sort(key=lambda pair: (pair[0].due_at, pair[0].id))
-    return claimed
+    return claimed, len(rows)
 
 
 async def _renew(ctx: Context, row: Post, *, if_needed: bool = False) -> bool:
