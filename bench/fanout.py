@@ -3,6 +3,8 @@ fake Teams (200 channels spread over a few teams).
 
     python -m bench.fanout [--platform teams|slack|both] [--channels 200] [--latency 0.05]
                            [--teams 4] [--concurrency 50] [--no-sequential]
+    python -m bench.fanout --postgres postgresql+asyncpg://user@host/db [--processes 1,3]
+                           [--channels 2000]
 
 Prints, for each platform, wall time, posts/s, CPU per post (time.process_time of this process,
 which also runs the fake), duplicates and lost posts, for the concurrent outbox and for the
@@ -12,13 +14,22 @@ pool with no outbox ("bare"), and the bare loop plus the outbox's own writes, i.
 claim and one batched record of the outcomes ("bare+writes"), the floor the outbox is held to.
 Targets: under 2 s for 200 channels, 0 duplicates, 0 lost; at most 2 ms CPU per post; within
 1.3x of bare+writes.
+
+With --postgres (a server where the given user may create databases), it posts notices to
+--channels channels on the fake Slack from 1 and then from 3 processes (`leaderbot run`'s
+sweep: deliver_due until nothing is left), each run on a fresh database, and prints the wall
+time from the agreed start to the last post, duplicates and lost posts. Target: three
+processes at least 1.8x faster than one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 import time
+import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -152,6 +163,114 @@ def show(label: str, figures: dict[str, float]) -> None:
     )
 
 
+async def pg_worker(args: argparse.Namespace) -> None:
+    """One process of the PostgreSQL run: sweep until nothing is left to claim."""
+    async with temp_context(
+        DATABASE_URL=args.worker_db,
+        SLACK_BOT_TOKEN=args.worker_token,
+        SLACK_API_URL=args.worker_slack,
+        LEADERBOT_MAX_CONCURRENT_POSTS=args.concurrency,
+    ) as ctx:
+        await asyncio.sleep(max(0.0, args.worker_start - time.time()))
+        started, cpu, sent = time.time(), time.process_time(), 0
+        while True:
+            report = await outbox.deliver_due(ctx)
+            sent += len(report.sent)
+            if not (report.sent or report.found or report.deferred):
+                break
+        figures = {"start": started, "end": time.time(), "cpu": time.process_time() - cpu}
+        print(json.dumps(figures | {"sent": sent}))
+
+
+async def pg_run(url: str, processes: int, channels: int, latency: float, concurrency: int):
+    import asyncpg
+
+    from bot.store.db import Database
+
+    plain = url.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"leaderbot_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(plain)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    db_url = f"{url.rpartition('/')[0]}/{name}"
+    try:
+        async with FakeSlack(latency=latency) as fake:
+            ids = [f"C{n:06d}" for n in range(channels)]
+            for cid in ids:
+                fake.add_channel(cid)
+            db = Database(db_url)
+            await db.upgrade()
+            async with temp_context(DATABASE_URL=db_url) as ctx:
+                due = ctx.clock() - timedelta(seconds=1)
+                await outbox.enqueue_many(
+                    ctx,
+                    [
+                        {"key": f"n:{cid}", "kind": "notice", "channel_id": cid, "due_at": due}
+                        | {"payload": {"text": "Q1"}}
+                        for cid in ids
+                    ],
+                )
+            await db.dispose()
+            start_at = time.time() + 4.0  # time enough for every process to import and connect
+            workers = [
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "bench.fanout",
+                    "--worker-db",
+                    db_url,
+                    "--worker-slack",
+                    fake.url,
+                    "--worker-token",
+                    fake.bot_token,
+                    "--worker-start",
+                    str(start_at),
+                    "--concurrency",
+                    str(concurrency),
+                    stdout=asyncio.subprocess.PIPE,
+                )
+                for _ in range(processes)
+            ]
+            outputs = [await worker.communicate() for worker in workers]
+        results = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+        per_channel = Counter(m.channel for m in fake.messages() if not m.is_reply)
+        return {
+            "wall_s": max(r["end"] for r in results) - min(r["start"] for r in results),
+            "cpu_ms_per_post": sum(r["cpu"] for r in results) * 1000 / channels,
+            "sent": sum(r["sent"] for r in results),
+            "by_process": [r["sent"] for r in results],
+            "duplicates": sum(n - 1 for n in per_channel.values() if n > 1),
+            "lost": sum(1 for cid in ids if per_channel[cid] == 0),
+        }
+    finally:
+        admin = await asyncpg.connect(plain)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def postgres_main(args: argparse.Namespace) -> None:
+    print(
+        f"PostgreSQL fan-out: {args.channels} notices, {args.latency * 1000:.0f} ms/call, "
+        f"{args.concurrency} concurrent posts per process"
+    )
+    walls: dict[int, float] = {}
+    for processes in (int(n) for n in args.processes.split(",")):
+        figures = asyncio.run(
+            pg_run(args.postgres, processes, args.channels, args.latency, args.concurrency)
+        )
+        walls[processes] = figures["wall_s"]
+        print(
+            f"{processes} process(es)  wall {figures['wall_s']:6.2f} s   "
+            f"CPU {figures['cpu_ms_per_post']:5.2f} ms/post (workers)   sent {figures['sent']} "
+            f"{figures['by_process']}   duplicates {figures['duplicates']}   "
+            f"lost {figures['lost']}"
+        )
+    if 1 in walls:
+        for processes, wall in walls.items():
+            if processes != 1:
+                print(f"{processes} processes vs 1: {walls[1] / wall:.2f}x faster")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--platform", choices=["teams", "slack", "both"], default="both")
@@ -162,7 +281,18 @@ def main() -> None:
     parser.add_argument(
         "--no-sequential", action="store_true", help="skip the one-at-a-time run (slow)"
     )
+    parser.add_argument("--postgres", help="PostgreSQL URL: the 1 vs 3 processes run")
+    parser.add_argument("--processes", default="1,3", help="with --postgres: process counts")
+    for name in ("--worker-db", "--worker-slack", "--worker-token"):
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-start", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker_db:
+        asyncio.run(pg_worker(args))
+        return
+    if args.postgres:
+        postgres_main(args)
+        return
     runs = {
         "slack": lambda c: one_run(args.channels, args.latency, c),
         "teams": lambda c: one_teams_run(args.channels, args.latency, c, args.teams),
