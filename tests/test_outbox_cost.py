@@ -106,6 +106,31 @@ async def test_a_batched_record_still_needs_the_claim(
     assert (stored.status, stored.claimed_by, stored.message_id) == ("sending", "other:token", None)
 
 
+async def test_an_outcome_that_cannot_be_written_is_left_to_the_lease_and_never_reposted(
+    database_url, slack_context, fake: FakeSlack, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = await slack_context(database_url)
+    keys = await outbox.enqueue_many(ctx, notices(ctx, CHANNELS[:3]))
+    real_flush = outbox._Recorder._flush
+
+    async def broken(self, batch) -> None:
+        for *_, future in batch:
+            future.set_exception(RuntimeError("database went away"))
+
+    monkeypatch.setattr(outbox._Recorder, "_flush", broken)
+    report = await outbox.deliver_due(ctx, only_keys=keys)
+    assert sorted(report.deferred) == sorted(keys) and not report.sent
+    async with ctx.db.read() as session:
+        statuses = (await session.scalars(select(Post.status).where(Post.key.in_(keys)))).all()
+    assert statuses == ["sending"] * 3
+
+    monkeypatch.setattr(outbox._Recorder, "_flush", real_flush)
+    clock.advance(seconds=ctx.settings.send_lease_s + 1)
+    report = await outbox.deliver_due(ctx, only_keys=keys)
+    assert sorted(report.found) == sorted(keys)  # looked first: there, so recorded
+    assert len(fake.calls("chat.postMessage")) == 3  # and never posted twice
+
+
 async def test_the_connection_pool_follows_the_concurrency_setting(fake: FakeSlack) -> None:
     settings = make_settings(
         SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url, LEADERBOT_MAX_CONCURRENT_POSTS=300

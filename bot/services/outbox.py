@@ -5,8 +5,11 @@ Exactly once, step by step:
    A second scheduler, a retry or a restart hits the unique key and inserts nothing.
 2. `deliver_due` claims due rows with a conditional UPDATE (status pending -> sending, with a
    lease and a token of its own), so two processes never send the same row at the same time.
+   (On PostgreSQL the rows are first locked with `FOR UPDATE SKIP LOCKED`, in bounded batches:
+   concurrent claimers take different rows instead of waiting on each other.)
    The lease is renewed before each call that could post; a sender that finds its claim gone
-   stops.
+   stops. Every outcome is recorded only if this claim still holds the row; a fan-out records
+   its outcomes in batches (one transaction per few milliseconds), each row on that condition.
 3. The post is tagged with its key (Slack message metadata). Once an attempt may have reached
    the platform (a dropped connection, a 5xx, a crash between send and record), nothing is
    posted until a look-up says the tagged message is not there; if it is, it is recorded as
@@ -336,10 +339,17 @@ async def _finish(ctx: Context, row: Post, **values: Any) -> None:
     """Record an outcome, only if this claim still holds the row.
 
     Within `deliver_due` the outcome joins a batch (`_Recorder`): one transaction for many
-    rows, each row's UPDATE still conditional on its own claim token."""
+    rows, each row's UPDATE still conditional on its own claim token. The sender does not wait
+    for the batch here (it would hold a place among the concurrent posts meanwhile): its task
+    in `deliver_due` waits for it once that place is given up."""
     recorder = _RECORDER.get()
     if recorder is not None and recorder.db is ctx.db:
-        await recorder.record(row, values)
+        written = recorder.enqueue(row, values)
+        waits = _RECORD_WAITS.get()
+        if waits is None:
+            await written
+        else:
+            waits.append(written)
         return
     async with ctx.db.write() as session:
         await session.execute(
@@ -356,10 +366,10 @@ class _Recorder:
 
     Each row keeps the outbox's rule: its UPDATE applies only while the row is still `sending`
     under this claim's own token (an executemany of `WHERE id = ? AND claimed_by = ? AND
-    status = 'sending'`, grouped by the columns set). `record` returns once the outcome is
-    written, so a caller goes on exactly as after a write of its own; a sender that dies before
-    the batch is written leaves the row `sending`, as a crash between send and record always
-    did: the take-over looks before it posts.
+    status = 'sending'`, grouped by the columns set). `enqueue` gives a future done once the
+    outcome is written. A sender that dies before its batch is written, or a batch that cannot
+    be written, leaves the row `sending`, as a crash between send and record always did: once
+    the lease runs out, the take-over looks before it posts.
     """
 
     def __init__(self, db: Database) -> None:
@@ -369,14 +379,17 @@ class _Recorder:
         self._lock = asyncio.Lock()
         self._flushes: set[asyncio.Task[None]] = set()
 
-    async def record(self, row: Post, values: dict[str, Any]) -> None:
+    def enqueue(self, row: Post, values: dict[str, Any]) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((row.id, row.claimed_by, values, future))
         if len(self._waiting) >= RECORD_BATCH:
             self._start_flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(RECORD_DELAY_S, self._start_flush)
-        await future
+        return future
+
+    async def record(self, row: Post, values: dict[str, Any]) -> None:
+        await self.enqueue(row, values)
 
     def _start_flush(self) -> None:
         if self._timer is not None:
@@ -429,9 +442,13 @@ class _Recorder:
             await asyncio.gather(*self._flushes, return_exceptions=True)
 
 
-# The batch recorder of the `deliver_due` running in this task (its sends inherit it).
+# The batch recorder of the `deliver_due` running in this task (its sends inherit it), and,
+# in each send's own task, the records it has yet to see written.
 _RECORDER: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar(
     "outbox_recorder", default=None
+)
+_RECORD_WAITS: contextvars.ContextVar[list[asyncio.Future[None]] | None] = contextvars.ContextVar(
+    "outbox_record_waits", default=None
 )
 
 
@@ -702,15 +719,27 @@ async def deliver_due(
     token = _RECORDER.set(recorder)
 
     async def one(row: Post, taken_over: bool) -> tuple[str, str]:
-        async with gate:
+        waits: list[asyncio.Future[None]] = []
+        _RECORD_WAITS.set(waits)  # this task's own context: its records only
+        try:
+            async with gate:
+                try:
+                    outcome = await _deliver_one(ctx, row, pacer, taken_over=taken_over)
+                except Exception as exc:
+                    # A bug or a database hiccup: hand the row back rather than lose it.
+                    log.exception("unexpected error delivering %s", row.key)
+                    outcome = await _hand_back(ctx, row, f"internal error: {exc}"), row.key
+            # The outcome's batch is written with the next ones, no longer holding a place.
             try:
-                return await _deliver_one(ctx, row, pacer, taken_over=taken_over)
-            except Exception as exc:
-                # A bug or a database hiccup: hand the row back rather than lose it.
-                log.exception("unexpected error delivering %s", row.key)
-                return await _hand_back(ctx, row, f"internal error: {exc}"), row.key
-            finally:
-                _in_flight(ctx).discard(row.id)
+                for written in waits:
+                    await written
+            except Exception:
+                # Left `sending`: once its lease runs out, the take-over looks before posting.
+                log.exception("could not record the outcome of %s: left to its lease", row.key)
+                return "deferred", row.key
+            return outcome
+        finally:
+            _in_flight(ctx).discard(row.id)
 
     try:
         outcomes = await asyncio.gather(*(one(r, t) for r, t in rows))
