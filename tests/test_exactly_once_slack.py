@@ -267,14 +267,15 @@ async def test_kill_9_between_send_and_record_then_restart_posts_once(fake, tmp_
     with sqlite3.connect(db) as conn:  # the schedule was set an hour ago: this week is due
         conn.execute("update schedules set updated_at = datetime('now', '-1 hour')")
 
-    # Slack accepts the post; the permalink lookup that follows hangs, so the process is
-    # caught after the send and before the record.
-    fake.inject("chat.getPermalink", Latency(60))
+    # Slack accepts the post; the look-up of the workspace's URL that follows (auth.test, for
+    # the permalink, once per process) hangs, so the process is caught after the send and
+    # before the record.
+    fake.inject("auth.test", Latency(60))
     first = await _start_run(env, tmp_path, "first.log")
     try:
 
         async def posted() -> bool:
-            return len(questions_in(fake)) == 1 and bool(fake.calls("chat.getPermalink"))
+            return len(questions_in(fake)) == 1 and bool(fake.calls("auth.test"))
 
         await eventually(posted, within=30)
         assert [s for _, s in _db_status(db)] == ["sending"]

@@ -280,10 +280,25 @@ async def test_invalid_auth_is_permanent(fake: FakeSlack) -> None:
 async def test_permalink_failure_does_not_fail_the_post(
     fake: FakeSlack, slack: SlackPlatform
 ) -> None:
-    fake.inject("chat.getPermalink", HttpError(500))
+    fake.inject("auth.test", HttpError(500))
     sent = await slack.post("C1", Notice("hello"), key="k")
     assert sent.link is None
     assert [m.ts for m in fake.messages("C1")] == [sent.message_id]
+
+
+async def test_permalinks_are_built_from_one_auth_test_with_no_call_per_post(
+    fake: FakeSlack, slack: SlackPlatform
+) -> None:
+    fake.add_channel("C2")
+    first = await slack.post("C1", Notice("one"), key="k1")
+    second = await slack.post("C2", Notice("two"), key="k2")
+    reply = await slack.post("C1", Notice("three"), key="k3", thread_id=first.message_id)
+    for sent, channel in ((first, "C1"), (second, "C2"), (reply, "C1")):
+        ts = sent.message_id
+        expected = await slack.client.chat_getPermalink(channel=channel, message_ts=ts)
+        assert sent.link == expected["permalink"]
+    assert len(fake.calls("auth.test")) == 1
+    assert len(fake.calls("chat.getPermalink")) == 3  # the three above, none from a post
 
 
 # ----------------------------------------------------------------------------- reads

@@ -5,8 +5,11 @@ Exactly once, step by step:
    A second scheduler, a retry or a restart hits the unique key and inserts nothing.
 2. `deliver_due` claims due rows with a conditional UPDATE (status pending -> sending, with a
    lease and a token of its own), so two processes never send the same row at the same time.
+   (On PostgreSQL the rows are first locked with `FOR UPDATE SKIP LOCKED`, in bounded batches:
+   concurrent claimers take different rows instead of waiting on each other.)
    The lease is renewed before each call that could post; a sender that finds its claim gone
-   stops.
+   stops. Every outcome is recorded only if this claim still holds the row; a fan-out records
+   its outcomes in batches (one transaction per few milliseconds), each row on that condition.
 3. The post is tagged with its key (Slack message metadata). Once an attempt may have reached
    the platform (a dropped connection, a 5xx, a crash between send and record), nothing is
    posted until a look-up says the tagged message is not there; if it is, it is recorded as
@@ -34,6 +37,7 @@ Retries and giving up:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import os
@@ -46,7 +50,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -72,6 +76,9 @@ RETRY_BASE_S = 15.0  # backoff between claims: 15 s, 30 s, 1 min, 2 min, 4 min, 
 RETRY_CAP_S = 300.0
 OVERDUE_AFTER = timedelta(minutes=5)  # still pending this long past its time: say so
 CLAIM_CHUNK = 500  # rows claimed per UPDATE
+CLAIM_BATCH_PG = 100  # PostgreSQL: rows per SELECT ... FOR UPDATE SKIP LOCKED (one transaction)
+RECORD_BATCH = 200  # outcomes recorded in one transaction, at most
+RECORD_DELAY_S = 0.005  # an outcome waits at most this long for others to share its write
 IN_CALL_TRIES = 4  # tries within one claim before handing the row back for later
 IN_CALL_BACKOFF_S = 0.5  # between those tries: 0.5 s, 1 s, 2 s (capped at IN_CALL_BACKOFF_CAP_S)
 IN_CALL_BACKOFF_CAP_S = 2.0
@@ -209,7 +216,31 @@ async def _claim(
     take-over continues the dead sender's attempt rather than starting one).
     Each claim gets its own token in `claimed_by`, so a sender that lost its claim (its lease
     ran out and another process took the row) cannot record over the new owner's outcome.
+
+    On PostgreSQL the rows are taken CLAIM_BATCH_PG at a time, each batch locked with
+    `SELECT ... FOR UPDATE SKIP LOCKED` in a short transaction of its own: claimers in other
+    processes skip the rows being claimed instead of waiting on their locks, and take others.
+    SQLite (one writer at a time anyway) claims in one transaction.
     """
+    keys = list(only_keys) if only_keys is not None else None
+    if ctx.db.sqlite:
+        claimed, _ = await _claim_batch(ctx, only_keys=keys, limit=limit, skip_locked=False)
+        return claimed
+    claimed = []
+    while len(claimed) < limit:
+        want = min(CLAIM_BATCH_PG, limit - len(claimed))
+        batch, selected = await _claim_batch(ctx, only_keys=keys, limit=want, skip_locked=True)
+        claimed.extend(batch)
+        if selected < want:
+            break
+    claimed.sort(key=lambda pair: (pair[0].due_at, pair[0].id))
+    return claimed
+
+
+async def _claim_batch(
+    ctx: Context, *, only_keys: list[str] | None, limit: int, skip_locked: bool
+) -> tuple[list[tuple[Post, bool]], int]:
+    """One claim transaction: (the rows claimed, how many rows the SELECT found)."""
     now = ctx.clock()
     lease = now + timedelta(seconds=ctx.settings.send_lease_s)
     pending_due = and_(
@@ -220,10 +251,14 @@ async def _claim(
     claimable = or_(pending_due, and_(Post.status == "sending", Post.lease_until < now))
     query = select(Post).where(claimable).order_by(Post.due_at, Post.id).limit(limit)
     if only_keys is not None:
-        query = query.where(Post.key.in_(list(only_keys)))
+        query = query.where(Post.key.in_(only_keys))
     busy = _in_flight(ctx)
     if busy:
         query = query.where(Post.id.not_in(list(busy)))
+    if skip_locked:
+        # Rows another claimer is locking right now are skipped, not waited for; the rows
+        # returned stay locked by this transaction until it commits its UPDATEs.
+        query = query.with_for_update(skip_locked=True)
     claimed: list[tuple[Post, bool]] = []
     async with ctx.db.write() as session:
         rows = (await session.scalars(query)).all()
@@ -274,7 +309,7 @@ async def _claim(
                 busy.add(row.id)
                 claimed.append((row, True))
     claimed.sort(key=lambda pair: (pair[0].due_at, pair[0].id))
-    return claimed
+    return claimed, len(rows)
 
 
 async def _renew(ctx: Context, row: Post, *, if_needed: bool = False) -> bool:
@@ -305,7 +340,21 @@ async def _renew(ctx: Context, row: Post, *, if_needed: bool = False) -> bool:
 
 
 async def _finish(ctx: Context, row: Post, **values: Any) -> None:
-    """Record an outcome, only if this claim still holds the row."""
+    """Record an outcome, only if this claim still holds the row.
+
+    Within `deliver_due` the outcome joins a batch (`_Recorder`): one transaction for many
+    rows, each row's UPDATE still conditional on its own claim token. The sender does not wait
+    for the batch here (it would hold a place among the concurrent posts meanwhile): its task
+    in `deliver_due` waits for it once that place is given up."""
+    recorder = _RECORDER.get()
+    if recorder is not None and recorder.db is ctx.db:
+        written = recorder.enqueue(row, values)
+        waits = _RECORD_WAITS.get()
+        if waits is None:
+            await written
+        else:
+            waits.append(written)
+        return
     async with ctx.db.write() as session:
         await session.execute(
             update(Post)
@@ -313,6 +362,98 @@ async def _finish(ctx: Context, row: Post, **values: Any) -> None:
             .values(lease_until=None, **values)
             .execution_options(synchronize_session=False)
         )
+
+
+class _Recorder:
+    """Outcomes recorded in batches: at most RECORD_BATCH rows, RECORD_DELAY_S after the first
+    one waiting, in one write transaction.
+
+    Each row keeps the outbox's rule: its UPDATE applies only while the row is still `sending`
+    under this claim's own token (an executemany of `WHERE id = ? AND claimed_by = ? AND
+    status = 'sending'`, grouped by the columns set). `enqueue` gives a future done once the
+    outcome is written. A sender that dies before its batch is written, or a batch that cannot
+    be written, leaves the row `sending`, as a crash between send and record always did: once
+    the lease runs out, the take-over looks before it posts.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._waiting: list[tuple[int, str | None, dict[str, Any], asyncio.Future[None]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    def enqueue(self, row: Post, values: dict[str, Any]) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row.id, row.claimed_by, values, future))
+        if len(self._waiting) >= RECORD_BATCH:
+            self._start_flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(RECORD_DELAY_S, self._start_flush)
+        return future
+
+    async def record(self, row: Post, values: dict[str, Any]) -> None:
+        await self.enqueue(row, values)
+
+    def _start_flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._waiting = self._waiting, []
+        if batch:
+            task = asyncio.ensure_future(self._flush(batch))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+
+    async def _flush(
+        self, batch: list[tuple[int, str | None, dict[str, Any], asyncio.Future[None]]]
+    ) -> None:
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for post_id, token, values, _ in batch:
+            params = {f"v_{name}": value for name, value in values.items()}
+            groups.setdefault(tuple(sorted(values)), []).append(
+                {"b_id": post_id, "b_token": token, **params}
+            )
+        table = Post.__table__
+        try:
+            async with self._lock, self.db.write() as session:
+                for names, params in groups.items():
+                    statement = (
+                        table.update()
+                        .where(
+                            table.c.id == bindparam("b_id"),
+                            table.c.claimed_by == bindparam("b_token"),
+                            table.c.status == "sending",
+                        )
+                        .values(lease_until=None, **{n: bindparam(f"v_{n}") for n in names})
+                    )
+                    await session.execute(statement, params)
+        except BaseException as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for *_, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+    async def close(self) -> None:
+        """Write whatever is still waiting."""
+        self._start_flush()
+        while self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
+
+
+# The batch recorder of the `deliver_due` running in this task (its sends inherit it), and,
+# in each send's own task, the records it has yet to see written.
+_RECORDER: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar(
+    "outbox_recorder", default=None
+)
+_RECORD_WAITS: contextvars.ContextVar[list[asyncio.Future[None]] | None] = contextvars.ContextVar(
+    "outbox_record_waits", default=None
+)
 
 
 async def _record_sent(ctx: Context, row: Post, sent: Sent) -> None:
@@ -597,22 +738,41 @@ async def deliver_due(
     earliest = ctx.clock() - timedelta(hours=ctx.settings.grace_hours, days=1)
     quiet_periods = await quiet.periods(ctx, ending_from=quiet.local_day(ctx, earliest))
     gate = asyncio.Semaphore(ctx.settings.max_concurrent_posts)
+    recorder = _Recorder(ctx.db)
+    token = _RECORDER.set(recorder)
 
     async def one(row: Post, taken_over: bool) -> tuple[str, str]:
-        async with gate:
+        waits: list[asyncio.Future[None]] = []
+        _RECORD_WAITS.set(waits)  # this task's own context: its records only
+        try:
+            async with gate:
+                try:
+                    outcome = await _deliver_one(
+                        ctx, row, pacer, taken_over=taken_over, quiet_periods=quiet_periods
+                    )
+                except Exception as exc:
+                    # A bug or a database hiccup: hand the row back rather than lose it.
+                    log.exception("unexpected error delivering %s", row.key)
+                    outcome = await _hand_back(ctx, row, f"internal error: {exc}"), row.key
+            # The outcome's batch is written with the next ones, no longer holding a place.
             try:
-                return await _deliver_one(
-                    ctx, row, pacer, taken_over=taken_over, quiet_periods=quiet_periods
-                )
-            except Exception as exc:
-                # A bug or a database hiccup: hand the row back rather than lose it.
-                log.exception("unexpected error delivering %s", row.key)
-                return await _hand_back(ctx, row, f"internal error: {exc}"), row.key
-            finally:
-                _in_flight(ctx).discard(row.id)
+                for written in waits:
+                    await written
+            except Exception:
+                # Left `sending`: once its lease runs out, the take-over looks before posting.
+                log.exception("could not record the outcome of %s: left to its lease", row.key)
+                return "deferred", row.key
+            return outcome
+        finally:
+            _in_flight(ctx).discard(row.id)
 
     channels = {row.key: row.channel_id for row, _ in rows}
-    for outcome, key in await asyncio.gather(*(one(r, t) for r, t in rows)):
+    try:
+        outcomes = await asyncio.gather(*(one(r, t) for r, t in rows))
+    finally:
+        _RECORDER.reset(token)
+        await recorder.close()
+    for outcome, key in outcomes:
         getattr(report, outcome).append(key)
         metrics.POSTS.labels(_platform_name(ctx, channels[key]), outcome).inc()
     return report

@@ -106,6 +106,27 @@ class _TakenOver(Exception):
     """A multi-message post was taken over by another sender part-way: stop posting."""
 
 
+# Connections in the pool beyond LEADERBOT_MAX_CONCURRENT_POSTS: for the reads (look-ups,
+# threads, users) that run beside a fan-out.
+EXTRA_CONNECTIONS = 10
+WORKSPACE_RETRY_S = 60.0  # after a failed auth.test, permalinks are None this long
+
+
+def connection_limit(settings: Settings) -> int:
+    """The connection pool's size: every post that may run at once gets a connection."""
+    return settings.max_concurrent_posts + EXTRA_CONNECTIONS
+
+
+def permalink_for(workspace_url: str, channel_id: str, ts: str, thread_ts: str | None) -> str:
+    """The link Slack's chat.getPermalink gives, built from what is known:
+    https://<domain>.slack.com/archives/<channel>/p<ts without the dot> (and, for a reply in a
+    thread, ?thread_ts=<parent>&cid=<channel>)."""
+    link = f"{workspace_url.rstrip('/')}/archives/{channel_id}/p{ts.replace('.', '')}"
+    if thread_ts is not None and thread_ts != ts:
+        link += f"?thread_ts={thread_ts}&cid={channel_id}"
+    return link
+
+
 # Slack channel ids: C… (public), G… (private, older), D… (direct). Names are lower case, so
 # they never match.
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
@@ -124,6 +145,11 @@ class SlackPlatform(ChatPlatform):
         post_interval: float = POST_INTERVAL_S,
     ) -> None:
         self.client = client
+        # The workspace's URL ("https://<domain>.slack.com/"), from auth.test once per
+        # process: permalinks are built from it, with no call per post.
+        self._workspace_url: str | None = None
+        self._workspace_lookup: asyncio.Future[str | None] | None = None
+        self._workspace_retry_at = 0.0  # after a failed auth.test, not before (loop time)
         self._sleep = sleep
         self._read_attempts = read_attempts
         self._page_size = page_size
@@ -142,10 +168,14 @@ class SlackPlatform(ChatPlatform):
         cls, settings: Settings, *, request_timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any
     ) -> AsyncIterator[SlackPlatform]:
         """A platform sharing one connection pool (much faster for a fan-out), closed on exit.
-        slack_sdk ignores its own timeout when given a session, so the session carries it."""
+        slack_sdk ignores its own timeout when given a session, so the session carries it.
+        The pool holds as many connections as posts may run at once
+        (LEADERBOT_MAX_CONCURRENT_POSTS), and a few more for the reads that run beside them:
+        aiohttp's default of 100 would otherwise cap that setting silently."""
         kwargs.setdefault("post_interval", settings.per_channel_interval_s)
+        connector = aiohttp.TCPConnector(limit=connection_limit(settings), limit_per_host=0)
         async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=request_timeout)
+            connector=connector, timeout=aiohttp.ClientTimeout(total=request_timeout)
         ) as session:
             yield cls(
                 build_web_client(settings, timeout=request_timeout, session=session), **kwargs
@@ -179,7 +209,7 @@ class SlackPlatform(ChatPlatform):
                 channel_id, content, key=key, thread_ts=thread_id, still_ours=still_ours
             )
         channel, ts = await self.send(channel_id, render(content), key=key, thread_ts=thread_id)
-        return Sent(channel, ts, await self.permalink(channel, ts))
+        return Sent(channel, ts, await self.permalink(channel, ts, thread_ts=thread_id))
 
     async def send(
         self,
@@ -261,7 +291,7 @@ class SlackPlatform(ChatPlatform):
             await self._upload_chart(channel, content, parent)
         if missing and f"{key}#missing" not in there.keys:
             await self._report_missing(channel, content, key, parent, missing, len(messages))
-        return Sent(channel, head_ts, await self.permalink(channel, head_ts))
+        return Sent(channel, head_ts, await self.permalink(channel, head_ts, thread_ts=thread_ts))
 
     async def _send_head(
         self,
@@ -388,15 +418,46 @@ class SlackPlatform(ChatPlatform):
         except PlatformError as exc:
             log.error("could not say in %s/%s that parts are missing: %s", channel, parent, exc)
 
-    async def permalink(self, channel_id: str, ts: str) -> str | None:
-        """The message's permalink, or None: a post must not fail because of its link."""
-        try:
-            response = await call(self.client.chat_getPermalink(channel=channel_id, message_ts=ts))
-        except PlatformError as exc:
-            log.warning("no permalink for %s/%s: %s", channel_id, ts, exc)
+    async def permalink(
+        self, channel_id: str, ts: str, *, thread_ts: str | None = None
+    ) -> str | None:
+        """The message's permalink, built from the workspace's URL (auth.test, once per
+        process) with no call per message; None if the workspace cannot be told: a post must
+        not fail because of its link."""
+        workspace_url = await self.workspace_url()
+        if workspace_url is None:
             return None
-        link = response.get("permalink")
-        return link if isinstance(link, str) else None
+        return permalink_for(workspace_url, channel_id, ts, thread_ts)
+
+    async def workspace_url(self) -> str | None:
+        """The workspace's URL from auth.test, asked once (concurrent callers share the one
+        call); None if auth.test fails, and then not asked again for WORKSPACE_RETRY_S (an
+        outage must not add a call to every post)."""
+        if self._workspace_url is not None:
+            return self._workspace_url
+        loop = asyncio.get_running_loop()
+        if self._workspace_lookup is None or self._workspace_lookup.done():
+            if loop.time() < self._workspace_retry_at:
+                return None
+            self._workspace_lookup = asyncio.ensure_future(self._auth_test_url())
+        url = await asyncio.shield(self._workspace_lookup)
+        if url is None:
+            self._workspace_retry_at = loop.time() + WORKSPACE_RETRY_S
+        else:
+            self._workspace_url = url
+        return url
+
+    async def _auth_test_url(self) -> str | None:
+        try:
+            response = await call(self.client.auth_test())
+        except PlatformError as exc:
+            log.warning("no permalinks for now: auth.test failed: %s", exc)
+            return None
+        url = response.get("url")
+        if not isinstance(url, str) or not url.startswith("https://"):
+            log.warning("no permalinks: auth.test gave no workspace URL (%r)", url)
+            return None
+        return url
 
     async def upload(self, channel_id: str, upload: FileUpload, *, thread_ts: str | None) -> None:
         await call(
@@ -477,7 +538,7 @@ class SlackPlatform(ChatPlatform):
             if missing:
                 log.info("post %s is in Slack but parts %s are not: not complete", key, missing)
                 return Sent(channel_id, ts, None, complete=False)
-        return Sent(channel_id, ts, await self.permalink(channel_id, ts))
+        return Sent(channel_id, ts, await self.permalink(channel_id, ts, thread_ts=thread_id))
 
     async def find_message(
         self, channel_id: str, key: str, since: datetime, *, thread_ts: str | None = None
