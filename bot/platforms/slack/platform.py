@@ -17,7 +17,6 @@ reaches the outbox (it would post the head again).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,6 +30,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.content import Content, DigestPost, FileUpload, ThreadMessage, UserInfo
+from bot.platforms import multipart
 from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, render
 from bot.platforms.slack.client import DEFAULT_TIMEOUT_S, INVITE_HINT, build_web_client, call
 from bot.platforms.slack.digest_blocks import digest_messages
@@ -53,8 +53,6 @@ METADATA_EVENT_TYPE = "leaderbot_post"
 PAGE_SIZE = 200  # Slack recommends at most 200 per page
 READ_ATTEMPTS = 5
 POST_INTERVAL_S = 1.0  # chat.postMessage: about one message per second per channel
-PART_ATTEMPTS = 4  # tries for each continuation of a digest (and for its chart)
-LONGEST_PART_WAIT_S = 60.0  # a longer Retry-After gives that part up (the thread says so)
 CHART_FILENAME = "leadership-participation.png"
 # Our clock and Slack's can disagree: look a little before `since` (the key decides anyway).
 CLOCK_SKEW_MARGIN = timedelta(minutes=10)
@@ -100,10 +98,6 @@ def metadata_for(key: str, parts: int = 1) -> dict[str, Any]:
 class ThreadContents:
     keys: set[str] = field(default_factory=set)
     files: set[str] = field(default_factory=set)
-
-
-class _TakenOver(Exception):
-    """A multi-message post was taken over by another sender part-way: stop posting."""
 
 
 # Connections in the pool beyond LEADERBOT_MAX_CONCURRENT_POSTS: for the reads (look-ups,
@@ -256,13 +250,17 @@ class SlackPlatform(ChatPlatform):
             channel, head_ts = channel_id, str(head["ts"])
             log.info("digest %s: head already in Slack (ts %s), resuming", key, head_ts)
         else:
-            channel, head_ts = await self._send_head(
-                channel_id,
-                messages[0],
-                key=key,
-                thread_ts=thread_ts,
-                parts=len(messages),
-                since=since,
+
+            async def find_head() -> tuple[str, str] | None:
+                found = await self.find_message(channel_id, key, since, thread_ts=thread_ts)
+                return None if found is None else (channel_id, str(found["ts"]))
+
+            channel, head_ts = await multipart.send_head(
+                lambda: self.send(
+                    channel_id, messages[0], key=key, thread_ts=thread_ts, parts=len(messages)
+                ),
+                find_head,
+                key,
             )
         parent = thread_ts or head_ts
         there = (
@@ -279,7 +277,7 @@ class SlackPlatform(ChatPlatform):
                 posted = await self._post_part(
                     channel, message, part_key, parent, since, still_ours
                 )
-            except _TakenOver:
+            except multipart.TakenOver:
                 # Another sender took the post over (and resumes it): stop here.
                 log.warning("digest %s: taken over by another sender at part %d", key, number)
                 return Sent(channel, head_ts, None, complete=False)
@@ -293,30 +291,6 @@ class SlackPlatform(ChatPlatform):
             await self._report_missing(channel, content, key, parent, missing, len(messages))
         return Sent(channel, head_ts, await self.permalink(channel, head_ts, thread_ts=thread_ts))
 
-    async def _send_head(
-        self,
-        channel_id: str,
-        message: SlackMessage,
-        *,
-        key: str,
-        thread_ts: str | None,
-        parts: int,
-        since: datetime,
-    ) -> tuple[str, str]:
-        try:
-            return await self.send(channel_id, message, key=key, thread_ts=thread_ts, parts=parts)
-        except DeliveryUnknown as exc:
-            # It may have arrived: if so, carry on with the continuations now rather than
-            # leave them to a retry. If we cannot tell, the outbox looks again later.
-            try:
-                found = await self.find_message(channel_id, key, since, thread_ts=thread_ts)
-            except PlatformError:
-                raise exc from None
-            if found is None:
-                raise
-            log.info("digest %s: head arrived despite the error (ts %s)", key, found["ts"])
-            return channel_id, str(found["ts"])
-
     async def _post_part(
         self,
         channel: str,
@@ -324,40 +298,19 @@ class SlackPlatform(ChatPlatform):
         key: str,
         parent: str,
         since: datetime,
-        still_ours: StillOurs | None = None,
+        still_ours: StillOurs | None,
     ) -> bool:
-        """One continuation in the head's thread, retried; False if it could not be posted.
-        Raises _TakenOver if, just before a send, the post turns out to be another sender's."""
-        unknown = False
-        for attempt in range(1, PART_ATTEMPTS + 1):
-            await self._sleep(self.post_interval)  # the head (or the last part) just went
-            if still_ours is not None and not await still_ours():
-                raise _TakenOver(key)
-            try:
-                if unknown and await self.find_message(channel, key, since, thread_ts=parent):
-                    return True  # the last attempt arrived after all
-                await self.send(channel, message, key=key, thread_ts=parent)
-                return True
-            except RateLimited as exc:
-                if exc.retry_after > LONGEST_PART_WAIT_S:
-                    log.error(
-                        "digest part %s: rate limited for %.0f s, given up", key, exc.retry_after
-                    )
-                    return False
-                log.info("digest part %s: rate limited, waiting %.1f s", key, exc.retry_after)
-                await self._sleep(exc.retry_after)
-            except DeliveryUnknown as exc:
-                unknown = True
-                log.warning("digest part %s: attempt %d unknown (%s)", key, attempt, exc)
-                await self._sleep(min(0.5 * 2**attempt, 8.0))
-            except PlatformError as exc:
-                log.error("digest part %s could not be posted: %s", key, exc)
-                return False
-        with contextlib.suppress(PlatformError):
-            if unknown and await self.find_message(channel, key, since, thread_ts=parent):
-                return True
-        log.error("digest part %s: not posted after %d attempts", key, PART_ATTEMPTS)
-        return False
+        async def is_there() -> bool:
+            return await self.find_message(channel, key, since, thread_ts=parent) is not None
+
+        return await multipart.send_part(
+            key=key,
+            send=lambda: self.send(channel, message, key=key, thread_ts=parent),
+            is_there=is_there,
+            sleep=self._sleep,
+            still_ours=still_ours,
+            pause_s=self.post_interval,
+        )
 
     async def _upload_chart(self, channel: str, content: DigestPost, parent: str) -> None:
         """The participation chart in the thread. A failure is logged, never raised."""
@@ -367,18 +320,21 @@ class SlackPlatform(ChatPlatform):
             title="People taking part per week, last 12 weeks",
             alt_text=content.chart_alt,
         )
-        for attempt in range(1, PART_ATTEMPTS + 1):
+        for attempt in range(1, multipart.PART_ATTEMPTS + 1):
             try:
                 await self.upload(channel, chart, thread_ts=parent)
                 return
             except RateLimited as exc:
-                if exc.retry_after > LONGEST_PART_WAIT_S or attempt == PART_ATTEMPTS:
+                if (
+                    exc.retry_after > multipart.LONGEST_PART_WAIT_S
+                    or attempt == multipart.PART_ATTEMPTS
+                ):
                     break
                 await self._sleep(exc.retry_after)
             except DeliveryUnknown as exc:
                 # Only a failed upload step is safe to repeat; a lost completion may have
                 # shared the file, and a second chart is worse than none.
-                if exc.code != "upload_failed" or attempt == PART_ATTEMPTS:
+                if exc.code != "upload_failed" or attempt == multipart.PART_ATTEMPTS:
                     log.warning("digest chart in %s/%s: %s (not retried)", channel, parent, exc)
                     return
                 await self._sleep(min(0.5 * 2**attempt, 8.0))
@@ -397,13 +353,9 @@ class SlackPlatform(ChatPlatform):
         total: int,
     ) -> None:
         """Never truncate silently: say in the thread what is missing and where to get it."""
-        digest = content.digest
-        since = digest.window.start.astimezone(digest.window.tz).date().isoformat()
+        command = escape_mrkdwn(multipart.full_digest_command(content.digest))
+        text = multipart.missing_parts_text(content.digest, missing, total, f"`{command}`")
         numbers = ", ".join(str(n) for n in missing)
-        text = (
-            f"Parts {numbers} of {total} of this digest could not be posted. The full digest: "
-            f"`leaderbot digest --channel {escape_mrkdwn(digest.channel.id)} --since {since}`"
-        )
         log.error("digest %s in %s: parts %s of %d missing", key, channel, numbers, total)
         try:
             await self.send(

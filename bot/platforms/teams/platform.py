@@ -18,7 +18,6 @@ Which team a channel belongs to (its connector URL, Graph group id, tenant) come
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.domain.content import Content, DigestPost, ThreadMessage, UserInfo
+from bot.platforms import multipart
 from bot.platforms.teams import cards
 from bot.platforms.teams.digest_cards import digest_cards
 from bot.platforms.teams.directory import TeamFacts, TeamsDirectory
@@ -48,7 +48,6 @@ from bot.port import (
     DeliveryUnknown,
     PermanentFailure,
     PlatformError,
-    RateLimited,
     Sent,
     StillOurs,
 )
@@ -58,8 +57,6 @@ from bot.store.db import Database
 log = logging.getLogger(__name__)
 
 GRAPH_PAGE_SIZE = 50  # Graph's largest $top for channel messages and replies
-PART_ATTEMPTS = 4  # tries for each continuation of a digest
-LONGEST_PART_WAIT_S = 60.0  # a longer Retry-After gives that part up (the thread says so)
 # Our clock and Microsoft's can disagree: look a little before `since` (the key decides).
 CLOCK_SKEW_MARGIN = timedelta(minutes=10)
 OWNER_ROLE = "owner"
@@ -93,10 +90,6 @@ class _Found:
 @dataclass
 class _ThreadKeys:
     keys: set[str] = field(default_factory=set)
-
-
-class _TakenOver(Exception):
-    """Another sender took a multi-message post over part-way: stop posting."""
 
 
 class TeamsPlatform(ChatPlatform):
@@ -249,8 +242,14 @@ class TeamsPlatform(ChatPlatform):
             head_id = head.message_id
             log.info("digest %s: head already in Teams (%s), resuming", key, head_id)
         else:
-            head_id = await self._send_head(
-                channel_id, cards.tag(parts[0], key, len(parts)), key, since, thread_id
+
+            async def find_head() -> str | None:
+                found = await self._find_message(channel_id, key, since, thread_id=thread_id)
+                return None if found is None else found.message_id
+
+            head_card = cards.tag(parts[0], key, len(parts))
+            head_id = await multipart.send_head(
+                lambda: self.send(channel_id, head_card, thread_id=thread_id), find_head, key
             )
         parent = thread_id or head_id
         there = await self._thread_keys(channel_id, parent, since) if head is not None else set()
@@ -263,7 +262,7 @@ class TeamsPlatform(ChatPlatform):
                 posted = await self._post_part(
                     channel_id, cards.tag(part, part_key), part_key, parent, since, still_ours
                 )
-            except _TakenOver:
+            except multipart.TakenOver:
                 log.warning("digest %s: taken over by another sender at part %d", key, number)
                 return Sent(channel_id, head_id, None, complete=False)
             if not posted:
@@ -272,23 +271,6 @@ class TeamsPlatform(ChatPlatform):
             await self._report_missing(channel_id, content, key, parent, missing, len(parts))
         team = await self._team(channel_id)
         return Sent(channel_id, head_id, self._link(channel_id, head_id, team, thread_id))
-
-    async def _send_head(
-        self, channel_id: str, card: cards.Card, key: str, since: datetime, thread_id: str | None
-    ) -> str:
-        try:
-            return await self.send(channel_id, card, thread_id=thread_id)
-        except DeliveryUnknown as exc:
-            # It may have arrived: if so, carry on with the continuations now. If we cannot
-            # tell, the outbox looks again later.
-            try:
-                found = await self._find_message(channel_id, key, since, thread_id=thread_id)
-            except PlatformError:
-                raise exc from None
-            if found is None:
-                raise
-            log.info("digest %s: head arrived despite the error (%s)", key, found.message_id)
-            return found.message_id
 
     async def _post_part(
         self,
@@ -299,33 +281,18 @@ class TeamsPlatform(ChatPlatform):
         since: datetime,
         still_ours: StillOurs | None,
     ) -> bool:
-        """One continuation in the head's thread, retried; False if it could not be posted."""
-        unknown = False
-        for attempt in range(1, PART_ATTEMPTS + 1):
-            if still_ours is not None and not await still_ours():
-                raise _TakenOver(key)
-            try:
-                if unknown and await self._find_message(channel_id, key, since, thread_id=parent):
-                    return True  # the last attempt arrived after all
-                await self.send(channel_id, card, thread_id=parent)
-                return True
-            except RateLimited as exc:
-                if exc.retry_after > LONGEST_PART_WAIT_S:
-                    log.error("digest part %s: rate limited for %.0f s", key, exc.retry_after)
-                    return False
-                await self._sleep(exc.retry_after)
-            except DeliveryUnknown as exc:
-                unknown = True
-                log.warning("digest part %s: attempt %d unknown (%s)", key, attempt, exc)
-                await self._sleep(min(0.5 * 2**attempt, 8.0))
-            except PlatformError as exc:
-                log.error("digest part %s could not be posted: %s", key, exc)
-                return False
-        with contextlib.suppress(PlatformError):
-            if unknown and await self._find_message(channel_id, key, since, thread_id=parent):
-                return True
-        log.error("digest part %s: not posted after %d attempts", key, PART_ATTEMPTS)
-        return False
+        async def is_there() -> bool:
+            found = await self._find_message(channel_id, key, since, thread_id=parent)
+            return found is not None
+
+        # Paced per message inside `send` (the connector's limits).
+        return await multipart.send_part(
+            key=key,
+            send=lambda: self.send(channel_id, card, thread_id=parent),
+            is_there=is_there,
+            sleep=self._sleep,
+            still_ours=still_ours,
+        )
 
     async def _report_missing(
         self,
@@ -337,13 +304,9 @@ class TeamsPlatform(ChatPlatform):
         total: int,
     ) -> None:
         """Never truncate silently: say in the thread what is missing and how to get it."""
-        digest = content.digest
-        since = digest.window.start.astimezone(digest.window.tz).date().isoformat()
         numbers = ", ".join(str(n) for n in missing)
-        text = (
-            f"Parts {numbers} of {total} of this digest could not be posted. The full digest: "
-            f"leaderbot digest --channel {digest.channel.id} --since {since}"
-        )
+        command = multipart.full_digest_command(content.digest)
+        text = multipart.missing_parts_text(content.digest, missing, total, command)
         log.error("digest %s in %s: parts %s of %d missing", key, channel_id, numbers, total)
         card = cards.tag(cards.card([cards.plain_text(text)], fallback=text), f"{key}#missing")
         try:
