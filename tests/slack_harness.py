@@ -151,7 +151,7 @@ async def running_app(make_context, url: str) -> AsyncIterator[Slack]:
         ctx.platforms = Platforms([SlackPlatform.from_settings(ctx.settings)])
         await add_bot_admin(ctx, ADDED, actor="cli")
         app = build_bolt_app(ctx.settings)
-        commands.register(app, ctx)
+        response_urls = commands.register(app, ctx)
         home.register(app, ctx)
         server = SlackServer(app, ctx.settings, host="127.0.0.1", port=0)
         await server.start()
@@ -159,6 +159,7 @@ async def running_app(make_context, url: str) -> AsyncIterator[Slack]:
             yield Slack(fake, catcher, server, ctx)
         finally:
             await server.stop()
+            await response_urls.close()
 
 
 @pytest.fixture

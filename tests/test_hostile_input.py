@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from bot.platforms.slack.app import SlackServer, build_bolt_app
 from bot.platforms.slack.listeners import commands, home
+from bot.platforms.slack.replays import ReplayGuard
 from bot.serving import HttpServer
 from bot.settings import Settings
 from bot.store.models import ProcessedEvent
@@ -317,10 +318,10 @@ async def test_a_command_replayed_to_another_process_is_carried_out_once(
 ) -> None:
     """Two servers (as two processes would be) on one database: the second refuses it."""
     caplog.set_level(logging.INFO)
-    servers = []
+    servers, response_urls = [], []
     for _ in range(2):
         app = build_bolt_app(slack.ctx.settings)
-        commands.register(app, slack.ctx)
+        response_urls.append(commands.register(app, slack.ctx))
         server = SlackServer(app, slack.ctx.settings, host="127.0.0.1", port=0, db=slack.ctx.db)
         await server.start()
         servers.append(server)
@@ -347,6 +348,49 @@ async def test_a_command_replayed_to_another_process_is_carried_out_once(
     finally:
         for server in servers:
             await server.stop()
+        for urls in response_urls:
+            await urls.close()
+
+
+async def test_the_ack_does_not_wait_for_the_database_replay_check(
+    slack: Slack, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database check (SQLite's single writer, under load) comes after the ack: a slow
+    one delays the answer, never the ack; the command is still carried out, once."""
+    caplog.set_level(logging.INFO)
+    slow = asyncio.Event()
+    checked: list[str] = []
+
+    async def slow_check(self: ReplayGuard, key: str) -> bool:
+        checked.append(key)
+        await slow.wait()
+        return True
+
+    monkeypatch.setattr(ReplayGuard, "first_time_in_database", slow_check)
+    app = build_bolt_app(slack.ctx.settings)
+    response_urls = commands.register(app, slack.ctx)
+    server = SlackServer(app, slack.ctx.settings, host="127.0.0.1", port=0, db=slack.ctx.db)
+    await server.start()
+    try:
+        body = command_body(
+            "/leadership",
+            "help",
+            user_id=ADMIN,
+            channel_id="C1",
+            response_url=slack.catcher.url("9"),
+        )
+        headers = signed_headers(body, SECRET, content_type=FORM)
+        status, _, took = await asyncio.wait_for(post(server.port or 0, body, headers), 2)
+        assert status == 200 and took < 1.0
+        await asyncio.sleep(0.1)
+        assert len(checked) == 1 and "9" not in slack.catcher.replies  # not carried out yet
+        slow.set()
+        assert "leaderbot" in (await slack.catcher.reply("9"))["text"].lower()
+        quiet(caplog)
+    finally:
+        slow.set()
+        await server.stop()
+        await response_urls.close()
 
 
 async def test_two_different_commands_are_both_carried_out(slack: Slack) -> None:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from bot.platforms.slack.listeners import commands
 from bot.services.context import Context
 from bot.store.models import AuditEntry, Schedule
 from tests.fakes import eventually
@@ -342,3 +343,14 @@ def test_the_manifest_has_what_the_bot_needs() -> None:
     }
     text = MANIFEST.read_text()
     assert "https://YOUR-HOST/slack/events" in text  # the HTTP variant, documented
+
+
+async def test_response_url_answers_share_one_http_session() -> None:
+    """One pool of kept-alive connections for every answer, not a new connection each."""
+    urls = commands.ResponseUrls()
+    first = urls.webhook("http://127.0.0.1:1/a")
+    second = urls.webhook("http://127.0.0.1:1/b")
+    assert first.session is not None and first.session is second.session
+    await urls.close()
+    assert first.session.closed
+    await urls.close()  # twice is fine

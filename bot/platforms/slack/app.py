@@ -12,9 +12,10 @@ What comes in over HTTP is outside input, checked before Bolt sees it, in this o
 3. a signed body that cannot be read (not UTF-8, not JSON, nested too deep, fields of the
    wrong type) is acked with 200 and one warning, so Slack does not retry it;
 4. a slash command or interaction seen before (same signature: a replay within Slack's
-   5-minute window) is acked and dropped. The ids are kept in memory and in
-   `processed_events` (`cmd:<team>:<signature>`), so two processes dedupe too. Events are
-   deduped by their event_id where they are stored.
+   5-minute window) is acked and dropped. The ids are kept in memory (checked here, before the
+   ack) and in `processed_events` (`cmd:<team>:<signature>`, checked by each listener right
+   after its ack, so the ack never waits for the database), so two processes dedupe too
+   (replays.py). Events are deduped by their event_id where they are stored.
 Each refusal is one log line, never a traceback.
 """
 
@@ -26,8 +27,6 @@ import hmac
 import logging
 import re
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -37,13 +36,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.platforms.slack.client import build_web_client
 from bot.platforms.slack.listeners import commands, events, home
+from bot.platforms.slack.replays import REPLAY_DROPPED, REPLAY_WINDOW_S, ReplayGuard
 from bot.settings import Settings
-from bot.store.models import ProcessedEvent
 
 if TYPE_CHECKING:
     from bot.services.context import Context
@@ -68,16 +65,18 @@ def build_bolt_app(settings: Settings, *, client: AsyncWebClient | None = None) 
     )
 
 
-def register_listeners(app: AsyncApp, ctx: Context, inbound: Inbound) -> None:
-    """Every Slack listener, listed: events (replies, uninstalls), /leadership, the App Home."""
+def register_listeners(app: AsyncApp, ctx: Context, inbound: Inbound) -> commands.ResponseUrls:
+    """Every Slack listener, listed: events (replies, uninstalls), /leadership, the App Home.
+    Returns the response_url session of /leadership, to close on stop."""
     events.register(app, inbound)
-    commands.register(app, ctx)
+    urls = commands.register(app, ctx)
     home.register(app, ctx)
+    return urls
 
 
 # --- checking what comes in -----------------------------------------------------------
 
-SIGNATURE_WINDOW_S = 5 * 60  # Slack's: a request older (or newer) than this is refused
+SIGNATURE_WINDOW_S = REPLAY_WINDOW_S  # Slack's: a request older (or newer) is refused
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 _TEAM = re.compile(r"[A-Za-z0-9]{1,32}")
@@ -204,61 +203,6 @@ def replay_key(payload: dict[str, Any], signature: str) -> str | None:
     return f"cmd:{team}:{signature.removeprefix('v0=')}"
 
 
-class ReplayGuard:
-    """Which signed commands and interactions were seen within Slack's 5-minute window: a
-    bounded map in memory, and `processed_events` in the database (when given) so that
-    another process sharing the database refuses the replay too."""
-
-    def __init__(
-        self,
-        db: Database | None,
-        *,
-        window_s: float = SIGNATURE_WINDOW_S,
-        capacity: int = 20_000,
-        db_timeout_s: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.db = db
-        self.window_s = window_s
-        self.capacity = capacity
-        self.db_timeout_s = db_timeout_s
-        self.clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    async def first_time(self, key: str) -> bool:
-        now = self.clock()
-        while self._seen:
-            oldest, expires = next(iter(self._seen.items()))
-            if expires > now:
-                break
-            del self._seen[oldest]
-        if key in self._seen:
-            return False
-        self._seen[key] = now + self.window_s
-        while len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
-        if self.db is None:
-            return True
-        try:
-            async with asyncio.timeout(self.db_timeout_s):
-                return await self._record(key)
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            # This process still refuses the replay; another one might not.
-            log.warning("replay check in the database failed (%s): going on", type(exc).__name__)
-            return True
-
-    async def _record(self, key: str) -> bool:
-        assert self.db is not None
-        async with self.db.write() as session:
-            dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-            result = await session.execute(
-                dialect.insert(ProcessedEvent)
-                .values(event_id=key)
-                .on_conflict_do_nothing(index_elements=["event_id"])
-            )
-        return bool(result.rowcount)
-
-
 def _closing(response: web.Response) -> web.Response:
     """A refusal that also ends the connection: the rest of the body is not waited for."""
     response.force_close()
@@ -343,12 +287,19 @@ class SlackServer:
             log.warning("malformed request acked and dropped: %s", problem)
             return web.Response(status=200)
         key = replay_key(payload, request.headers["X-Slack-Signature"])
-        if key is not None and not await self.replays.first_time(key):
-            log.warning("replayed request acked and dropped (seen within 5 minutes)")
+        # In memory only here: the database check waits for SQLite's single writer, so the
+        # listeners make it after their ack (replays.first_time), before carrying anything out.
+        if key is not None and not self.replays.first_time_in_memory(key):
+            log.warning(REPLAY_DROPPED)
             return web.Response(status=200)
         try:
             bolt_response = await self.app.async_dispatch(
-                AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+                AsyncBoltRequest(
+                    body=body,
+                    query=request.query_string,
+                    headers=request.headers,  # type: ignore[arg-type]
+                    context=self.replays.deferred(key) if key is not None else None,
+                )
             )
         except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
             log.warning("malformed request acked and dropped: %s", type(exc).__name__)
@@ -447,7 +398,7 @@ class SlackRuntime:
         self.ctx = ctx
         self.settings = ctx.settings  # the shared server's read timeout and body limit
         self.app = build_bolt_app(ctx.settings)
-        register_listeners(self.app, ctx, inbound)
+        self.response_urls = register_listeners(self.app, ctx, inbound)
         self.server = SlackServer(self.app, ctx.settings, db=ctx.db)
 
     def routes(self, application: web.Application) -> None:
@@ -461,3 +412,4 @@ class SlackRuntime:
 
     async def stop(self) -> None:
         await self.server.stop()
+        await self.response_urls.close()

@@ -3,7 +3,9 @@
 Slack wants an answer within 3 seconds, so the command is acknowledged first (an empty ack:
 nothing shows yet) and the work happens after; the answer then goes to the person alone,
 through the command's response_url (it works in any channel, even one the bot is not in),
-or chat.postEphemeral if that fails. Only a question or a digest is posted for everyone.
+or chat.postEphemeral if that fails (one pooled HTTP session for every response_url, not a
+connection per answer). Only a question or a digest is posted for everyone. A replay another
+process has seen is dropped right after the ack (replays.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bot.domain.parsing import parse_zone
 from bot.domain.schedule import NATIONS, bank_holiday
 from bot.platforms.slack.blocks import escape_mrkdwn, link
 from bot.platforms.slack.command_text import command_words
+from bot.platforms.slack.replays import first_time
 from bot.services.admin import Invocation, Outcome, Style, run
 from bot.services.context import Context
 
@@ -67,23 +70,49 @@ def invocation(body: dict[str, Any]) -> Invocation:
     )
 
 
-async def answer(ctx: Context, body: dict[str, Any], client: AsyncWebClient) -> Outcome:
+class ResponseUrls:
+    """One aiohttp session (a pool of kept-alive connections) for every response_url answer,
+    made on first use in the running loop; `close()` when the app stops."""
+
+    def __init__(self, timeout_s: float = RESPONSE_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    def webhook(self, url: str) -> AsyncWebhookClient:
+        if self._session is None or self._session.closed:
+            # slack_sdk applies no timeout of its own to a session it is given.
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+            )
+        return AsyncWebhookClient(url=url, timeout=int(self.timeout_s), session=self._session)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def answer(
+    ctx: Context, body: dict[str, Any], client: AsyncWebClient, urls: ResponseUrls
+) -> Outcome:
     """Run the command (after the ack) and send the reply to the person who typed it."""
     try:
         outcome = await run(ctx, str(body.get("text") or ""), invocation(body))
     except Exception:
         log.exception("/leadership %r failed", body.get("text"))
         outcome = Outcome(SOMETHING_WENT_WRONG, ok=False)
-    await reply(client, body, outcome.text)
+    await reply(client, body, outcome.text, urls)
     return outcome
 
 
-async def reply(client: AsyncWebClient, body: dict[str, Any], text: str) -> bool:
+async def reply(
+    client: AsyncWebClient, body: dict[str, Any], text: str, urls: ResponseUrls
+) -> bool:
     """An ephemeral reply: response_url first, chat.postEphemeral if that fails."""
     url = body.get("response_url")
     if url:
         try:
-            webhook = AsyncWebhookClient(url=str(url), timeout=RESPONSE_TIMEOUT_S)
+            webhook = urls.webhook(str(url))
             response = await webhook.send_dict({"response_type": "ephemeral", "text": text})
             if response.status_code == 200:
                 return True
@@ -112,11 +141,18 @@ def warm_caches() -> None:
             bank_holiday(nation, date(y, 1, 1))
 
 
-def register(app: AsyncApp, ctx: Context) -> None:
+def register(app: AsyncApp, ctx: Context) -> ResponseUrls:
+    """The /leadership listener; returns its response_url session, to close on stop."""
     # In a thread, so start-up is not delayed; the GIL is shared in small slices.
     threading.Thread(target=warm_caches, name="leaderbot-warm-caches", daemon=True).start()
+    urls = ResponseUrls()
 
     @app.command(SLASH)
-    async def leadership(ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
+    async def leadership(
+        ack: Any, command: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
         await ack()  # first: Slack shows an error if no ack comes within 3 s
-        await answer(ctx, command, client)
+        if await first_time(context):  # not a replay another process has carried out
+            await answer(ctx, command, client, urls)
+
+    return urls

@@ -28,6 +28,7 @@ from bot.domain.parsing import (
 )
 from bot.platforms.slack.blocks import context, escape_mrkdwn, header, section
 from bot.platforms.slack.listeners.commands import PLATFORM_LABEL, SLACK_STYLE
+from bot.platforms.slack.replays import first_time
 from bot.port import ChatPlatform
 from bot.services.admin import (
     Invocation,
@@ -458,54 +459,81 @@ def register(app: AsyncApp, ctx: Context) -> None:
         return channel
 
     @app.action(OPEN_SCHEDULE)
-    async def open_schedule(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def open_schedule(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
         await ack()
+        if not await first_time(context):
+            return
         if channel := clicked_channel(body):
             await open_modal(client, body, await schedule_modal(ctx, channel))
 
     @app.action(ADD_CHANNEL)
-    async def add_channel(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def add_channel(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
         await ack()
+        if not await first_time(context):
+            return
         await open_modal(client, body, await schedule_modal(ctx, None))
 
     @app.action(OPEN_DIGEST)
-    async def open_digest(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def open_digest(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
         await ack()
+        if not await first_time(context):
+            return
         if channel := clicked_channel(body):
             await open_modal(client, body, await digest_modal(ctx, channel))
 
     @app.action(OPEN_PAUSE)
-    async def open_pause(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def open_pause(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
         await ack()
+        if not await first_time(context):
+            return
         if channel := clicked_channel(body):
             await open_modal(client, body, pause_modal(ctx, channel))
 
     @app.action(RESUME)
-    async def resume(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def resume(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
         await ack()
+        if not await first_time(context):
+            return
         if channel := clicked_channel(body):
             await _carry_out(ctx, client, body, Resume(channel=ChannelId(channel)))
 
     async def submitted(
-        ack: Any, body: dict[str, Any], client: AsyncWebClient, parsed: tuple
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: dict, parsed: tuple
     ) -> None:
         command, errors = parsed
         if errors:
             await ack(response_action="errors", errors=errors)  # the modal stays open
             return
         await ack()  # closes the modal
-        await _carry_out(ctx, client, body, command)
+        if await first_time(context):
+            await _carry_out(ctx, client, body, command)
 
     @app.view(SCHEDULE_MODAL)
-    async def schedule_saved(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await submitted(ack, body, client, schedule_command(_object(body.get("view"))))
+    async def schedule_saved(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await submitted(ack, body, client, context, schedule_command(_object(body.get("view"))))
 
     @app.view(DIGEST_MODAL)
-    async def digest_saved(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await submitted(ack, body, client, digest_command(_object(body.get("view"))))
+    async def digest_saved(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await submitted(ack, body, client, context, digest_command(_object(body.get("view"))))
 
     @app.view(PAUSE_MODAL)
-    async def pause_saved(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def pause_saved(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
         await submitted(
-            ack, body, client, pause_command(_object(body.get("view")), local_today(ctx))
+            ack, body, client, context, pause_command(_object(body.get("view")), local_today(ctx))
         )
