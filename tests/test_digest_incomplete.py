@@ -56,8 +56,10 @@ async def fake() -> AsyncIterator[FakeSlack]:
 
 
 @pytest.fixture
-async def ctx(fake: FakeSlack, make_context: Any, sqlite_url: str) -> Context:
-    context = await make_context(sqlite_url, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url)
+async def ctx(fake: FakeSlack, make_context: Any, database_url: str) -> Context:
+    context = await make_context(
+        database_url, SLACK_BOT_TOKEN=fake.bot_token, SLACK_API_URL=fake.url
+    )
     context.platforms = Platforms(
         [SlackPlatform(build_web_client(context.settings), sleep=NoSleep())]
     )

@@ -179,8 +179,8 @@ async def test_a_body_over_the_size_limit_gets_413(
 
 
 @pytest.fixture
-async def slack(make_context: Any, sqlite_url: str) -> AsyncIterator[Slack]:
-    async with running_app(make_context, sqlite_url) as app:
+async def slack(make_context: Any, database_url: str) -> AsyncIterator[Slack]:
+    async with running_app(make_context, database_url) as app:
         yield app
 
 
