@@ -22,6 +22,7 @@ from bot.services import outbox, processes
 from bot.services.ask import ask_now
 from bot.services.context import Context
 from bot.store.models import Post, ProcessRow
+from tests.conftest import POSTGRES_ENV, POSTGRES_URL, postgres_database
 from tests.fakes import eventually
 from tests.fakes.slack_api import FakeSlack, Latency
 
@@ -162,29 +163,40 @@ async def _start_run(env: dict[str, str], cwd: Path, log: str) -> asyncio.subpro
         )
 
 
-async def test_kill_9_mid_fanout_then_restart_every_channel_once_within_15_s(
-    fake, slack_context, tmp_path
-) -> None:
-    """`leaderbot run` (default lease, sweep and heartbeat) is killed with 50 of 100 posts in
-    flight (Slack holds them 4 s, then stores them: they land after the kill). Restarted at
-    once, the bot takes the dead process's claims over as soon as its heartbeat is stale:
-    every channel has exactly one post within 15 s of the restart, not after the 120 s lease."""
+def _run_env(fake: FakeSlack, database_url: str) -> dict[str, str]:
+    """`leaderbot run` on the fake Slack with the default lease, sweep and heartbeat."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADERBOT_"))}
+    return env | {
+        "SLACK_BOT_TOKEN": fake.bot_token,
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "SLACK_API_URL": fake.url,
+        "DATABASE_URL": database_url,
+        "LEADERBOT_PORT": "0",
+    }
+
+
+async def _fan_out(fake: FakeSlack, slack_context, database_url: str) -> None:
+    """A question due now in each of FANOUT channels; Slack holds every post 4 s in flight
+    (then stores it, whether or not its sender is still there to hear the answer)."""
     for channel in _channels():
         fake.add_channel(channel, channel.lower())
-    db = tmp_path / "bot.db"
-    ctx = await slack_context(f"sqlite+aiosqlite:///{db}")
+    ctx = await slack_context(database_url)
     for channel in _channels():
         await ask_now(ctx, channel)
     await ctx.db.dispose()
     fake.inject("chat.postMessage", *[Latency(4)] * FANOUT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADERBOT_"))}
-    env |= {
-        "SLACK_BOT_TOKEN": fake.bot_token,
-        "SLACK_SIGNING_SECRET": "test-signing-secret",
-        "SLACK_API_URL": fake.url,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "LEADERBOT_PORT": "0",
-    }
+
+
+async def test_kill_9_mid_fanout_then_restart_every_channel_once_within_15_s(
+    fake, slack_context, tmp_path
+) -> None:
+    """`leaderbot run` (default lease, sweep and heartbeat) is killed with 50 of 100 posts in
+    flight (they land after the kill). Restarted at once, the bot takes the dead process's
+    claims over as soon as its heartbeat is stale: every channel has exactly one post within
+    15 s of the restart, not after the 120 s lease."""
+    db = tmp_path / "bot.db"
+    await _fan_out(fake, slack_context, f"sqlite+aiosqlite:///{db}")
+    env = _run_env(fake, f"sqlite+aiosqlite:///{db}")
 
     first = await _start_run(env, tmp_path, "first.log")
     try:
@@ -223,3 +235,61 @@ async def test_kill_9_mid_fanout_then_restart_every_channel_once_within_15_s(
     with sqlite3.connect(db) as conn:
         rows = dict(conn.execute("select owner, stopped_at from processes").fetchall())
     assert len(rows) == 2 and sum(v is not None for v in rows.values()) == 1  # a clean stop
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason=f"set {POSTGRES_ENV} to run against PostgreSQL")
+async def test_three_processes_on_postgres_one_killed_mid_fanout(
+    fake, slack_context, tmp_path
+) -> None:
+    """Three `leaderbot run` on one PostgreSQL database; the one holding the most claims is
+    killed with posts in flight. The two others finish its work: every channel exactly once,
+    within 15 s of the kill."""
+    import asyncpg
+
+    async with postgres_database() as url:
+        await _fan_out(fake, slack_context, url)
+        env = _run_env(fake, url)
+        plain = url.replace("postgresql+asyncpg://", "postgresql://")
+
+        async def fetch(sql: str) -> list[tuple]:
+            conn = await asyncpg.connect(plain)
+            try:
+                return [tuple(r) for r in await conn.fetch(sql)]
+            finally:
+                await conn.close()
+
+        runs = [await _start_run(env, tmp_path, f"run{i}.log") for i in range(3)]
+        by_pid = {run.pid: run for run in runs}
+        try:
+
+            async def in_flight() -> bool:
+                return len(fake.calls("chat.postMessage")) >= 50
+
+            await eventually(in_flight, within=30)
+            claims = await fetch(
+                "select split_part(claimed_by, ':', 2), count(*) from posts "
+                "where status = 'sending' group by 1 order by 2 desc"
+            )
+            victim = by_pid[int(claims[0][0])]
+            victim.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(victim.wait(), 10)
+            killed = time.monotonic()
+            fake.clear_faults()
+
+            async def all_sent() -> bool:
+                rows = await fetch("select status, count(*) from posts group by 1")
+                return rows == [("sent", FANOUT)] and set(_posts_per_channel(fake).values()) == {1}
+
+            await eventually(all_sent, within=15, every=0.1, what="every channel posted once")
+            print(f"kill -> every channel posted and recorded: {time.monotonic() - killed:.1f} s")
+            await asyncio.sleep(2)
+            assert _posts_per_channel(fake) == dict.fromkeys(_channels(), 1)
+        finally:
+            for run in runs:
+                if run.returncode is None:
+                    run.send_signal(signal.SIGTERM)
+            codes = [await asyncio.wait_for(run.wait(), 15) for run in runs]
+        survivors = [i for i, run in enumerate(runs) if run is not victim]
+        assert [codes[i] for i in survivors] == [0, 0]
+        logs = "".join((tmp_path / f"run{i}.log").read_text() for i in survivors)
+        assert "whose process is gone" in logs
