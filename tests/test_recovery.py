@@ -98,9 +98,14 @@ async def test_a_live_process_keeps_its_claim_until_its_lease_runs_out(ctx, cloc
     assert (await outbox.deliver_due(ctx)).sent == [row.key]
 
 
-async def test_a_cleanly_stopped_process_is_taken_over_at_once(ctx, clock, fake) -> None:
+async def test_a_cleanly_stopped_process_is_taken_over_once_its_beat_is_stale(
+    ctx, clock, fake
+) -> None:
+    """Not at once: a request it had in flight when it stopped gets time to land."""
     row = await _claimed_by(ctx, OTHER)
     await processes.beat(ctx, owner=OTHER, stopped=True)
+    assert (await outbox.deliver_due(ctx)).sent == []
+    clock.advance(seconds=ctx.settings.process_stale_s + 1)
     assert (await outbox.deliver_due(ctx)).sent == [row.key]
 
 

@@ -16,9 +16,10 @@ Exactly once, step by step:
    sent. A failed look-up hands the row back instead of posting blind.
 4. A claim whose sender died is taken over once its lease runs out, or sooner: as soon as the
    sender's process row (`processes`, beaten every few seconds by every registered process)
-   has gone stale or says it stopped. A live process's claims are never taken over before
-   their lease; a process with no row (unregistered) keeps its lease too. A take-over still
-   looks before posting, and is not the post's fault: it does not count as an attempt.
+   has gone stale (kill -9, a clean stop: either way it beats no more). A live process's
+   claims are never taken over before their lease; a process with no row (unregistered) keeps
+   its lease too. A take-over still looks before posting, and is not the post's fault: it
+   does not count as an attempt.
 
 Retries and giving up:
 - Transient errors (5xx, dropped connections, 429, a failed look-up, a content builder that
@@ -212,7 +213,8 @@ def _in_flight(ctx: Context) -> set[int]:
 
 def dead_sender(ctx: Context, now: datetime) -> ColumnElement[bool]:
     """A `sending` row's claimer is a process known to be gone: its row in `processes` beat
-    last more than `process_stale_s` ago, or says it stopped. Claim tokens are
+    last more than `process_stale_s` ago (a process that stopped cleanly too: its in-flight
+    requests get the same time to land before anyone looks for them). Claim tokens are
     `<owner>:<suffix>`, so the owner is the token's prefix. Never this process itself (alive,
     whatever a manual clock says): our own claims are kept by `_IN_FLIGHT` and the lease."""
     stale_before = now - timedelta(seconds=ctx.settings.process_stale_s)
@@ -220,7 +222,7 @@ def dead_sender(ctx: Context, now: datetime) -> ColumnElement[bool]:
     return exists(
         select(ProcessRow.owner).where(
             ProcessRow.owner != OWNER,
-            or_(ProcessRow.heartbeat_at < stale_before, ProcessRow.stopped_at.is_not(None)),
+            ProcessRow.heartbeat_at < stale_before,
             func.substr(Post.claimed_by, 1, func.length(owner_prefix)) == owner_prefix,
         )
     )

@@ -2,7 +2,8 @@
 
 A post claimed by a process that has died (kill -9, a lost host) is then taken over as soon as
 its beat is `process_stale_s` old (10 s by default), not when its 120 s send lease runs out;
-a clean stop marks the row stopped, so what it left `sending` is taken over at once. A live
+a clean stop marks the row stopped (and beats no more: what it left `sending` is taken over
+10 s later, time enough for a request it had in flight to land before the look). A live
 process keeps beating, so its claims are never taken over before their lease (the outbox's
 `dead_sender`). The beat loop also notices claims held by a dead process and delivers them
 straight away, without waiting for the next sweep.
@@ -57,9 +58,24 @@ async def forget_old(ctx: Context) -> None:
 
 
 async def orphaned_claims(ctx: Context) -> bool:
-    """Whether a `sending` post is held by a process known to be gone."""
+    """Whether a `sending` post is held by a process known to be gone (and whose leases may
+    not have run out yet: older ones are the sweep's). The posts are looked at only when such
+    a process exists (the processes table is tiny)."""
     now = ctx.clock()
+    stale = timedelta(seconds=ctx.settings.process_stale_s)
+    recent = now - stale - timedelta(seconds=ctx.settings.send_lease_s) - stale
     async with ctx.db.read() as session:
+        died = await session.scalar(
+            select(ProcessRow.owner)
+            .where(
+                ProcessRow.owner != outbox.OWNER,
+                ProcessRow.heartbeat_at < now - stale,
+                ProcessRow.heartbeat_at >= recent,
+            )
+            .limit(1)
+        )
+        if died is None:
+            return False
         found = await session.scalar(
             select(Post.id)
             .where(and_(Post.status == "sending", outbox.dead_sender(ctx, now)))

@@ -231,7 +231,7 @@ class ProcessRow(Base):
     """A live bot process (`leaderbot run`, a CLI command), by the outbox's owner id
     (host:pid:uuid, the prefix of every claim token it makes). It beats `heartbeat_at` every
     few seconds and sets `stopped_at` when it stops cleanly: a `sending` post claimed by a
-    process whose beat has gone stale (or that has stopped) is taken over without waiting for
+    process whose beat has gone stale (dead, or stopped) is taken over without waiting for
     its lease. A process with no row here is unknown, and its claims keep their lease."""
 
     __tablename__ = "processes"
