@@ -23,7 +23,7 @@ from bot.domain.clock import Clock, system_clock
 from bot.domain.questions import load_question_set
 from bot.platforms.console.platform import ConsolePlatform
 from bot.port import ChatPlatform
-from bot.services import ask, digest, nudge
+from bot.services import ask, digest, nudge, processes
 from bot.services.context import ContentBuilder, Context, Platforms
 from bot.services.inbound import Inbound
 from bot.settings import Settings
@@ -149,7 +149,7 @@ async def run_bot(settings: Settings) -> int:
         raise StartupError(
             "HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)"
         )
-    async with open_context(settings) as ctx:
+    async with open_context(settings) as ctx, processes.alive(ctx):
         inbound = Inbound(ctx)
         scheduler = BotScheduler(ctx)
         stop = asyncio.Event()

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     sweep_s: float = Field(15.0, gt=0, validation_alias=_env("LEADERBOT_SWEEP_SECONDS"))
     # How long a sender holds a claimed post before another process may take it over.
     send_lease_s: float = Field(120.0, gt=0, validation_alias=_env("LEADERBOT_SEND_LEASE_SECONDS"))
+    # How often a process beats its row in `processes`; a claim of a process whose beat is
+    # older than `process_stale_s` is taken over at once (not when its lease runs out).
+    heartbeat_s: float = Field(
+        3.0, gt=0, le=60, validation_alias=_env("LEADERBOT_HEARTBEAT_SECONDS")
+    )
     max_concurrent_posts: int = Field(
         50, ge=1, le=1000, validation_alias=_env("LEADERBOT_MAX_CONCURRENT_POSTS")
     )
@@ -167,6 +172,12 @@ class Settings(BaseSettings):
     @cached_property
     def admins(self) -> frozenset[str]:
         return frozenset(part.strip() for part in self.admins_raw.split(",") if part.strip())
+
+    @property
+    def process_stale_s(self) -> float:
+        """A process whose heartbeat is older than this is taken for dead: three beats
+        missed, and never less than 10 s (a busy event loop or a slow write is not death)."""
+        return max(10.0, 3.5 * self.heartbeat_s)
 
     @property
     def slack_configured(self) -> bool:

@@ -118,8 +118,10 @@ def load_settings() -> Settings:
 
 async def _with_context(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import open_context
+    from bot.services import processes
 
-    async with open_context(settings) as ctx:
+    # Registered for its duration: a post it claims and is killed holding is taken over soon.
+    async with open_context(settings) as ctx, processes.alive(ctx, recover=False):
         return await handler(args, ctx)
 
 

@@ -14,8 +14,12 @@ Exactly once, step by step:
    the platform (a dropped connection, a 5xx, a crash between send and record), nothing is
    posted until a look-up says the tagged message is not there; if it is, it is recorded as
    sent. A failed look-up hands the row back instead of posting blind.
-4. A claim whose sender died is taken over once its lease runs out. A take-over is not the
-   post's fault: it does not count as an attempt.
+4. A claim whose sender died is taken over once its lease runs out, or sooner: as soon as the
+   sender's process row (`processes`, beaten every few seconds by every registered process)
+   has gone stale (kill -9, a clean stop: either way it beats no more). A live process's
+   claims are never taken over before their lease; a process with no row (unregistered) keeps
+   its lease too. A take-over still looks before posting, and is not the post's fault: it
+   does not count as an attempt.
 
 Retries and giving up:
 - Transient errors (5xx, dropped connections, 429, a failed look-up, a content builder that
@@ -50,7 +54,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -60,7 +64,7 @@ from bot.port import DeliveryUnknown, PermanentFailure, PlatformError, RateLimit
 from bot.services import quiet
 from bot.services.context import Context
 from bot.store.db import Database
-from bot.store.models import Post
+from bot.store.models import Post, ProcessRow
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +211,23 @@ def _in_flight(ctx: Context) -> set[int]:
     return _IN_FLIGHT.setdefault(ctx.db, set())
 
 
+def dead_sender(ctx: Context, now: datetime) -> ColumnElement[bool]:
+    """A `sending` row's claimer is a process known to be gone: its row in `processes` beat
+    last more than `process_stale_s` ago (a process that stopped cleanly too: its in-flight
+    requests get the same time to land before anyone looks for them). Claim tokens are
+    `<owner>:<suffix>`, so the owner is the token's prefix. Never this process itself (alive,
+    whatever a manual clock says): our own claims are kept by `_IN_FLIGHT` and the lease."""
+    stale_before = now - timedelta(seconds=ctx.settings.process_stale_s)
+    owner_prefix = ProcessRow.owner + ":"
+    return exists(
+        select(ProcessRow.owner).where(
+            ProcessRow.owner != OWNER,
+            ProcessRow.heartbeat_at < stale_before,
+            func.substr(Post.claimed_by, 1, func.length(owner_prefix)) == owner_prefix,
+        )
+    )
+
+
 async def _claim(
     ctx: Context, *, only_keys: Iterable[str] | None, limit: int
 ) -> list[tuple[Post, bool]]:
@@ -248,7 +269,8 @@ async def _claim_batch(
         Post.due_at <= now,
         or_(Post.retry_at.is_(None), Post.retry_at <= now),
     )
-    claimable = or_(pending_due, and_(Post.status == "sending", Post.lease_until < now))
+    orphaned = or_(Post.lease_until < now, dead_sender(ctx, now))
+    claimable = or_(pending_due, and_(Post.status == "sending", orphaned))
     query = select(Post).where(claimable).order_by(Post.due_at, Post.id).limit(limit)
     if only_keys is not None:
         query = query.where(Post.key.in_(only_keys))
@@ -285,9 +307,9 @@ async def _claim_batch(
                 row.attempts, row.claimed_by, row.lease_until = attempts, token, lease
                 busy.add(row.id)
                 claimed.append((row, False))
-        # Take-overs, one by one: the dead sender's own claim, still expired, and not one
-        # another process has just taken over. A take-over is not the post's fault: it does
-        # not count as an attempt.
+        # Take-overs, one by one: the dead sender's own claim, still expired (or its process
+        # still gone), and not one another process has just taken over. A take-over is not
+        # the post's fault: it does not count as an attempt.
         for row in rows:
             if row.status != "sending":
                 continue
@@ -298,13 +320,18 @@ async def _claim_batch(
                     Post.id == row.id,
                     Post.status == "sending",
                     Post.claimed_by == row.claimed_by,
-                    Post.lease_until < now,
+                    orphaned,
                 )
                 .values(claimed_by=token, lease_until=lease)
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:
-                log.warning("taking over %s from %s, whose lease ran out", row.key, row.claimed_by)
+                why = (
+                    "whose lease ran out"
+                    if row.lease_until is None or row.lease_until < now
+                    else "whose process is gone"
+                )
+                log.warning("taking over %s from %s, %s", row.key, row.claimed_by, why)
                 row.claimed_by, row.lease_until = token, lease
                 busy.add(row.id)
                 claimed.append((row, True))

@@ -225,3 +225,18 @@ class QuietPeriodRow(Base):
     reason: Mapped[str] = mapped_column(String(200))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessRow(Base):
+    """A live bot process (`leaderbot run`, a CLI command), by the outbox's owner id
+    (host:pid:uuid, the prefix of every claim token it makes). It beats `heartbeat_at` every
+    few seconds and sets `stopped_at` when it stops cleanly: a `sending` post claimed by a
+    process whose beat has gone stale (dead, or stopped) is taken over without waiting for
+    its lease. A process with no row here is unknown, and its claims keep their lease."""
+
+    __tablename__ = "processes"
+
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column()
+    heartbeat_at: Mapped[datetime] = mapped_column()
+    stopped_at: Mapped[datetime | None] = mapped_column()
