@@ -13,14 +13,15 @@ from bot.cli import main
 from bot.domain.content import UserInfo
 from bot.platforms.console.platform import ConsolePlatform
 from bot.port import DeliveryUnknown
-from bot.services import console_commands
+from bot.scheduling.jobs import tick
+from bot.services import console_commands, quiet
 from bot.services.admin import (
     ROLE_CACHE_TTL,
     Invocation,
     describe_change,
     run,
 )
-from bot.store.models import AuditEntry, BotAdmin, Channel
+from bot.store.models import AuditEntry, BotAdmin, Channel, Post
 from tests.platforms import only_platform
 
 ME = "tester"  # the console user (make_context's ConsolePlatform): its admin
@@ -258,3 +259,88 @@ async def test_bot_admin_rows_are_what_the_cli_and_slack_share(sqlite_url, make_
         row = await session.get(BotAdmin, "U0SHARED1")
     assert row is not None and row.added_by == ME
     assert row.added_at == datetime(2026, 1, 14, 12, 0, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------- quiet periods in chat
+
+
+async def test_an_admin_adds_a_quiet_period_in_chat_and_anyone_can_list_it(
+    database_url, make_context
+):
+    ctx = await make_context(database_url)
+    added = await run(
+        ctx, "quiet add 2026-05-01 2026-05-08 questions,digests local elections", inv()
+    )
+    assert added.ok and added.changed, added.text
+    assert "2026-05-01 to 2026-05-08 in #general, holding questions, digests" in added.text
+    for text in (
+        "quiet add 2026-04-01 2026-04-02 all",
+        "quiet add 2026-06-01 2026-06-02 #leaders by-election",
+    ):
+        assert (await run(ctx, text, inv())).ok, text
+
+    periods = await quiet.periods(ctx)
+    assert [(p.channel_id, p.holds, p.reason) for p in periods] == [
+        (None, ("questions", "digests", "alerts"), "pre-election period"),
+        ("general", ("questions", "digests"), "local elections"),
+        ("leaders", ("questions", "digests", "alerts"), "by-election"),
+    ]
+    log = await entries(ctx)
+    assert [(e.action, e.actor, e.channel_id) for e in log] == [
+        ("quiet.add", ME, "general"),
+        ("quiet.add", ME, None),
+        ("quiet.add", ME, "leaders"),
+    ]
+    assert log[0].after["reason"] == "local elections"
+
+    # A member may read; this channel's periods and every channel's, not another channel's.
+    listing = await run(ctx, "quiet", inv("someone"))
+    assert listing.ok and not listing.changed
+    assert "local elections" in listing.text and "every channel" in listing.text
+    assert "by-election" not in listing.text
+    assert "by-election" in (await run(ctx, "quiet #leaders", inv("someone"))).text
+
+
+async def test_a_member_cannot_change_quiet_periods(sqlite_url, make_context):
+    ctx = await make_context(sqlite_url)
+    for text in ("quiet add 2026-05-01 2026-05-08", "quiet remove 1", "quiet release"):
+        refused = await run(ctx, text, inv("someone"))
+        assert not refused.ok and "Only workspace admins" in refused.text, text
+    assert await quiet.periods(ctx) == [] and await entries(ctx) == []
+
+
+async def test_quiet_remove_and_its_mistakes_say_what_to_type(sqlite_url, make_context):
+    ctx = await make_context(sqlite_url)
+    assert (await run(ctx, "quiet add 2026-05-01 2026-05-08", inv())).ok
+    missing = await run(ctx, "quiet remove 9", inv())
+    assert not missing.ok and "`/leadership quiet` lists them" in missing.text
+    removed = await run(ctx, "quiet remove 1", inv())
+    assert removed.ok and removed.changed and "2026-05-01 to 2026-05-08" in removed.text
+    assert await quiet.periods(ctx) == []
+    assert [e.action for e in await entries(ctx)] == ["quiet.add", "quiet.remove"]
+    empty = await run(ctx, "quiet", inv())
+    assert "No quiet periods to come" in empty.text and "`/leadership quiet add" in empty.text
+
+
+async def test_quiet_release_sends_this_channels_held_digests(database_url, make_context, clock):
+    ctx = await make_context(database_url)
+    assert (await run(ctx, "schedule mon 09:00", inv())).ok  # with a Friday 16:00 digest
+    assert (await run(ctx, "quiet add 2026-01-16 2026-01-16 digests", inv())).ok
+    clock.set(datetime(2026, 1, 16, 16, 0, 30, tzinfo=UTC))  # Friday, in the period
+    await tick(ctx)
+    assert await post_statuses(ctx, "digest") == ["held"]
+
+    clock.set(datetime(2026, 1, 19, 8, 0, tzinfo=UTC))  # after it
+    released = await run(ctx, "quiet release", inv())
+    assert released.ok and released.posted, released.text
+    assert "Released 1 held digest(s) of #general: 1 sent" in released.text
+    assert await post_statuses(ctx, "digest") == ["sent"]
+    assert (await entries(ctx))[-1].action == "quiet.release"
+    again = await run(ctx, "quiet release", inv())
+    assert again.ok and not again.changed and "No held digests" in again.text
+
+
+async def post_statuses(ctx, kind: str) -> list[str]:
+    async with ctx.db.read() as session:
+        query = select(Post.status).where(Post.kind == kind).order_by(Post.due_at)
+        return list((await session.scalars(query)).all())

@@ -15,6 +15,7 @@ from bot.domain.command_grammar import (
     SUBCOMMANDS,
     AddAdmin,
     AddFeed,
+    AddQuiet,
     Ask,
     Command,
     DigestNow,
@@ -23,9 +24,12 @@ from bot.domain.command_grammar import (
     ListAdmins,
     ListFeeds,
     ListQuestions,
+    ListQuiet,
     Pause,
+    ReleaseQuiet,
     RemoveAdmin,
     RemoveFeed,
+    RemoveQuiet,
     Resume,
     ScheduleOff,
     SetAlerts,
@@ -206,6 +210,41 @@ GOOD: list[tuple[str, Command]] = [
     # admins
     ("admins add @jane", AddAdmin(user=JANE)),
     ("admins remove @jane", RemoveAdmin(user=JANE)),
+    # quiet periods
+    ("quiet", ListQuiet()),
+    ("quiet list #general", ListQuiet(channel=GENERAL)),
+    (
+        "quiet add 2026-06-20 2026-07-02",
+        AddQuiet(first_day=date(2026, 6, 20), last_day=date(2026, 7, 2)),
+    ),
+    (
+        "quiet add 2026-05-20 2026-06-01 all questions,DIGESTS local elections",
+        AddQuiet(
+            first_day=date(2026, 5, 20),  # begun already: fine, it has not ended
+            last_day=date(2026, 6, 1),
+            every_channel=True,
+            holds=("questions", "digests"),
+            reason="local elections",
+        ),
+    ),
+    (
+        'quiet add 2026-06-20 2026-06-20 alerts "by-election" #general',
+        AddQuiet(
+            first_day=date(2026, 6, 20),
+            last_day=date(2026, 6, 20),
+            holds=("alerts",),
+            reason="by-election",
+            channel=GENERAL,
+        ),
+    ),
+    (
+        "purdah add 2026-06-20 2026-07-02 mayoral election",
+        AddQuiet(first_day=date(2026, 6, 20), last_day=date(2026, 7, 2), reason="mayoral election"),
+    ),
+    ("quiet remove 3", RemoveQuiet(period_id=3)),
+    ("quiet rm #12", RemoveQuiet(period_id=12)),
+    ("quiet release", ReleaseQuiet()),
+    ("quiet release in #general", ReleaseQuiet(channel=GENERAL)),
 ]
 
 
@@ -291,6 +330,20 @@ BAD: list[tuple[str, str]] = [
     ("admins add jane", "is not a person"),
     ("admins remove", "Name one person"),
     ("#general", "Say what to do in that channel."),
+    ("quiet add", "Give the first and last days"),
+    ("quiet add 2026-07-01", "Give the first and last days"),
+    ("quiet add 01/07/2026 2026-07-02", "did you mean `2026-07-01`?"),
+    ("quiet add 2026-05-01 2026-05-02", "2026-05-02 has already passed"),
+    ("quiet add 2026-07-02 2026-07-01", "ends (2026-07-01) before it starts (2026-07-02)"),
+    ("quiet add 2026-07-01 2026-07-02 questions,alrts", "Did you mean `alerts`?"),
+    ("quiet add 2026-07-01 2026-07-02 all #general", "Name a channel or say `all`"),
+    ("quiet add 2026-07-01 2026-07-02 #general #leaders", "Name one channel at most."),
+    ("quiet remove", "Give the number of one quiet period"),
+    ("quiet remove x", "`x` is not a quiet period number."),
+    ("quiet release now", "I didn't expect `now` there."),
+    ("quiet relase", "Did you mean this? Try `/leadership quiet release`."),
+    ("quiet frob", "I don't know `quiet frob`."),
+    ("quite", "Did you mean `quiet`?"),
 ]
 
 
@@ -338,7 +391,7 @@ def test_with_channel_replaces_a_looked_up_name() -> None:
     assert with_channel(command, GENERAL) == Ask(question_id="Q3", channel=GENERAL)
 
 
-READS = (Help, Status, ListQuestions, ListFeeds, ListAdmins)
+READS = (Help, Status, ListQuestions, ListFeeds, ListAdmins, ListQuiet)
 
 
 @pytest.mark.parametrize(("text", "expected"), GOOD)
@@ -349,7 +402,7 @@ def test_is_change(text: str, expected: Command) -> None:
 def test_audit_action_names_are_distinct() -> None:
     kinds = {type(command) for _, command in GOOD}
     actions = [kind.action for kind in kinds]
-    assert len(actions) == len(set(actions)) == 18
+    assert len(actions) == len(set(actions)) == 22
     assert all(actions)
 
 
@@ -398,12 +451,16 @@ HELP_COMMANDS: dict[str, type[Command]] = {
     "alerts on|off": SetAlerts,
     "admins add @person": AddAdmin,
     "admins remove @person": RemoveAdmin,
+    "quiet": ListQuiet,
+    "quiet add FIRST LAST [all] [questions,alerts,digests] [REASON...]": AddQuiet,
+    "quiet remove NUMBER": RemoveQuiet,
+    "quiet release": ReleaseQuiet,
 }
 
 
 def test_help_covers_every_command_type() -> None:
     assert [e.usage for e in ENTRIES] == list(HELP_COMMANDS)
-    assert len(set(HELP_COMMANDS.values())) == 18
+    assert len(set(HELP_COMMANDS.values())) == 22
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.usage)

@@ -8,6 +8,8 @@ mention already turned into a ChannelId or UserId); plain text is read with `pla
     digest <day> <time> [zone] [#channel] | digest now | digest off
     feeds | feeds add <url> [keywords…] | feeds remove <id> | alerts on|off
     admins | admins add @user | admins remove @user
+    quiet | quiet add <YYYY-MM-DD> <YYYY-MM-DD> [all] [questions,alerts,digests] [reason…]
+    quiet remove <id> | quiet release
 
 Any command may name a `#channel` (anywhere; "in", "for" or "to" before it is fine) to act
 on that channel instead of the one it was typed in. In `digest <day> <time> #channel` the
@@ -48,6 +50,7 @@ from bot.domain.parsing import (
     show,
     word_text,
 )
+from bot.domain.quiet import ALL_HOLDS, HOLDABLE
 
 SLASH = "/leadership"
 MAX_KEYWORDS = 20
@@ -186,6 +189,35 @@ class RemoveAdmin(CommandBase):
     changes: ClassVar[bool] = True
 
 
+@dataclass(frozen=True, slots=True)
+class ListQuiet(CommandBase):
+    action: ClassVar[str] = "quiet"
+
+
+@dataclass(frozen=True, slots=True)
+class AddQuiet(CommandBase):
+    first_day: date
+    last_day: date  # included
+    every_channel: bool = False  # `all`: every channel, not just this one
+    holds: tuple[str, ...] = ALL_HOLDS
+    reason: str = ""  # empty: the service's default
+    action: ClassVar[str] = "quiet.add"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveQuiet(CommandBase):
+    period_id: int
+    action: ClassVar[str] = "quiet.remove"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseQuiet(CommandBase):
+    action: ClassVar[str] = "quiet.release"
+    changes: ClassVar[bool] = True  # posts the held digests publicly
+
+
 Command = (
     Help
     | Status
@@ -205,6 +237,10 @@ Command = (
     | ListAdmins
     | AddAdmin
     | RemoveAdmin
+    | ListQuiet
+    | AddQuiet
+    | RemoveQuiet
+    | ReleaseQuiet
 )
 
 
@@ -228,6 +264,7 @@ SUBCOMMANDS = (
     "feeds",
     "alerts",
     "admins",
+    "quiet",
 )
 # Words people reach for that mean a subcommand; matched silently.
 _ALIASES = {
@@ -237,6 +274,7 @@ _ALIASES = {
     "feed": "feeds",
     "alert": "alerts",
     "admin": "admins",
+    "purdah": "quiet",
 }
 _CONNECTORS = frozenset({"in", "for", "to"})
 _FILLERS = frozenset({"at", "on", "every"})
@@ -602,6 +640,93 @@ def _admins(args: list[str], channels: Channels, ctx: _Context) -> Command:
     raise _fail(f"I don't know `admins {show(args[0])}`.{hint}", example)
 
 
+def _quiet(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    sub = args[0].lower() if args else "list"
+    if sub in _LIST:
+        _no_more(args[1:], "quiet")
+        return ListQuiet(channel=_one_channel(channels, "quiet #general"))
+    if sub == "add":
+        return _quiet_add(args[1:], channels, ctx)
+    if sub in _REMOVE:
+        example = "quiet remove 3"
+        if len(args) != 2:
+            raise _fail(
+                "Give the number of one quiet period (`/leadership quiet` lists them).", example
+            )
+        digits = args[1].lstrip("#")
+        if not digits.isdigit() or int(digits) == 0:
+            raise _fail(f"{quote(args[1])} is not a quiet period number.", example)
+        return RemoveQuiet(period_id=int(digits), channel=_one_channel(channels, example))
+    if sub == "release":
+        _no_more(args[1:], "quiet release")
+        return ReleaseQuiet(channel=_one_channel(channels, "quiet release #general"))
+    later = _later_date(ctx)
+    guess = _suggest(sub, ("add", "remove", "release", "list"))
+    examples = {
+        "add": f"quiet add {later} {later}",
+        "remove": "quiet remove 3",
+        "release": "quiet release",
+    }
+    example = examples.get(guess or "add", "quiet")
+    hint = " Did you mean this?" if guess else ""
+    raise _fail(f"I don't know `quiet {show(args[0])}`.{hint}", example)
+
+
+def _quiet_add(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    later = _later_date(ctx)
+    example = f"quiet add {later} {later} all questions,digests local elections"
+    if len(args) < 2:
+        raise _fail("Give the first and last days, as YYYY-MM-DD.", example)
+    try:
+        first_day = parse_date(args[0])  # a period may already have begun
+        last_day = parse_date(args[1], today=ctx.today)
+    except ParseError as exc:
+        raise _fail(exc.message, example) from None
+    if last_day < first_day:
+        raise _fail(
+            f"It ends ({last_day}) before it starts ({first_day}): give the first day, then "
+            "the last.",
+            f"quiet add {first_day} {first_day}",
+        )
+    rest = args[2:]
+    every_channel = bool(rest) and rest[0].lower() in ("all", "everywhere")
+    if every_channel:
+        rest = rest[1:]
+        if channels:
+            raise _fail("Name a channel or say `all`, not both.", f"quiet add {later} {later} all")
+    holds = ALL_HOLDS
+    if rest and _looks_like_holds(rest[0]):
+        holds = _holds(rest[0], f"quiet add {later} {later} questions,digests")
+        rest = rest[1:]
+    return AddQuiet(
+        first_day=first_day,
+        last_day=last_day,
+        every_channel=every_channel,
+        holds=holds,
+        reason=" ".join(rest),
+        channel=_one_channel(channels, f"quiet add {later} {later} #general"),
+    )
+
+
+def _looks_like_holds(word: str) -> bool:
+    """`questions`, `alerts,digests`: a list of what to hold (else the reason begins)."""
+    parts = [p for p in word.lower().split(",") if p]
+    return bool(parts) and ("," in word or parts[0] in HOLDABLE)
+
+
+def _holds(word: str, example: str) -> tuple[str, ...]:
+    names = {p for p in word.lower().split(",") if p}
+    for name in names:
+        if name not in HOLDABLE:
+            guess = _suggest(name, ALL_HOLDS)
+            hint = f" Did you mean `{guess}`?" if guess else ""
+            raise _fail(
+                f"{quote(name)} cannot be held: say which of {','.join(ALL_HOLDS)}.{hint}",
+                example,
+            )
+    return tuple(name for name in ALL_HOLDS if name in names)
+
+
 _Handler = Callable[[list[str], Channels, _Context], Command]
 _HANDLERS: dict[str, _Handler] = {
     "help": _help,
@@ -615,6 +740,7 @@ _HANDLERS: dict[str, _Handler] = {
     "feeds": _feeds,
     "alerts": _alerts,
     "admins": _admins,
+    "quiet": _quiet,
 }
 
 
@@ -628,6 +754,7 @@ __all__ = [
     "SUBCOMMANDS",
     "AddAdmin",
     "AddFeed",
+    "AddQuiet",
     "Ask",
     "Command",
     "CommandBase",
@@ -637,10 +764,13 @@ __all__ = [
     "ListAdmins",
     "ListFeeds",
     "ListQuestions",
+    "ListQuiet",
     "ParseError",
     "Pause",
+    "ReleaseQuiet",
     "RemoveAdmin",
     "RemoveFeed",
+    "RemoveQuiet",
     "Resume",
     "ScheduleOff",
     "SetAlerts",

@@ -86,6 +86,28 @@ ENTRIES: tuple[HelpEntry, ...] = (
         "admins", "admins add @person", "Let someone change settings.", "admins add @jane", True
     ),
     HelpEntry("admins", "admins remove @person", "Take that back.", "admins remove @jane", True),
+    HelpEntry(
+        "quiet",
+        "quiet",
+        "The quiet periods (such as before an election) for this channel and every channel.",
+        "quiet",
+        False,
+    ),
+    HelpEntry(
+        "quiet",
+        "quiet add FIRST LAST [all] [questions,alerts,digests] [REASON...]",
+        "Hold back posts from the first day to the last (YYYY-MM-DD), here or in every channel.",
+        "quiet add {later} {later} all questions,digests local elections",
+        True,
+    ),
+    HelpEntry("quiet", "quiet remove NUMBER", "End a quiet period.", "quiet remove 3", True),
+    HelpEntry(
+        "quiet",
+        "quiet release",
+        "Send this channel's digests a quiet period held back, now.",
+        "quiet release",
+        True,
+    ),
 )
 
 _TOPIC_NOTES: dict[str, str] = {
@@ -99,6 +121,10 @@ _TOPIC_NOTES: dict[str, str] = {
     ),
     "pause": "The question is posted again from that date.",
     "feeds": 'Put a phrase in quotes to match it whole, e.g. "digital trends".',
+    "quiet": (
+        "Without a list of what to hold, questions, alerts and digests are all held. "
+        "Held questions and alerts are not posted later; held digests wait for quiet release."
+    ),
     "admins": (
         "Workspace admins and owners can always change settings; guests never can. "
         "Pick the person from the list that appears as you type @."

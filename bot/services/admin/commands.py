@@ -20,6 +20,7 @@ from typing import Any
 from bot.domain.command_grammar import (
     AddAdmin,
     AddFeed,
+    AddQuiet,
     Ask,
     Command,
     DigestNow,
@@ -28,9 +29,12 @@ from bot.domain.command_grammar import (
     ListAdmins,
     ListFeeds,
     ListQuestions,
+    ListQuiet,
     Pause,
+    ReleaseQuiet,
     RemoveAdmin,
     RemoveFeed,
+    RemoveQuiet,
     Resume,
     ScheduleOff,
     SetAlerts,
@@ -45,6 +49,7 @@ from bot.services.admin import (
     admins_commands,
     digest_commands,
     feed_commands,
+    quiet_commands,
     reading_commands,
     schedule_commands,
 )
@@ -78,6 +83,10 @@ _HANDLERS: dict[type, Handler] = {
     ListAdmins: admins_commands.list_admins,
     AddAdmin: admins_commands.add_admin,
     RemoveAdmin: admins_commands.remove_admin,
+    ListQuiet: quiet_commands.list_quiet,
+    AddQuiet: quiet_commands.add_quiet,
+    RemoveQuiet: quiet_commands.remove_quiet,
+    ReleaseQuiet: quiet_commands.release_quiet,
 }
 
 
