@@ -7,11 +7,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
@@ -24,8 +24,9 @@ from bot.domain.digest import (
     DigestReply,
     DigestWindow,
     QuestionThread,
+    WeekParticipation,
     build_digest,
-    participation_by_week,
+    week_start,
 )
 from bot.domain.schedule import Occurrence
 from bot.port import PlatformError
@@ -108,6 +109,9 @@ async def _window_questions(
 _ReplyRow = tuple[str, str, str, bool, datetime]
 """user_id, text, ts, edited, posted_at: the fields of a `DigestReply` but its name."""
 
+NAME_CHUNK = 5000
+"""Display names are read this many ids at a time (SQLite binds at most 32,766 values)."""
+
 
 @dataclass
 class _Reads:
@@ -115,28 +119,55 @@ class _Reads:
 
     channel_names: dict[str, str | None] = field(default_factory=dict)
     replies: dict[int, list[_ReplyRow]] = field(default_factory=lambda: defaultdict(list))
-    history: dict[str, list[tuple[str, datetime]]] = field(
-        default_factory=lambda: defaultdict(list)
+    week_users: dict[str, dict[date, set[str]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(set))
     )
+    """Participation by channel and local ISO week (its Monday): who replied..."""
+    week_replies: dict[str, dict[date, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    """... and how many replies."""
     asked: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     cached_names: list[tuple[str, str, datetime]] = field(default_factory=list)
+
+    def history(self, channel_id: str) -> list[WeekParticipation]:
+        """The channel's participation per week, as `participation_by_week` gives it."""
+        users, counts = self.week_users.get(channel_id, {}), self.week_replies.get(channel_id, {})
+        return [WeekParticipation(week, len(users[week]), counts[week]) for week in sorted(counts)]
+
+
+def _series_weeks(window: DigestWindow) -> list[date]:
+    """The Mondays of the `WEEKS` weeks of the digest's participation series, oldest first
+    (as `build_digest` picks them: the last is the week of the window's last instant)."""
+    last = week_start(window.end - timedelta(microseconds=1), window.tz)
+    return [last - timedelta(weeks=offset) for offset in range(WEEKS - 1, -1, -1)]
 
 
 async def _read_inputs(
     session: AsyncSession, channel_ids: list[str], posts: list[Post], window: DigestWindow
 ) -> _Reads:
-    """One query per table, for every channel at once (each id is one bound parameter)."""
+    """One query per table, for every channel at once (each id is one bound parameter).
+
+    The window's replies are read once: their rows make the threads and count in the
+    participation history; replies to other posts count there through one aggregate query
+    (distinct users and replies per channel, week and user), not row by row.
+    """
     reads = _Reads()
     post_ids = [p.id for p in posts]
+    wanted = set(channel_ids)
     reads.channel_names = {
         cid: name
         for cid, name in await session.execute(
             select(Channel.id, Channel.name).where(Channel.id.in_(channel_ids))
         )
     }
+    history_since = window.end - timedelta(weeks=WEEKS + 1)
+    tz = window.tz
+    week_users, week_replies = reads.week_users, reads.week_replies
     if post_ids:
         thread_replies = select(
             Reply.post_id,
+            Reply.channel_id,
             Reply.user_id,
             Reply.text,
             Reply.message_id,
@@ -144,18 +175,50 @@ async def _read_inputs(
             Reply.posted_at,
         ).where(Reply.post_id.in_(post_ids))
         rows = await session.execute(thread_replies.order_by(Reply.id))
-        for post_id, user_id, text, ts, edited, posted_at in rows:
+        authors: set[str] = set()
+        weeks: dict[date, date] = {}  # local date -> its Monday
+        for post_id, cid, user_id, text, ts, edited, posted_at in rows:
             reads.replies[post_id].append((user_id, text, ts, edited, posted_at))
-        # The authors of those replies, by subquery: no list of user ids to bind.
-        authors = select(Reply.user_id).where(Reply.post_id.in_(post_ids)).scalar_subquery()
-        reads.cached_names = await _cached_names(session, ChatUser.id.in_(authors))
-    history_since = window.end - timedelta(weeks=WEEKS + 1)
-    for cid, user_id, posted_at in await session.execute(
-        select(Reply.channel_id, Reply.user_id, Reply.posted_at).where(
-            Reply.channel_id.in_(channel_ids), Reply.posted_at >= history_since
+            authors.add(user_id)
+            if cid in wanted and posted_at >= history_since:
+                day = posted_at.astimezone(tz).date()
+                week = weeks.get(day)
+                if week is None:
+                    week = weeks[day] = week_start(day)
+                week_users[cid][week].add(user_id)
+                week_replies[cid][week] += 1
+        ids = sorted(authors)
+        for start in range(0, len(ids), NAME_CHUNK):
+            reads.cached_names += await _cached_names(
+                session, ChatUser.id.in_(ids[start : start + NAME_CHUNK])
+            )
+    # The other replies of the series' weeks: (channel, week, user, replies) from SQL. A week
+    # starts at Monday 00:00 local time, as in `participation_by_week`.
+    mondays = _series_weeks(window)
+    bounds = [datetime.combine(m, time(), tzinfo=tz) for m in mondays]
+    bounds.append(datetime.combine(mondays[-1] + timedelta(weeks=1), time(), tzinfo=tz))
+    week_index = case(
+        *((Reply.posted_at < bound, n) for n, bound in enumerate(bounds[1:])), else_=-1
+    )
+    others = select(
+        Reply.channel_id.label("cid"), Reply.user_id.label("uid"), week_index.label("week")
+    ).where(
+        Reply.channel_id.in_(channel_ids),
+        Reply.posted_at >= history_since,
+        Reply.posted_at >= bounds[0],
+        Reply.posted_at < bounds[-1],
+    )
+    if post_ids:
+        others = others.where(Reply.post_id.not_in(post_ids))
+    sub = others.subquery()
+    for cid, n, user_id, count in await session.execute(
+        select(sub.c.cid, sub.c.week, sub.c.uid, func.count()).group_by(
+            sub.c.cid, sub.c.week, sub.c.uid
         )
     ):
-        reads.history[cid].append((user_id, posted_at))
+        week = mondays[n]
+        week_users[cid][week].add(user_id)
+        week_replies[cid][week] += count
     # `asked_history` for every channel at once.
     for cid, qid in await session.execute(
         select(Post.channel_id, Post.question_id).where(
@@ -243,7 +306,7 @@ async def _build_channel_digests(
             member_count=members,
             question_set=ctx.questions,
             asked_ids=reads.asked.get(cid, ()),
-            history=participation_by_week(reads.history.get(cid, ()), window.tz),
+            history=reads.history(cid),
             unread_threads=unread.get(cid, 0),
         )
         if unread.get(cid):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
@@ -30,4 +32,25 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if value.tzinfo is UTC:  # PostgreSQL's drivers already give aware UTC datetimes
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        # SQLite stores the naive UTC text SQLAlchemy wrote ("YYYY-MM-DD HH:MM:SS.ffffff"):
+        # one fromisoformat per value instead of SQLAlchemy's regex parse and then
+        # process_result_value (the hot path of reading many rows).
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=UTC)
+            return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+
+        return process
