@@ -41,7 +41,7 @@ from bot.platforms.teams import cards
 from bot.platforms.teams.activities import Command, Malformed, Parsed, Place, parse_activity
 from bot.platforms.teams.auth import BotFrameworkAuth, Unauthorized
 from bot.platforms.teams.directory import TeamsDirectory
-from bot.platforms.teams.platform import TeamsPlatform, acting_in
+from bot.platforms.teams.platform import TeamsPlatform
 from bot.port import Installed, PlatformError, Uninstalled
 from bot.services.admin import Invocation, Outcome, Style, run
 from bot.services.context import Context
@@ -290,15 +290,12 @@ class TeamsInbound:
             read=lambda _text: command.words,
             platform_label="Teams",
         )
-        token = acting_in.set(command.channel_id)
         try:
             async with asyncio.timeout(COMMAND_TIMEOUT_S):
                 outcome = await run(self.ctx, command.text, invocation)
         except Exception:
             log.exception("@leaderbot command %r failed", command.text[:80])
             outcome = Outcome(SOMETHING_WENT_WRONG, ok=False)
-        finally:
-            acting_in.reset(token)
         card = cards.tag(reply_card(outcome), f"command:{command.activity_id}")
         try:
             await self.platform.send(command.channel_id, card, thread_id=command.root_id)

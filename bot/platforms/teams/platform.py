@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,11 +61,9 @@ CLOCK_SKEW_MARGIN = timedelta(minutes=10)
 OWNER_ROLE = "owner"
 GUEST_ROLE = "guest"
 
+
 # The channel an @mention command was typed in, while it runs: the permission service asks
 # `user_info(user)` without a channel, and team ownership depends on the team.
-acting_in: ContextVar[str | None] = ContextVar("leaderbot_teams_acting_in", default=None)
-
-
 def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -432,10 +429,9 @@ class TeamsPlatform(ChatPlatform):
             yield member
 
     async def user_info(self, user_id: str, *, channel_id: str | None = None) -> UserInfo:
-        """A person's standing in the team where `channel_id` is (or where the command being
-        run was typed): team owners may change settings, like Slack's workspace admins.
+        """A person's standing in the team where `channel_id` is (the permission service says
+        where the change is made): team owners may change settings, like Slack's workspace admins.
         Without a channel, an owner of any team the app is installed in counts as an owner."""
-        channel_id = channel_id or acting_in.get()
         if channel_id is not None:
             teams = [await self._installed_team(channel_id)]
         else:
