@@ -35,7 +35,7 @@ RSC_PERMISSIONS = ("ChannelMessage.Read.Group", "TeamMember.Read.Group")
 DEFAULT_WEBSITE = "https://github.com/socitm/leaderbot"
 
 # The @mention command menu, in the order shown. Every command works when typed; the menu
-# holds the first MENU_LIMIT ("admins" is typed, or found through "help").
+# holds the first MENU_LIMIT ("resume" and "admins" are typed, or found through "help").
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", "What leaderbot can do, and how to ask it"),
     ("status", "This channel's schedule, digest and feeds"),
@@ -43,10 +43,11 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("ask", "Post a question now, e.g. ask Q3"),
     ("schedule", "Set the weekly question, e.g. schedule mon 09:00"),
     ("pause", "Pause the weekly question, e.g. pause until 2026-09-01"),
-    ("resume", "Start posting again after a pause"),
     ("digest", "Set the weekly digest, e.g. digest fri 16:00, or digest now"),
     ("feeds", "The report feeds this channel follows; feeds add URL"),
     ("alerts", "Report alerts in this channel: alerts on, or alerts off"),
+    ("quiet", "Pre-election quiet periods: quiet add 2027-03-25 2027-05-06, quiet list"),
+    ("resume", "Start posting again after a pause"),
     ("admins", "Who can change settings; admins add or remove a person"),
 )
 
