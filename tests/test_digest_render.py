@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import itertools
 import json
 import re
 from datetime import date, datetime, timedelta
@@ -31,6 +32,7 @@ from bot.domain.digest_render import (
     escape_markdown,
     format_share,
     format_when,
+    participation_summary,
     render,
     render_csv,
     render_html,
@@ -234,6 +236,63 @@ def test_html_empty_digest_reads_well() -> None:
     page = render_html(EMPTY)
     assert "Nobody has replied yet" in page
     assert "<strong>No replies yet.</strong>" in page
+
+
+def test_html_chart_has_a_figure_caption_alt_text_and_data_table() -> None:
+    digest = make_digest()
+    page = render_html(digest, participation_chart(digest.participation))
+    figure = page[page.index("<figure>") : page.index("</figure>")]
+    assert "<figcaption" in figure and "<img " in figure and "<table>" in figure
+    assert "<caption>People and replies per week, oldest first</caption>" in figure
+    assert figure.count('<th scope="col">') == 4
+    assert figure.count('<th scope="row">') == len(digest.participation) == 12
+    assert '<th scope="row"><time datetime="2025-04-07">7 Apr 2025</time></th>' in figure
+    alt = re.search(r'alt="([^"]*)"', figure)
+    assert alt is not None
+    assert alt.group(1) == (
+        "Bar chart of people taking part per week over the last 12 weeks: 2 people in the "
+        "latest week (week of 7 Apr 2025). The figures are in the table below."
+    )
+
+
+def test_html_table_is_there_without_the_chart() -> None:
+    page = render_html(make_digest())
+    assert "<img" not in page
+    assert "<caption>People and replies per week, oldest first</caption>" in page
+
+
+def test_html_has_language_landmark_and_headings_in_order() -> None:
+    page = render_html(make_digest())
+    assert '<html lang="en-GB">' in page
+    assert page.count("<main>") == 1 and page.index("<h1>") > page.index("<main>")
+    levels = [int(level) for level in re.findall(r"<h([1-6])[ >]", page)]
+    assert levels[0] == 1 and levels.count(1) == 1
+    assert all(b - a <= 1 for a, b in itertools.pairwise(levels))
+    assert render_html(make_digest(), lang="cy").count('<html lang="cy">') == 1
+
+
+def test_html_link_names_say_which_thread() -> None:
+    page = render_html(make_digest())
+    assert ">Open the Q2 thread</a>" in page
+
+
+def test_html_incomplete_digest_warns_in_its_own_paragraph() -> None:
+    from dataclasses import replace
+
+    page = render_html(replace(make_digest(), unread_threads=1))
+    assert '<p class="note"><strong>Warning:</strong> This digest may be incomplete' in page
+
+
+def test_participation_summary_names_the_latest_and_the_peak() -> None:
+    points = (
+        WeekParticipation(date(2025, 3, 31), 8, 9),
+        WeekParticipation(date(2025, 4, 7), 5, 5),
+    )
+    assert participation_summary(points) == (
+        "Bar chart of people taking part per week over the last 2 weeks: 5 people in the latest "
+        "week (week of 7 Apr 2025), the most 8 in the week of 31 Mar 2025."
+    )
+    assert participation_summary(()) == "No participation figures yet."
 
 
 # ----------------------------------------------------------------------- markdown / text

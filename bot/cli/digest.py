@@ -63,14 +63,8 @@ async def _digest(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError("--to only makes sense with --post")
     digest = await build_channel_digest(ctx, args.channel, window)
     chart = digest_post(digest) if args.format == "html" else None
-    sys.stdout.write(
-        render(
-            digest,
-            args.format,
-            chart_png=chart.chart_png if chart else None,
-            chart_alt=chart.chart_alt if chart else "",
-        )
-    )
+    # No chart_alt: the page's own alt text sums the chart up and points to its data table.
+    sys.stdout.write(render(digest, args.format, chart_png=chart.chart_png if chart else None))
     if args.post:
         row, report = await post_digest_now(ctx, args.channel, window, args.to)
         if not (report.sent or report.found):

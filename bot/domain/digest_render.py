@@ -13,10 +13,11 @@ import html
 import io
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any, Literal, get_args
 
-from bot.domain.digest import Digest, DigestQuestion, DigestReply
+from bot.domain.digest import Digest, DigestQuestion, DigestReply, WeekParticipation
 
 Format = Literal["markdown", "html", "csv", "json", "text"]
 FORMATS: tuple[str, ...] = get_args(Format)
@@ -224,15 +225,33 @@ def render_text(digest: Digest) -> str:
 
 # ------------------------------------------------------------------------------------- HTML
 
+HTML_LANG = "en-GB"
+"""The digest page's language (`<html lang>`): the one place it is set. When digests gain a
+language of their own, `render_html` is given it through its `lang` argument."""
+
+# Colours checked against WCAG 2.2 AA on white (tests/test_accessibility.py runs axe-core on
+# the page): text #0b0c0c 19.6:1, muted #505a5f 7.1:1, links #1d70b8 5.2:1 (visited #4c2c92
+# 10.1:1), the focused link #0b0c0c on #ffdd00 (GOV.UK's pattern) 14.6:1.
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Arial,sans-serif;max-width:46rem;
-margin:2rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.45}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
-.meta{color:#505a5f;font-size:.9rem}.question{border-left:4px solid #1d70b8;padding:.25rem .75rem;
-margin:.5rem 0}.reply{margin:1rem 0}.reply .who{font-weight:600}
-.reply .text{white-space:pre-wrap;margin:.25rem 0 0}
-table{border-collapse:collapse}td,th{padding:.15rem .6rem;border-bottom:1px solid #ddd;
-text-align:right}td:first-child,th:first-child{text-align:left}
+margin:2rem auto;padding:0 1rem;color:#0b0c0c;background:#fff;line-height:1.45}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2.25rem}
+h3{font-size:1rem;margin:1.25rem 0 .5rem}
+a{color:#1d70b8;text-decoration:underline;text-underline-offset:.15em}a:visited{color:#4c2c92}
+a:focus{outline:3px solid transparent;color:#0b0c0c;background:#fd0;
+box-shadow:0 -2px #fd0,0 4px #0b0c0c;text-decoration:none}
+.meta{color:#505a5f;font-size:.9rem}
+.question{border-left:4px solid #1d70b8;padding:.25rem .75rem;margin:.5rem 0}
+.replies{list-style:none;padding:0}.reply{margin:1rem 0}.who{font-weight:600;margin:0}
+.text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
+.note{border-left:4px solid #d4351c;padding:.25rem .75rem}
+figure{margin:1rem 0}img{max-width:100%;height:auto}
+figcaption{margin-bottom:.5rem}
+table{border-collapse:collapse;margin-top:1rem}
+caption{text-align:left;font-weight:600;padding:.25rem 0}
+td,th{padding:.15rem .6rem;border-bottom:1px solid #b1b4b6;text-align:right}
+th[scope=row]{font-weight:400}th[scope=row],thead th:first-child{text-align:left}
+@media (max-width:30em){body{padding:0 .5rem}td,th{padding:.15rem .25rem}}
 """.strip()
 
 # No scripts, no remote anything: the file is meant to be mailed around and opened anywhere.
@@ -243,66 +262,149 @@ def _h(text: str) -> str:
     return html.escape(clean_text(text), quote=True)
 
 
-def render_html(digest: Digest, chart_png: bytes | None = None, chart_alt: str = "") -> str:
-    """A self-contained HTML page; `chart_png` (if given) is embedded as a data: URI."""
+def _time(when: datetime, tz: tzinfo, *, year: bool = True) -> str:
+    """A <time> element: the readable date, and the exact instant for software."""
+    iso = when.astimezone(tz).isoformat(timespec="minutes")
+    return f'<time datetime="{iso}">{_h(format_when(when, tz, year=year))}</time>'
+
+
+def _week_of(point: WeekParticipation) -> str:
+    start = point.week_start
+    return f"{start.day} {_MONTHS[start.month - 1]} {start.year}"
+
+
+def participation_summary(points: Sequence[WeekParticipation]) -> str:
+    """One sentence on the chart's shape, for its alt text (the figures are in the table)."""
+    if not points:
+        return "No participation figures yet."
+    latest = points[-1]
+    peak = max(points, key=lambda p: p.participants)  # the earliest of equal peaks
+    line = (
+        f"Bar chart of people taking part per week over the last {plural(len(points), 'week')}: "
+        f"{plural(latest.participants, 'person', 'people')} in the latest week "
+        f"(week of {_week_of(latest)})"
+    )
+    if peak.participants > latest.participants:
+        line += f", the most {peak.participants} in the week of {_week_of(peak)}"
+    return line + "."
+
+
+def _chart_figure(digest: Digest, chart_png: bytes | None, chart_alt: str) -> list[str]:
+    """The chart and its data table in one <figure>: the caption names both, the image's alt
+    text gives the shape, and the table every figure (so nothing is only in the picture)."""
+    points = digest.participation
+    out = ['<section aria-labelledby="participation">']
+    out.append(f'<h2 id="participation">Participation, last {plural(len(points), "week")}</h2>')
+    if not points:
+        out += [f"<p>{_h(participation_summary(points))}</p>", "</section>"]
+        return out
+    out.append("<figure>")
+    if chart_png:
+        data = base64.b64encode(chart_png).decode("ascii")
+        alt = chart_alt or f"{participation_summary(points)} The figures are in the table below."
+        out.append(
+            '<figcaption class="meta">People taking part each week, oldest first: a chart, '
+            "then the same figures in a table.</figcaption>"
+        )
+        out.append(f'<img src="data:image/png;base64,{data}" alt="{_h(alt)}">')
+    else:
+        out.append(
+            '<figcaption class="meta">People taking part each week, oldest first.</figcaption>'
+        )
+    out += [
+        "<table>",
+        "<caption>People and replies per week, oldest first</caption>",
+        "<thead><tr>"
+        '<th scope="col">Week of</th><th scope="col">ISO week</th>'
+        '<th scope="col">People</th><th scope="col">Replies</th>'
+        "</tr></thead>",
+        "<tbody>",
+    ]
+    out += [
+        f'<tr><th scope="row"><time datetime="{p.week_start.isoformat()}">{_week_of(p)}</time>'
+        f"</th><td>{p.iso_week}</td><td>{p.participants}</td><td>{p.replies}</td></tr>"
+        for p in points
+    ]
+    out += ["</tbody>", "</table>", "</figure>", "</section>"]
+    return out
+
+
+def _question_section(item: DigestQuestion, tz: tzinfo) -> list[str]:
+    q = item.question
+    anchor = "q-" + re.sub(r"[^A-Za-z0-9_-]", "-", q.id)
+    out = [
+        f'<section aria-labelledby="{_h(anchor)}">',
+        f'<h2 id="{_h(anchor)}">{_h(q.id)}: {_h(q.theme)}</h2>',
+        f'<blockquote class="question"><p>{_h(q.text)}</p></blockquote>',
+    ]
+    meta = f"Asked {_time(item.posted_at, tz)} · {_h(question_stats(item))}"
+    link = safe_url(item.link)
+    if link:
+        # The question id in the link text: several "Open the thread" links on one page
+        # would otherwise read the same out of context (WCAG 2.4.4).
+        meta += f' · <a href="{html.escape(link, quote=True)}">Open the {_h(q.id)} thread</a>'
+    out.append(f'<p class="meta">{meta}</p>')
+    if not item.replies:
+        out += [f"<p><em>{_h(NO_REPLIES)}</em></p>", "</section>"]
+        return out
+    out.append(f"<h3>Replies to {_h(q.id)} ({item.reply_count})</h3>")
+    out.append('<ol class="replies">')
+    for reply in item.replies:
+        edited = " (edited)" if reply.edited else ""
+        out += [
+            '<li class="reply">',
+            f'<p class="who">{_h(reply.user_name)} '
+            f'<span class="meta">{_time(reply.posted_at, tz)}{edited}</span></p>',
+            f'<p class="text">{_h(reply.text)}</p>',
+            "</li>",
+        ]
+    out += ["</ol>", "</section>"]
+    return out
+
+
+def render_html(
+    digest: Digest, chart_png: bytes | None = None, chart_alt: str = "", *, lang: str = HTML_LANG
+) -> str:
+    """A self-contained HTML page meant to meet WCAG 2.2 AA: landmarks, headings in order, a
+    data table beside the chart. `chart_png` (if given) is embedded as a data: URI; its alt
+    text is `chart_alt`, or by default a sentence on its shape that points to the table."""
     tz = digest.window.tz
     out = [
         "<!DOCTYPE html>",
-        '<html lang="en-GB">',
+        f'<html lang="{_h(lang)}">',
         "<head>",
         '<meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_h(title(digest))}</title>",
+        f"<title>{_h(title(digest))}, {_h(window_line(digest))}</title>",
         f"<style>{_CSS}</style>",
         "</head>",
         "<body>",
+        "<main>",
         f"<h1>{_h(title(digest))}</h1>",
-        f'<p class="meta">{_h(window_line(digest))}</p>',
-        f"<p><strong>{_h(summary_line(digest))}</strong></p>",
+        f'<p class="meta">{_time(digest.window.start, tz)} to {_time(digest.window.end, tz)}</p>',
     ]
-    if chart_png:
-        data = base64.b64encode(chart_png).decode("ascii")
-        alt = _h(chart_alt or "Bar chart: people taking part per week, last 12 weeks")
-        out.append(f'<p><img src="data:image/png;base64,{data}" alt="{alt}"></p>')
+    summary = summary_line(digest)
+    note = incomplete_note(digest)
+    if note:
+        out.append(f"<p><strong>{_h(summary.removesuffix(note).strip())}</strong></p>")
+        out.append(f'<p class="note"><strong>Warning:</strong> {_h(note)}</p>')
+    else:
+        out.append(f"<p><strong>{_h(summary)}</strong></p>")
     if not digest.questions:
         out.append(f"<p>{_h(NO_QUESTION)}</p>")
     for item in digest.questions:
-        q = item.question
-        out.append(f"<h2>{_h(q.id)}: {_h(q.theme)}</h2>")
-        out.append(f'<blockquote class="question">{_h(q.text)}</blockquote>')
-        meta = f"Asked {_h(format_when(item.posted_at, tz))} · {_h(question_stats(item))}"
-        link = safe_url(item.link)
-        if link:
-            meta += f' · <a href="{html.escape(link, quote=True)}">Open the thread</a>'
-        out.append(f'<p class="meta">{meta}</p>')
-        if not item.replies:
-            out.append(f"<p><em>{_h(NO_REPLIES)}</em></p>")
-        for reply in item.replies:
-            out += [
-                '<div class="reply">',
-                f'<div><span class="who">{_h(reply.user_name)}</span> '
-                f'<span class="meta">{_h(_reply_head(reply, tz))}</span></div>',
-                f'<p class="text">{_h(reply.text)}</p>',
-                "</div>",
-            ]
-    out.append("<h2>Not yet asked here</h2>")
+        out += _question_section(item, tz)
+    out += ['<section aria-labelledby="not-asked">', '<h2 id="not-asked">Not yet asked here</h2>']
     if digest.not_yet_asked:
         out.append("<ul>")
         out += [f"<li><strong>{_h(q.id)}</strong> {_h(q.text)}</li>" for q in digest.not_yet_asked]
         out.append("</ul>")
     else:
         out.append(f"<p>{_h(ALL_ASKED)}</p>")
-    out += [
-        "<h2>Participation, last 12 weeks</h2>",
-        "<table>",
-        "<tr><th>Week</th><th>People</th><th>Replies</th></tr>",
-    ]
-    out += [
-        f"<tr><td>{p.iso_week}</td><td>{p.participants}</td><td>{p.replies}</td></tr>"
-        for p in digest.participation
-    ]
-    out += ["</table>", "</body>", "</html>"]
+    out.append("</section>")
+    out += _chart_figure(digest, chart_png, chart_alt)
+    out += ["</main>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 
