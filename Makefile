@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean a11y-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,21 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# What tests/test_accessibility.py needs besides .venv: Debian's chromium and chromedriver (apt,
+# as root; no browser download) and axe-core, pinned in tests/a11y/package-lock.json (npm ci).
+# Without them that test skips locally; .ci/run installs them, so in CI it always runs.
+AXE := tests/a11y/node_modules/axe-core/axe.min.js
+
+a11y-deps: $(AXE)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
+$(AXE): tests/a11y/package-lock.json
+	@command -v npm >/dev/null || { \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y npm; }
+	cd tests/a11y && npm ci --no-audit --no-fund
+	touch $(AXE)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
