@@ -15,6 +15,7 @@ several messages its number of parts (`PARTS_ELEMENT_ID`): Graph returns a card'
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable
@@ -63,6 +64,26 @@ def one_paragraph(text: str, limit: int = SUMMARY_LIMIT) -> str:
     return truncate(" ".join(first.split()), limit)
 
 
+# Our own TextBlock markdown, undone for previews and speech (see `markdown_to_plain`).
+_MD_LINK = re.compile(r"(?<!\\)\[((?:\\.|[^\]\\])*)\]\([^)\s]*\)")
+_MD_MARK = re.compile(r"(?<!\\)(?:\*\*|`)")
+_MD_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()<>!|&~#+\-.])")
+
+
+def markdown_to_plain(markdown: str) -> str:
+    """A TextBlock's markdown (ours, untrusted parts escaped) as the words a reader sees: a
+    link becomes its label, bold and code marks go, escaped characters are themselves. For
+    the notification preview and speech, where markdown would be read out symbol by symbol."""
+    text = _MD_LINK.sub(r"\1", markdown)
+    text = _MD_MARK.sub("", text)
+    return _MD_UNESCAPE.sub(r"\1", text)
+
+
+def speech(text: str) -> str:
+    """The card's `speak`: SSML, so plain text with &, < and > escaped."""
+    return html.escape(plain_preview(text), quote=False)
+
+
 def plain_preview(text: str) -> str:
     """For the notification preview: one line, no angle brackets, capped."""
     flat = " ".join(clean_text(text).split()).replace("<", "‹").replace(">", "›")
@@ -105,7 +126,10 @@ def card(body: list[Element], *, actions: Iterable[Element | None] = (), fallbac
         "$schema": SCHEMA,
         "version": VERSION,
         "body": body,
+        # What a client that cannot show the card, a notification and a voice assistant
+        # get instead (the activity's `summary` repeats fallbackText: see `activity`).
         "fallbackText": plain_preview(fallback),
+        "speak": speech(fallback),
         "msteams": {"width": "full"},
     }
     if shown:

@@ -91,7 +91,7 @@ def in_teams_words(text: str) -> str:
 def reply_card(outcome: Outcome) -> cards.Card:
     """A command's answer: our words, with anything untrusted already escaped by the style."""
     text = in_teams_words(outcome.text)
-    return cards.card([cards.text_block(text)], fallback=text)
+    return cards.card([cards.text_block(text)], fallback=cards.markdown_to_plain(text))
 
 
 class TeamsInbound:

@@ -26,7 +26,7 @@ from bot.domain.parsing import (
     parse_time,
     parse_zone,
 )
-from bot.platforms.slack.blocks import context, escape_mrkdwn, header, section
+from bot.platforms.slack.blocks import context, escape_mrkdwn, header, section, truncate
 from bot.platforms.slack.listeners.commands import PLATFORM_LABEL, SLACK_STYLE
 from bot.platforms.slack.replays import first_time
 from bot.port import ChatPlatform
@@ -65,12 +65,20 @@ SHORT_DAYS = [d[:3].lower() for d in DAY_NAMES]
 # --- the Home tab -------------------------------------------------------------------------
 
 
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+ACCESSIBILITY_LABEL_LIMIT = 75  # Slack's cap on a button's accessibility_label
+
+
+def _button(
+    text: str, action_id: str, value: str, style: str | None = None, *, label: str
+) -> dict[str, Any]:
+    """A button; `label` is what a screen reader says for it (Slack's `accessibility_label`):
+    the visible words and what they act on, since every channel's row has the same buttons."""
     button: dict[str, Any] = {
         "type": "button",
         "text": {"type": "plain_text", "text": text},
         "action_id": action_id,
         "value": value,
+        "accessibility_label": truncate(label, ACCESSIBILITY_LABEL_LIMIT),
     }
     if style:
         button["style"] = style
@@ -91,15 +99,36 @@ async def _channel_blocks(ctx: Context, channel_id: str, admin: bool) -> list[di
     ]
     blocks = [{"type": "divider"}, section("\n".join(lines))]
     if admin:
+        # Plain text (no <#C…> mention syntax): the channel's name, else its id.
+        where = f"#{summary.name}" if summary.name else channel_id
         buttons = [
-            _button("Change schedule", OPEN_SCHEDULE, channel_id),
-            _button("Change digest", OPEN_DIGEST, channel_id),
+            _button(
+                "Change schedule",
+                OPEN_SCHEDULE,
+                channel_id,
+                label=f"Change the weekly question schedule of {where}",
+            ),
+            _button(
+                "Change digest", OPEN_DIGEST, channel_id, label=f"Change the digest of {where}"
+            ),
         ]
         paused = summary.question is not None and summary.question_state != "active"
         if paused:
-            buttons.append(_button("Resume", RESUME, channel_id, "primary"))
+            buttons.append(
+                _button(
+                    "Resume",
+                    RESUME,
+                    channel_id,
+                    "primary",
+                    label=f"Resume the weekly question in {where}",
+                )
+            )
         elif summary.question is not None:
-            buttons.append(_button("Pause", OPEN_PAUSE, channel_id))
+            buttons.append(
+                _button(
+                    "Pause", OPEN_PAUSE, channel_id, label=f"Pause the weekly question in {where}"
+                )
+            )
         blocks.append({"type": "actions", "block_id": f"channel:{channel_id}", "elements": buttons})
     return blocks
 
@@ -137,7 +166,15 @@ async def home_view(ctx: Context, user_id: str, *, notice: str | None = None) ->
             {
                 "type": "actions",
                 "block_id": "setup",
-                "elements": [_button("Set up a channel", ADD_CHANNEL, "new", "primary")],
+                "elements": [
+                    _button(
+                        "Set up a channel",
+                        ADD_CHANNEL,
+                        "new",
+                        "primary",
+                        label="Set up the weekly question in another channel",
+                    )
+                ],
             }
         )
     return {"type": "home", "blocks": blocks}
