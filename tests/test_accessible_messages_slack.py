@@ -91,3 +91,11 @@ async def test_app_home_buttons_have_accessibility_labels_naming_the_channel(
         "Set up a channel": "Set up the weekly question in another channel",
     }
     assert all(len(label) <= 75 for label in labels.values())
+
+
+def test_a_prerendered_message_without_a_text_fallback_is_refused() -> None:
+    from bot.platforms.slack.blocks import render
+
+    with pytest.raises(ValueError, match="text fallback"):
+        render({"text": " ", "blocks": [{"type": "divider"}]})
+    assert render({"text": "Digest", "blocks": [{"type": "divider"}]})["text"] == "Digest"

@@ -122,3 +122,10 @@ async def test_admin_answers_have_a_plain_summary(fake: FakeTeams, bot: Bot) -> 
     assert "**" not in summary and "`" not in summary and "\\" not in summary  # ...not the summary
     assert summary.startswith("Done: ")
     assert json.dumps(card).count("leaderbot-key") == 1
+
+
+def test_a_card_without_a_fallback_is_refused() -> None:
+    from bot.platforms.teams.cards import card
+
+    with pytest.raises(ValueError, match="fallback"):
+        card([], fallback="  ")

@@ -208,6 +208,9 @@ def render(content: object) -> SlackMessage:
         case {"text": str() as text, "blocks": list() as blocks}:
             if len(blocks) > MAX_BLOCKS or not all(isinstance(b, dict) for b in blocks):
                 raise ValueError(f"a Slack message holds at most {MAX_BLOCKS} block objects")
+            if not text.strip():
+                # Screen readers and notifications read `text`, not the blocks.
+                raise ValueError("a Slack message needs a text fallback beside its blocks")
             return {"text": text, "blocks": blocks}
         case str():
             return render_notice(Notice(content))

@@ -120,6 +120,9 @@ def hidden(element_id: str, text: str) -> Element:
 
 
 def card(body: list[Element], *, actions: Iterable[Element | None] = (), fallback: str) -> Card:
+    if not fallback.strip():
+        # The notification, a client that cannot show cards and a screen reader's summary.
+        raise ValueError("a card needs a fallback text")
     shown = [a for a in actions if a is not None]
     result: Card = {
         "type": "AdaptiveCard",
