@@ -82,11 +82,17 @@ async def test_every_post_type_has_a_summary_fallback_and_speech(
     assert summary.startswith(sample.fallback)
     for message in rest:
         spoken(message)
+    headings = [e["text"] for e in card["body"] if e.get("style") == "heading"]
     if kind == "question":
         assert [a["title"] for a in card["actions"]] == ["Read the report"]
+        assert headings == ["Q3 · This week's leadership question"]
+    if kind == "alert":
+        assert headings == ["New report"]
     if kind == "digest":
         [image] = [e for e in card["body"] if e["type"] == "Image"]
         assert image["altText"].startswith("Bar chart of people taking part per week")
+        assert headings[0] == "Leadership digest: \\#leaders"  # escaped markdown
+        assert any(h.startswith("Replies to ") for h in headings)
         titles = [a["title"] for a in card["actions"]]
         assert titles == [f"Open the {q.question.id} thread" for q in SMALL_DIGEST.digest.questions]
 

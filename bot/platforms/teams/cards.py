@@ -102,6 +102,12 @@ def text_block(markdown: str, **style: Any) -> Element:
     return {"type": "TextBlock", "text": markdown, "wrap": True, **style}
 
 
+def heading(markdown: str, **style: Any) -> Element:
+    """A TextBlock that screen readers announce as a heading (Adaptive Cards 1.5 `style`),
+    so a reader can jump between the parts of a card."""
+    return text_block(markdown, style="heading", weight="Bolder", **style)
+
+
 def plain_text(text: str, **style: Any) -> Element:
     """Untrusted text, shown as typed: a TextRun is never parsed as markdown."""
     run: Element = {"type": "TextRun", "text": clean_text(text), **style}
@@ -189,11 +195,7 @@ def activity(card_json: Card) -> dict[str, Any]:
 def question_card(post: QuestionPost) -> Card:
     q = post.question
     body = [
-        text_block(
-            f"{escape_markdown(q.id)} · This week's leadership question",
-            weight="Bolder",
-            size="Medium",
-        ),
+        heading(f"{escape_markdown(q.id)} · This week's leadership question", size="Medium"),
         plain_text(q.text, weight="Bolder"),
         text_block(escape_markdown(post.invitation)),
         text_block(
@@ -227,7 +229,7 @@ def alert_card(alert: FeedAlert) -> Card:
     if alert.published is not None:
         meta += f" · {format_date(alert.published)}"
     body: list[Element] = [
-        text_block("New report", weight="Bolder", size="Medium"),
+        heading("New report", size="Medium"),
         plain_text(title, weight="Bolder"),
         text_block(meta, isSubtle=True, size="Small"),
     ]

@@ -34,6 +34,7 @@ from bot.platforms.teams.cards import (
     Element,
     card,
     escape_markdown,
+    heading,
     open_url,
     plain_text,
     text_block,
@@ -82,11 +83,7 @@ def _split(text: str, limit: int = PIECE_CHARS) -> list[str]:
 def _question_elements(item: DigestQuestion, tz: tzinfo) -> list[Element]:
     q = item.question
     elements = [
-        text_block(
-            f"{escape_markdown(q.id)} · {escape_markdown(q.theme)}",
-            weight="Bolder",
-            spacing="Large",
-        ),
+        heading(f"{escape_markdown(q.id)} · {escape_markdown(q.theme)}", spacing="Large"),
         plain_text(q.text, italic=True),
         text_block(
             f"Asked {escape_markdown(format_when(item.posted_at, tz))} · "
@@ -105,7 +102,7 @@ def _head(digest: Digest) -> tuple[list[Element], list[Element]]:
     tz = digest.window.tz
     label = clean_text(digest.channel.label)
     top: list[Element] = [
-        text_block(f"Leadership digest: {escape_markdown(label)}", weight="Bolder", size="Large"),
+        heading(f"Leadership digest: {escape_markdown(label)}", size="Large"),
         text_block(
             f"{escape_markdown(format_when(digest.window.start, tz))} to "
             f"{escape_markdown(format_when(digest.window.end, tz))}",
@@ -120,11 +117,8 @@ def _head(digest: Digest) -> tuple[list[Element], list[Element]]:
     tail: list[Element] = []
     if digest.not_yet_asked:
         tail.append(
-            text_block(
-                f"Not yet asked here ({len(digest.not_yet_asked)})",
-                weight="Bolder",
-                separator=True,
-                spacing="Large",
+            heading(
+                f"Not yet asked here ({len(digest.not_yet_asked)})", separator=True, spacing="Large"
             )
         )
         for q in digest.not_yet_asked:
@@ -160,9 +154,8 @@ def _body_units(digest: Digest) -> list[_Unit]:
         if not item.replies:
             continue
         qid = item.question.id
-        intro = text_block(
+        intro = heading(
             f"Replies to {escape_markdown(qid)} ({item.reply_count})",
-            weight="Bolder",
             separator=True,
             spacing="Large",
         )
