@@ -243,6 +243,7 @@ box-shadow:0 -2px #fd0,0 4px #0b0c0c;text-decoration:none}
 .meta{color:#505a5f;font-size:.9rem}
 .question{border-left:4px solid #1d70b8;padding:.25rem .75rem;margin:.5rem 0}
 .replies{list-style:none;padding:0}.reply{margin:1rem 0}.who{font-weight:600;margin:0}
+.who .meta{font-weight:400}
 .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
 .note{border-left:4px solid #d4351c;padding:.25rem .75rem}
 figure{margin:1rem 0}img{max-width:100%;height:auto}
