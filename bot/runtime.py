@@ -54,12 +54,19 @@ class StartupError(Exception):
 
 @asynccontextmanager
 async def _open_slack(
-    settings: Settings, _db: Database, _out: TextIO | None
+    settings: Settings, db: Database, _out: TextIO | None
 ) -> AsyncIterator[ChatPlatform]:
     from bot.platforms.slack.platform import SlackPlatform
+    from bot.store.token_cipher import SecretKeyError, TokenCipher
 
+    if settings.slack_oauth:
+        # Many workspaces: tokens are stored encrypted, so no key, no start.
+        try:
+            TokenCipher(settings.secret(settings.secret_key))
+        except SecretKeyError as exc:
+            raise StartupError(str(exc)) from None
     # One shared connection pool: a fan-out to many channels reuses connections.
-    async with SlackPlatform.pooled(settings) as slack:
+    async with SlackPlatform.pooled(settings, db=db) as slack:
         yield slack
 
 

@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     )
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    # Many workspaces (OAuth distribution): the app's credentials and the secret that signs
+    # the install flow's state; the three go together, and replace SLACK_BOT_TOKEN.
+    slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID"))
+    slack_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_CLIENT_SECRET")
+    )
+    slack_state_secret: SecretStr | None = Field(
+        None, validate_default=True, validation_alias=_env("SLACK_STATE_SECRET")
+    )
+    # The Redirect URL registered with the app, when it has several (else Slack uses its one).
+    slack_redirect_uri: str | None = Field(None, validation_alias=_env("SLACK_REDIRECT_URI"))
+    # Fernet key that encrypts the installations' tokens at rest (`leaderbot secret-key`).
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("LEADERBOT_SECRET_KEY"))
     # Microsoft Teams (a single-tenant bot): the three credentials go together.
     teams_app_id: str | None = Field(None, validation_alias=_env("TEAMS_APP_ID"))
     teams_app_password: SecretStr | None = Field(None, validation_alias=_env("TEAMS_APP_PASSWORD"))
@@ -152,6 +165,32 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("slack_state_secret")
+    @classmethod
+    def _slack_oauth_all_or_nothing(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        # Declared after the id and the secret, so both are in info.data by now.
+        given = {
+            "SLACK_CLIENT_ID": info.data.get("slack_client_id"),
+            "SLACK_CLIENT_SECRET": info.data.get("slack_client_secret"),
+            "SLACK_STATE_SECRET": value,
+        }
+        missing = [name for name, v in given.items() if not v]
+        if missing and len(missing) < len(given):
+            raise ValueError(
+                "installing in many workspaces needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and "
+                f"SLACK_STATE_SECRET together; missing: {', '.join(missing)}"
+            )
+        if not missing and info.data.get("slack_bot_token") is not None:
+            raise ValueError(
+                "set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET "
+                "and SLACK_STATE_SECRET (many workspaces), not both"
+            )
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("SLACK_STATE_SECRET must be at least 16 characters")
+        return value
+
     @field_validator("teams_tenant_id")
     @classmethod
     def _teams_all_or_nothing(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -180,8 +219,19 @@ class Settings(BaseSettings):
         return max(10.0, 3.5 * self.heartbeat_s)
 
     @property
+    def slack_oauth(self) -> bool:
+        """Many workspaces: installed through Slack's OAuth flow, tokens in the database."""
+        return bool(self.slack_client_id and self.slack_client_secret and self.slack_state_secret)
+
+    @property
     def slack_configured(self) -> bool:
-        return self.slack_bot_token is not None
+        return self.slack_bot_token is not None or self.slack_oauth
+
+    @property
+    def slack_authorize_url(self) -> str:
+        """Slack's OAuth authorize page, beside the Web API (https://slack.com/oauth/v2/authorize
+        for https://slack.com/api/)."""
+        return self.slack_api_url.removesuffix("api/") + "oauth/v2/authorize"
 
     @property
     def teams_configured(self) -> bool:

@@ -194,6 +194,8 @@ class BotAdmin(Base):
     __tablename__ = "bot_admins"
 
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The workspace they administer (None: added from the CLI or the console).
+    workspace_id: Mapped[str | None] = mapped_column(String(64), index=True)
     added_by: Mapped[str] = mapped_column(String(64))
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -208,6 +210,9 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
     channel_id: Mapped[str | None] = mapped_column(String(64))
+    # The workspace the change was made from or in (None: the CLI, the console): what a
+    # workspace's admins may see, and what its uninstall purges.
+    workspace_id: Mapped[str | None] = mapped_column(String(64), index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column()
     after: Mapped[dict[str, Any] | None] = mapped_column()
 

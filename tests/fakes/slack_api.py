@@ -11,6 +11,15 @@ python-slack-sdk's mock server:
 Only what leaderbot uses is modelled, but what is modelled follows Slack's documented
 behaviour (error codes, cursor pagination, oldest/latest exclusivity, metadata only with
 include_all_metadata, private channels answering channel_not_found to outsiders).
+
+Workspaces: every channel and user belongs to one (`add_team`; T0FAKE by default), and every
+bot token to one: a call with one workspace's token about another's channel or user answers
+channel_not_found / user_not_found, as Slack does. Installing (OAuth v2): `GET
+/oauth/v2/authorize` sends the browser back to the app's redirect URL with a one-time code
+(or `error=access_denied`, after `deny_next_install()`), for the workspace named with
+`approve_next_install(team)`; `oauth.v2.access` exchanges the code for a bot token and, with
+`token_lifetime_s` set (token rotation on), a refresh token, and renews with
+grant_type=refresh_token. An expired token answers token_expired.
 """
 
 from __future__ import annotations
@@ -18,16 +27,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import itertools
 import json
 import math
+import os
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from urllib.parse import urlencode
+
+from aiohttp import BasicAuth, WSMsgType, web
 from multidict import CIMultiDict
 
 from tests.fakes import deadline, describe
@@ -132,9 +145,28 @@ class FakeUser:
 
 
 @dataclass
+class FakeTeam:
+    id: str
+    name: str
+    domain: str
+
+
+@dataclass
+class FakeToken:
+    team_id: str
+    expires_at: float | None = None  # time.time(); None: never
+    revoked: bool = False
+
+
+# The workspace of the token the call being answered came with.
+_calling_team: contextvars.ContextVar[str] = contextvars.ContextVar("fake_slack_team")
+
+
+@dataclass
 class FakeChannel:
     id: str
     name: str
+    team_id: str = "T0FAKE"
     is_private: bool = False
     is_archived: bool = False
     members: set[str] = field(default_factory=set)
@@ -302,6 +334,19 @@ class FakeSlack:
 
         self.channels: dict[str, FakeChannel] = {}
         self.users: dict[str, FakeUser] = {}
+        self.teams: dict[str, FakeTeam] = {}
+        self.tokens: dict[str, FakeToken] = {bot_token: FakeToken(self.TEAM_ID)}
+        # The distributed app (OAuth): its credentials, where Slack sends the browser back,
+        # and how long a bot token lives (None: no token rotation, tokens never expire).
+        self.client_id = "1111.2222"
+        self.client_secret = "fake-client-secret"
+        self.app_id = "A0FAKE"
+        self.redirect_url: str | None = None
+        self.token_lifetime_s: float | None = None
+        self._next_install: tuple[str, str] | None = None  # (team, installer) or ("", "") deny
+        self._codes: dict[str, tuple[str, str, str | None]] = {}  # code -> team, user, redirect
+        self._refresh_tokens: dict[str, str] = {}  # refresh token -> team
+        self.add_team(self.TEAM_ID, "Fake Council", "fake")
         self.files: dict[str, FakeFile] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self.views: list[dict[str, Any]] = []
@@ -341,6 +386,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_get("/socket/{ticket}", self._handle_socket)
+        app.router.add_get("/oauth/v2/authorize", self._handle_authorize)
         # Calls still in flight (a Latency fault) get a moment to finish, then are cancelled.
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=1.0
@@ -369,6 +415,47 @@ class FakeSlack:
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):08d}"
 
+    def add_team(self, team_id: str, name: str, domain: str | None = None) -> FakeTeam:
+        team = FakeTeam(team_id, name, domain or team_id.lower())
+        self.teams[team_id] = team
+        return team
+
+    def approve_next_install(self, team_id: str, installer: str = "UINSTALLER") -> None:
+        """The next visit to the authorize page is approved by `installer` in `team_id`."""
+        self._next_install = (team_id, installer)
+
+    def deny_next_install(self) -> None:
+        """The next visit to the authorize page is cancelled (error=access_denied)."""
+        self._next_install = ("", "")
+
+    def bot_tokens(self, team_id: str) -> list[str]:
+        """Every bot token issued for a workspace, oldest first."""
+        return [t for t, grant in self.tokens.items() if grant.team_id == team_id]
+
+    def expire(self, token: str) -> None:
+        """The token expires now (Slack answers token_expired from here on)."""
+        self.tokens[token].expires_at = time.time() - 1
+
+    def revoke(self, team_id: str) -> None:
+        """Every token of the workspace is revoked (as after an uninstall)."""
+        for grant in self.tokens.values():
+            if grant.team_id == team_id:
+                grant.revoked = True
+
+    def _issue(self, team_id: str) -> dict[str, Any]:
+        token = f"xoxb-{team_id}-{next(self._ids)}-{base64.b32encode(os.urandom(10)).decode()}"
+        grant = FakeToken(team_id)
+        answer: dict[str, Any] = {"access_token": token, "token_type": "bot"}
+        if self.token_lifetime_s is not None:
+            token = "xoxe." + token
+            answer["access_token"] = token
+            grant.expires_at = time.time() + self.token_lifetime_s
+            refresh = f"xoxe-1-{team_id}-{base64.b32encode(os.urandom(10)).decode()}"
+            self._refresh_tokens[refresh] = team_id
+            answer.update(refresh_token=refresh, expires_in=int(self.token_lifetime_s))
+        self.tokens[token] = grant
+        return answer
+
     def add_user(self, user_id: str | None = None, name: str = "user", **fields: Any) -> FakeUser:
         user = FakeUser(id=user_id or self._new_id("U"), name=name, team_id=self.TEAM_ID)
         for key, value in fields.items():
@@ -387,11 +474,13 @@ class FakeSlack:
         is_archived: bool = False,
         members: Iterable[str] = (),
         bot_member: bool = True,
+        team_id: str | None = None,
     ) -> FakeChannel:
         cid = channel_id or self._new_id("C")
         channel = FakeChannel(
             id=cid,
             name=name or cid.lower(),
+            team_id=team_id or self.TEAM_ID,
             is_private=is_private,
             is_archived=is_archived,
             members=set(members),
@@ -561,15 +650,28 @@ class FakeSlack:
         handler: Handler | None = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return self._json({"ok": False, "error": "unknown_method"}, status=404)
+        if method == "oauth.v2.access":  # the app's credentials, not a token
+            try:
+                return self._json({"ok": True, **self._oauth_access(request, body)})
+            except SlackErrorResponse as exc:
+                return self._json({"ok": False, "error": exc.code})
         token = self._token(request, body)
         if not token:
             return self._json({"ok": False, "error": "not_authed"})
-        expected = self.app_token if method == "apps.connections.open" else self.bot_token
-        if token != expected:
-            wrong_kind = token in (self.app_token, self.bot_token)
-            return self._json(
-                {"ok": False, "error": "not_allowed_token_type" if wrong_kind else "invalid_auth"}
-            )
+        grant = self.tokens.get(token)
+        if method == "apps.connections.open":
+            if token != self.app_token:
+                error = "not_allowed_token_type" if grant is not None else "invalid_auth"
+                return self._json({"ok": False, "error": error})
+            grant = FakeToken(self.TEAM_ID)
+        elif grant is None:
+            error = "not_allowed_token_type" if token == self.app_token else "invalid_auth"
+            return self._json({"ok": False, "error": error})
+        if grant.revoked:
+            return self._json({"ok": False, "error": "token_revoked"})
+        if grant.expires_at is not None and grant.expires_at <= time.time():
+            return self._json({"ok": False, "error": "token_expired"})
+        _calling_team.set(grant.team_id)
         if method == "chat.postMessage" and (limited := self._channel_rate(body)) is not None:
             return self._ratelimited(limited)
         try:
@@ -597,16 +699,87 @@ class FakeSlack:
         self._last_post[channel] = now
         return None
 
+    # ------------------------------------------------------------------ installing
+
+    async def _handle_authorize(self, request: web.Request) -> web.Response:
+        """Slack's authorize page, approved (or cancelled) at once as the test arranged."""
+        query = request.query
+        if query.get("client_id") != self.client_id:
+            return web.Response(status=400, text="invalid_client_id")
+        redirect = query.get("redirect_uri") or self.redirect_url
+        if not redirect:
+            return web.Response(status=400, text="no redirect URL")
+        decision, self._next_install = self._next_install, None
+        state = query.get("state", "")
+        if decision is None or not decision[0]:
+            params = {"error": "access_denied", "state": state}
+        else:
+            code = f"code-{next(self._ids)}-{base64.b32encode(os.urandom(5)).decode()}"
+            self._codes[code] = (decision[0], decision[1], query.get("redirect_uri"))
+            params = {"code": code, "state": state}
+        location = f"{redirect}{'&' if '?' in redirect else '?'}{urlencode(params)}"
+        raise web.HTTPFound(location)
+
+    def _oauth_access(self, request: web.Request, body: Mapping[str, Any]) -> dict[str, Any]:
+        client_id, client_secret = body.get("client_id"), body.get("client_secret")
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            auth = BasicAuth.decode(header)
+            client_id, client_secret = auth.login, auth.password
+        if client_id != self.client_id:
+            raise SlackErrorResponse("invalid_client_id")
+        if client_secret != self.client_secret:
+            raise SlackErrorResponse("bad_client_secret")
+        if body.get("grant_type") == "refresh_token":
+            team_id = self._refresh_tokens.get(str(body.get("refresh_token") or ""))
+            if team_id is None:
+                raise SlackErrorResponse("invalid_refresh_token")
+            return {**self._issue(team_id), "app_id": self.app_id, "team": {"id": team_id}}
+        grant = self._codes.pop(str(body.get("code") or ""), None)
+        if grant is None:
+            raise SlackErrorResponse("invalid_code")
+        team_id, installer, redirect = grant
+        if redirect is not None and body.get("redirect_uri") != redirect:
+            raise SlackErrorResponse("bad_redirect_uri")
+        team = self.teams[team_id]
+        return {
+            **self._issue(team_id),
+            "scope": "commands,chat:write",
+            "bot_user_id": self.BOT_USER_ID,
+            "app_id": self.app_id,
+            "team": {"id": team.id, "name": team.name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "authed_user": {"id": installer},
+        }
+
     # ------------------------------------------------------------------ access rules
+
+    @staticmethod
+    def _same_team(team_id: str) -> bool:
+        """Whether something of `team_id` is visible to the call being answered."""
+        return _calling_team.get(FakeSlack.TEAM_ID) == team_id
 
     def _channel(self, body: Mapping[str, Any], key: str = "channel") -> FakeChannel:
         cid = str(body.get(key) or "")
         channel = self.channels.get(cid)
         if channel is None:
             by_name = cid.lstrip("#")
-            channel = next((c for c in self.channels.values() if c.name == by_name), None)
-        # Private channels are invisible to a bot that is not in them.
-        if channel is None or (channel.is_private and not channel.is_member):
+            channel = next(
+                (
+                    c
+                    for c in self.channels.values()
+                    if c.name == by_name and self._same_team(c.team_id)
+                ),
+                None,
+            )
+        # Private channels are invisible to a bot that is not in them; another workspace's
+        # channels to a token of this one.
+        if (
+            channel is None
+            or (channel.is_private and not channel.is_member)
+            or not self._same_team(channel.team_id)
+        ):
             raise SlackErrorResponse("channel_not_found")
         return channel
 
@@ -635,11 +808,12 @@ class FakeSlack:
     # ------------------------------------------------------------------ methods
 
     async def _m_auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
+        team = self.teams[_calling_team.get(self.TEAM_ID)]
         return {
-            "url": "https://fake.slack.com/",
-            "team": "Fake Council",
+            "url": f"https://{team.domain}.slack.com/",
+            "team": team.name,
             "user": "leaderbot",
-            "team_id": self.TEAM_ID,
+            "team_id": team.id,
             "user_id": self.BOT_USER_ID,
             "bot_id": self.BOT_ID,
             "is_enterprise_install": False,
@@ -757,7 +931,7 @@ class FakeSlack:
     async def _m_conversations_join(self, body: dict[str, Any]) -> dict[str, Any]:
         cid = str(body.get("channel") or "")
         channel = self.channels.get(cid)
-        if channel is None:
+        if channel is None or not self._same_team(channel.team_id):
             raise SlackErrorResponse("channel_not_found")
         if channel.is_private:
             raise SlackErrorResponse("method_not_supported_for_channel_type")
@@ -787,7 +961,8 @@ class FakeSlack:
 
     async def _m_users_info(self, body: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(body.get("user") or ""))
-        if user is None:
+        # The bot's own user is in every workspace.
+        if user is None or not (user.id == self.BOT_USER_ID or self._same_team(user.team_id)):
             raise SlackErrorResponse("user_not_found")
         return {"user": user.to_api()}
 

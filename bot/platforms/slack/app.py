@@ -33,13 +33,17 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.platforms.slack.client import build_web_client
 from bot.platforms.slack.listeners import commands, events, home
+from bot.platforms.slack.oauth import InstallRoutes, oauth_settings
 from bot.platforms.slack.replays import REPLAY_DROPPED, REPLAY_WINDOW_S, ReplayGuard
+from bot.platforms.slack.tokens import acting_workspace
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,16 +57,50 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 
 
-def build_bolt_app(settings: Settings, *, client: AsyncWebClient | None = None) -> AsyncApp:
+def build_bolt_app(
+    settings: Settings,
+    *,
+    client: AsyncWebClient | None = None,
+    oauth: AsyncOAuthSettings | None = None,
+) -> AsyncApp:
     """The Bolt app. Its client carries SLACK_API_URL; Bolt copies base_url, timeout and
-    retry handlers into the client it makes for each request."""
-    return AsyncApp(
+    retry handlers into the client it makes for each request. With `oauth` (many
+    workspaces), each request is answered with the token of its workspace's installation,
+    renewed first when it is about to expire."""
+    client = client or build_web_client(settings, retry_rate_limits=True)
+    app = AsyncApp(
         name="leaderbot",
-        client=client or build_web_client(settings, retry_rate_limits=True),
+        client=client,
         signing_secret=settings.secret(settings.slack_signing_secret) or "",
+        oauth_settings=oauth,
+        # Given here so that renewing a token goes to SLACK_API_URL (the settings' own
+        # authorize would renew through a default client, at slack.com).
+        authorize=None
+        if oauth is None
+        else AsyncInstallationStoreAuthorize(
+            logger=log,
+            installation_store=oauth.installation_store,
+            client_id=oauth.client_id,
+            client_secret=oauth.client_secret,
+            token_rotation_expiration_minutes=oauth.token_rotation_expiration_minutes,
+            bot_only=True,
+            client=client,
+        ),
         # An event nobody listens to is normal (Slack sends what the manifest subscribes to).
         raise_error_for_unhandled_request=False,
     )
+
+    @app.middleware
+    async def in_its_workspace(context: dict[str, Any], next: Any) -> None:
+        # What leaderbot sends while answering goes with this workspace's token (tokens.py).
+        team = context.get("team_id")
+        token = acting_workspace.set(team if isinstance(team, str) else None)
+        try:
+            await next()
+        finally:
+            acting_workspace.reset(token)
+
+    return app
 
 
 def register_listeners(app: AsyncApp, ctx: Context, inbound: Inbound) -> commands.ResponseUrls:
@@ -235,6 +273,9 @@ class SlackServer:
         self._serving = False
         self._secret = settings.secret(settings.slack_signing_secret)
         self.replays = ReplayGuard(db)
+        # Many workspaces: the install pages, over the app's OAuth flow.
+        flow = app.oauth_flow
+        self.install = InstallRoutes(flow) if flow is not None else None
 
     @property
     def mode(self) -> str:
@@ -247,9 +288,12 @@ class SlackServer:
         return application
 
     def routes(self, application: web.Application) -> None:
-        """POST /slack/events on a (shared) application, in HTTP mode."""
+        """POST /slack/events on a (shared) application, in HTTP mode; the install pages
+        with many workspaces."""
         if not self.socket_mode:
             application.router.add_post(EVENTS_PATH, self._events)
+        if self.install is not None:
+            self.install.routes(application)
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether Slack can reach the bot (HTTP) or the socket is up, and what to show."""
@@ -397,7 +441,12 @@ class SlackRuntime:
     def __init__(self, ctx: Context, inbound: Inbound) -> None:
         self.ctx = ctx
         self.settings = ctx.settings  # the shared server's read timeout and body limit
-        self.app = build_bolt_app(ctx.settings)
+        oauth = (
+            oauth_settings(ctx.settings, ctx.db, clock=ctx.clock)
+            if ctx.settings.slack_oauth
+            else None
+        )
+        self.app = build_bolt_app(ctx.settings, oauth=oauth)
         self.response_urls = register_listeners(self.app, ctx, inbound)
         self.server = SlackServer(self.app, ctx.settings, db=ctx.db)
 

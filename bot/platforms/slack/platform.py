@@ -27,16 +27,22 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
 
 from bot.domain.content import Content, DigestPost, FileUpload, ThreadMessage, UserInfo
 from bot.platforms import multipart
 from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, render
 from bot.platforms.slack.client import DEFAULT_TIMEOUT_S, INVITE_HINT, build_web_client, call
 from bot.platforms.slack.digest_blocks import digest_messages
+from bot.platforms.slack.installations import DatabaseInstallationStore
 from bot.platforms.slack.text import ts_to_datetime, unescape
+from bot.platforms.slack.tokens import WorkspaceTokens, acting_workspace
 from bot.port import (
+    CHANNEL_NOT_FOUND,
     NEEDS_INVITE,
+    NOT_INSTALLED,
     ChatPlatform,
     DeliveryUnknown,
     PermanentFailure,
@@ -46,6 +52,9 @@ from bot.port import (
     StillOurs,
 )
 from bot.settings import Settings
+from bot.store.db import Database
+from bot.store.models import Channel, ChatUser
+from bot.store.token_cipher import TokenCipher
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +135,34 @@ def permalink_for(workspace_url: str, channel_id: str, ts: str, thread_ts: str |
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
 
 
+@dataclass
+class _WorkspaceLink:
+    """A workspace's URL ("https://<domain>.slack.com/"), from auth.test once per process:
+    permalinks are built from it, with no call per post."""
+
+    url: str | None = None
+    lookup: asyncio.Future[str | None] | None = None
+    retry_at: float = 0.0  # after a failed auth.test, not before (loop time)
+
+
+# How many installed workspaces are asked whether they have a channel whose workspace is
+# not recorded (one set from the CLI), before giving up.
+PROBE_LIMIT = 50
+
+
+def workspace_tokens(
+    settings: Settings, db: Database, session: aiohttp.ClientSession | None = None
+) -> WorkspaceTokens:
+    """Many workspaces: the installations' tokens (the key is checked here: SecretKeyError)."""
+    store = DatabaseInstallationStore(db, TokenCipher(settings.secret(settings.secret_key)))
+    rotator = AsyncTokenRotator(
+        client_id=settings.slack_client_id or "",
+        client_secret=settings.secret(settings.slack_client_secret) or "",
+        client=build_web_client(settings, session=session),
+    )
+    return WorkspaceTokens(store, rotator)
+
+
 class SlackPlatform(ChatPlatform):
     name = "slack"
 
@@ -137,13 +174,19 @@ class SlackPlatform(ChatPlatform):
         read_attempts: int = READ_ATTEMPTS,
         page_size: int = PAGE_SIZE,
         post_interval: float = POST_INTERVAL_S,
+        tokens: WorkspaceTokens | None = None,
+        db: Database | None = None,
     ) -> None:
+        # One workspace: `client` carries SLACK_BOT_TOKEN. Many: `client` carries no token,
+        # and each call goes out with the token of the workspace of its channel (`tokens`,
+        # the channel's workspace read from `db`).
         self.client = client
-        # The workspace's URL ("https://<domain>.slack.com/"), from auth.test once per
-        # process: permalinks are built from it, with no call per post.
-        self._workspace_url: str | None = None
-        self._workspace_lookup: asyncio.Future[str | None] | None = None
-        self._workspace_retry_at = 0.0  # after a failed auth.test, not before (loop time)
+        self.tokens = tokens
+        self.db = db
+        if tokens is not None and db is None:
+            raise ValueError("many workspaces need the database (which channel is where)")
+        self._links: dict[str, _WorkspaceLink] = {}
+        self._channel_teams: dict[str, str] = {}
         self._sleep = sleep
         self._read_attempts = read_attempts
         self._page_size = page_size
@@ -151,15 +194,24 @@ class SlackPlatform(ChatPlatform):
         self.post_interval = post_interval
 
     @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> SlackPlatform:
+    def from_settings(
+        cls, settings: Settings, *, db: Database | None = None, **kwargs: Any
+    ) -> SlackPlatform:
         """A platform whose client opens a connection per call: nothing to close."""
         kwargs.setdefault("post_interval", settings.per_channel_interval_s)
-        return cls(build_web_client(settings), **kwargs)
+        if settings.slack_oauth and db is not None:
+            kwargs.setdefault("tokens", workspace_tokens(settings, db))
+        return cls(build_web_client(settings), db=db, **kwargs)
 
     @classmethod
     @asynccontextmanager
     async def pooled(
-        cls, settings: Settings, *, request_timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any
+        cls,
+        settings: Settings,
+        *,
+        request_timeout: float = DEFAULT_TIMEOUT_S,
+        db: Database | None = None,
+        **kwargs: Any,
     ) -> AsyncIterator[SlackPlatform]:
         """A platform sharing one connection pool (much faster for a fan-out), closed on exit.
         slack_sdk ignores its own timeout when given a session, so the session carries it.
@@ -171,9 +223,94 @@ class SlackPlatform(ChatPlatform):
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=request_timeout)
         ) as session:
+            if settings.slack_oauth and db is not None:
+                kwargs.setdefault("tokens", workspace_tokens(settings, db, session))
             yield cls(
-                build_web_client(settings, timeout=request_timeout, session=session), **kwargs
+                build_web_client(settings, timeout=request_timeout, session=session),
+                db=db,
+                **kwargs,
             )
+
+    # ------------------------------------------------------------------ whose token
+
+    def _client_with(self, token: str) -> AsyncWebClient:
+        """A client for one workspace's token, sharing the base client's pool and settings."""
+        base = self.client
+        return AsyncWebClient(
+            token=token,
+            base_url=base.base_url,
+            timeout=base.timeout,
+            session=base.session,
+            retry_handlers=base.retry_handlers,
+        )
+
+    async def api(
+        self, channel_id: str | None = None, *, workspace_id: str | None = None
+    ) -> AsyncWebClient:
+        """The client to call Slack with about this channel (or workspace): the one token of
+        a single-workspace install, or the token of the workspace the channel is in."""
+        if self.tokens is None:
+            return self.client
+        team = workspace_id
+        if team is None and channel_id is not None:
+            team = await self.workspace_of(channel_id)
+        if team is None:
+            team = acting_workspace.get() or await self._only_workspace()
+        if team is None:
+            raise PermanentFailure(
+                "which Slack workspace this is for is not known: use a channel ID",
+                code=NOT_INSTALLED,
+            )
+        return self._client_with(await self.tokens.token(team))
+
+    async def _only_workspace(self) -> str | None:
+        assert self.tokens is not None
+        teams = await self.tokens.installed()
+        return teams[0] if len(teams) == 1 else None
+
+    async def workspace_of(self, channel_id: str) -> str | None:
+        """The workspace a channel is in: recorded with the channel; else the workspace of
+        the request being answered; else the installed workspace that can see it (asked,
+        then recorded)."""
+        if channel_id in self._channel_teams:
+            return self._channel_teams[channel_id]
+        assert self.db is not None and self.tokens is not None
+        async with self.db.read() as session:
+            team = await session.scalar(
+                select(Channel.workspace_id).where(Channel.id == channel_id)
+            )
+        if team is None:
+            team = acting_workspace.get()
+            if team is not None:
+                return team  # not cached: the channel may be another workspace's
+            team = await self._probe(channel_id)
+            if team is None:
+                return None
+            await self._record(channel_id, team)
+        self._channel_teams[channel_id] = team
+        return team
+
+    async def _probe(self, channel_id: str) -> str | None:
+        """Which installed workspace has this channel (conversations.info with each token)."""
+        assert self.tokens is not None
+        teams = await self.tokens.installed()
+        for team in teams[:PROBE_LIMIT]:
+            client = self._client_with(await self.tokens.token(team))
+            try:
+                await call(client.conversations_info(channel=channel_id))
+            except PermanentFailure as exc:
+                if exc.code in (CHANNEL_NOT_FOUND, NOT_INSTALLED):
+                    continue
+                return team  # it exists there (not_in_channel and the like)
+            return team
+        return None
+
+    async def _record(self, channel_id: str, team: str) -> None:
+        assert self.db is not None
+        async with self.db.write() as session:
+            channel = await session.get(Channel, channel_id)
+            if channel is not None and channel.workspace_id is None:
+                channel.workspace_id = team
 
     def owns(self, channel_id: str) -> bool:
         return CHANNEL_ID.fullmatch(channel_id) is not None
@@ -215,8 +352,9 @@ class SlackPlatform(ChatPlatform):
         parts: int = 1,
     ) -> tuple[str, str]:
         """One chat.postMessage, tagged with `key`; returns (channel, ts). No retries."""
+        client = await self.api(channel_id)
         response = await call(
-            self.client.chat_postMessage(
+            client.chat_postMessage(
                 channel=channel_id,
                 text=message["text"],
                 blocks=message["blocks"],
@@ -376,32 +514,38 @@ class SlackPlatform(ChatPlatform):
         """The message's permalink, built from the workspace's URL (auth.test, once per
         process) with no call per message; None if the workspace cannot be told: a post must
         not fail because of its link."""
-        workspace_url = await self.workspace_url()
+        try:
+            client = await self.api(channel_id)
+        except PlatformError:
+            return None
+        workspace_url = await self.workspace_url(client)
         if workspace_url is None:
             return None
         return permalink_for(workspace_url, channel_id, ts, thread_ts)
 
-    async def workspace_url(self) -> str | None:
-        """The workspace's URL from auth.test, asked once (concurrent callers share the one
-        call); None if auth.test fails, and then not asked again for WORKSPACE_RETRY_S (an
-        outage must not add a call to every post)."""
-        if self._workspace_url is not None:
-            return self._workspace_url
+    async def workspace_url(self, client: AsyncWebClient | None = None) -> str | None:
+        """The URL of the workspace of `client`'s token from auth.test, asked once
+        (concurrent callers share the one call); None if auth.test fails, and then not asked
+        again for WORKSPACE_RETRY_S (an outage must not add a call to every post)."""
+        client = client or self.client
+        link = self._links.setdefault(client.token or "", _WorkspaceLink())
+        if link.url is not None:
+            return link.url
         loop = asyncio.get_running_loop()
-        if self._workspace_lookup is None or self._workspace_lookup.done():
-            if loop.time() < self._workspace_retry_at:
+        if link.lookup is None or link.lookup.done():
+            if loop.time() < link.retry_at:
                 return None
-            self._workspace_lookup = asyncio.ensure_future(self._auth_test_url())
-        url = await asyncio.shield(self._workspace_lookup)
+            link.lookup = asyncio.ensure_future(self._auth_test_url(client))
+        url = await asyncio.shield(link.lookup)
         if url is None:
-            self._workspace_retry_at = loop.time() + WORKSPACE_RETRY_S
+            link.retry_at = loop.time() + WORKSPACE_RETRY_S
         else:
-            self._workspace_url = url
+            link.url = url
         return url
 
-    async def _auth_test_url(self) -> str | None:
+    async def _auth_test_url(self, client: AsyncWebClient) -> str | None:
         try:
-            response = await call(self.client.auth_test())
+            response = await call(client.auth_test())
         except PlatformError as exc:
             log.warning("no permalinks for now: auth.test failed: %s", exc)
             return None
@@ -412,8 +556,9 @@ class SlackPlatform(ChatPlatform):
         return url
 
     async def upload(self, channel_id: str, upload: FileUpload, *, thread_ts: str | None) -> None:
+        client = await self.api(channel_id)
         await call(
-            self.client.files_upload_v2(
+            client.files_upload_v2(
                 channel=channel_id,
                 file=upload.data,
                 filename=upload.filename,
@@ -424,8 +569,9 @@ class SlackPlatform(ChatPlatform):
         )
 
     async def ensure_channel(self, channel_id: str) -> None:
+        client = await self.api(channel_id)
         try:
-            await call(self.client.conversations_join(channel=channel_id))
+            await call(client.conversations_join(channel=channel_id))
         except PermanentFailure as exc:
             if exc.code != NEEDS_INVITE:
                 raise
@@ -434,8 +580,9 @@ class SlackPlatform(ChatPlatform):
                 raise PermanentFailure(f"private channel: {INVITE_HINT}", code=exc.code) from exc
 
     async def _is_member(self, channel_id: str) -> bool:
+        client = await self.api(channel_id)
         try:
-            response = await self._read(lambda: self.client.conversations_info(channel=channel_id))
+            response = await self._read(lambda: client.conversations_info(channel=channel_id))
         except PermanentFailure:
             return False
         return bool((response.get("channel") or {}).get("is_member"))
@@ -521,9 +668,10 @@ class SlackPlatform(ChatPlatform):
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         oldest = f"{max(0.0, (since - CLOCK_SKEW_MARGIN).timestamp()):.6f}"
+        client = await self.api(channel_id)
         if thread_ts is None:
             messages = await self._pages(
-                lambda cursor: self.client.conversations_history(
+                lambda cursor: client.conversations_history(
                     channel=channel_id,
                     oldest=oldest,
                     include_all_metadata=True,
@@ -534,7 +682,7 @@ class SlackPlatform(ChatPlatform):
             )
         else:
             messages = await self._pages(
-                lambda cursor: self.client.conversations_replies(
+                lambda cursor: client.conversations_replies(
                     channel=channel_id,
                     ts=thread_ts,
                     oldest=oldest,
@@ -547,8 +695,9 @@ class SlackPlatform(ChatPlatform):
         return [m for m in messages if isinstance(m, dict)]
 
     async def fetch_thread(self, channel_id: str, thread_id: str) -> list[ThreadMessage]:
+        client = await self.api(channel_id)
         messages = await self._pages(
-            lambda cursor: self.client.conversations_replies(
+            lambda cursor: client.conversations_replies(
                 channel=channel_id, ts=thread_id, limit=self._page_size, cursor=cursor
             ),
             "messages",
@@ -570,7 +719,12 @@ class SlackPlatform(ChatPlatform):
         return sorted(replies.values(), key=lambda m: _ts_order(m.message_id))
 
     async def user_info(self, user_id: str, *, channel_id: str | None = None) -> UserInfo:
-        response = await self._read(lambda: self.client.users_info(user=user_id))
+        client = (
+            await self.api(channel_id)
+            if channel_id is not None
+            else await self.api(workspace_id=await self._workspace_of_user(user_id))
+        )
+        response = await self._read(lambda: client.users_info(user=user_id))
         user = response.get("user") or {}
         profile = user.get("profile") or {}
         display = (
@@ -591,12 +745,24 @@ class SlackPlatform(ChatPlatform):
             workspace_id=user.get("team_id"),
         )
 
+    async def _workspace_of_user(self, user_id: str) -> str | None:
+        """Many workspaces, no channel named: the workspace of the request being answered,
+        else the one the user was last seen in."""
+        if self.tokens is None or self.db is None:
+            return None
+        team = acting_workspace.get()
+        if team is not None:
+            return team
+        async with self.db.read() as session:
+            return await session.scalar(select(ChatUser.workspace_id).where(ChatUser.id == user_id))
+
     async def member_count(self, channel_id: str) -> int | None:
         """Slack's num_members, less this bot. Other bots are counted: telling them apart
         would cost a users.info call per member. None when Slack will not say."""
         try:
+            client = await self.api(channel_id)
             response = await self._read(
-                lambda: self.client.conversations_info(channel=channel_id, include_num_members=True)
+                lambda: client.conversations_info(channel=channel_id, include_num_members=True)
             )
         except PermanentFailure as exc:
             log.warning("no member count for %s: %s", channel_id, exc)

@@ -8,6 +8,7 @@ from bot.store import (  # noqa: F401  (register every table)
     models,
     models_console,
     models_feeds,
+    models_slack,
     models_teams,
 )
 
