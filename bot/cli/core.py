@@ -77,6 +77,11 @@ def register(sub: Any) -> None:
     listing = sub.add_parser("schedules", help="every schedule: next post, recent and missed")
     listing.set_defaults(handler=_schedules)
 
+    key = sub.add_parser(
+        "secret-key", help="a new key for LEADERBOT_SECRET_KEY (encrypts stored Slack tokens)"
+    )
+    key.set_defaults(runner=_secret_key)
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=OneLineParser)
     db_sub.required = True
@@ -111,6 +116,14 @@ async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await db.dispose()
     print("database is up to date")
+    return 0
+
+
+async def _secret_key(args: argparse.Namespace, settings: Settings) -> int:
+    """A fresh Fernet key, printed: no database, no platform."""
+    from bot.store.token_cipher import new_key
+
+    print(new_key())
     return 0
 
 

@@ -31,6 +31,8 @@ from bot.store.models import (
     ReplyTombstone,
 )
 from bot.store.models_console import ConsoleMessageRow
+from bot.store.models_feeds import Feed
+from bot.store.models_slack import SlackInstallation
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +113,20 @@ def _names(value: Any, people: set[str]) -> bool:
     return False
 
 
-async def _purge_audit(session: Any, channels: list[str], people: set[str]) -> int:
-    """Delete the audit entries about these channels, by these people, or naming them."""
+async def _purge_audit(
+    session: Any, channels: list[str], people: set[str], workspace_id: str | None = None
+) -> int:
+    """Delete the audit entries about these channels, made in the workspace, by these
+    people, or naming them."""
     doomed: set[int] = set()
+    if workspace_id is not None:
+        doomed.update(
+            (
+                await session.scalars(
+                    select(AuditEntry.id).where(AuditEntry.workspace_id == workspace_id)
+                )
+            ).all()
+        )
     if channels:
         doomed.update(
             (
@@ -157,6 +170,7 @@ async def forget_user(ctx: Context, user_id: str, *, actor: str = "cli") -> Eras
         # The console keeps its messages in our database: they are ours to erase too.
         await session.execute(delete(ConsoleMessageRow).where(ConsoleMessageRow.user_id == user_id))
         profile = await session.get(ChatUser, user_id)
+        workspace_id = profile.workspace_id if profile is not None else None
         if profile is not None:
             await session.delete(profile)
             out.profile = True
@@ -168,6 +182,8 @@ async def forget_user(ctx: Context, user_id: str, *, actor: str = "cli") -> Eras
             channel_id=None,
             before=None,
             after={"user": user_id, "replies_deleted": out.replies},
+            # Seen only by the admins of the person's workspace (it names them).
+            workspace_id=workspace_id,
         )
     return out
 
@@ -178,10 +194,27 @@ async def purge_workspace(ctx: Context, platform: str, workspace_id: str) -> Era
     out = Erasure()
     async with ctx.db.write() as session:
         # A single-workspace install may not know a channel's workspace (set from the CLI);
-        # its channels on that platform all belong to the workspace that uninstalled.
-        owned = (Channel.workspace_id == workspace_id) | (
-            Channel.workspace_id.is_(None) & (Channel.platform == platform)
+        # its channels on that platform all belong to the workspace that uninstalled. With
+        # other workspaces still there, such a channel may be theirs: it stays.
+        others = await session.scalar(
+            select(func.count(Channel.id)).where(
+                Channel.platform == platform,
+                Channel.workspace_id.is_not(None),
+                Channel.workspace_id != workspace_id,
+            )
         )
+        if platform == "slack":
+            others = (others or 0) + (
+                await session.scalar(
+                    select(func.count(SlackInstallation.team_id)).where(
+                        SlackInstallation.team_id != workspace_id
+                    )
+                )
+                or 0
+            )
+        owned = Channel.workspace_id == workspace_id
+        if not others:
+            owned = owned | (Channel.workspace_id.is_(None) & (Channel.platform == platform))
         channels = list((await session.scalars(select(Channel.id).where(owned))).all())
         # The workspace's people, before their rows go: for the audit entries that name them.
         people = set(
@@ -212,11 +245,19 @@ async def purge_workspace(ctx: Context, platform: str, workspace_id: str) -> Era
                 delete(ReplyTombstone).where(ReplyTombstone.channel_id.in_(channels))
             )
             await session.execute(delete(Post).where(Post.channel_id.in_(channels)))
+            # The feeds added for those channels (feeds for every channel stay).
+            await session.execute(delete(Feed).where(Feed.channel_id.in_(channels)))
             await session.execute(delete(Channel).where(Channel.id.in_(channels)))
         out.channels = channels
-        out.audit_entries = await _purge_audit(session, channels, people)
+        out.audit_entries = await _purge_audit(session, channels, people, workspace_id)
+        await session.execute(delete(BotAdmin).where(BotAdmin.workspace_id == workspace_id))
         if people:
             await session.execute(delete(BotAdmin).where(BotAdmin.user_id.in_(people)))
+        if platform == "slack":
+            # Its installation, and the tokens with it.
+            await session.execute(
+                delete(SlackInstallation).where(SlackInstallation.team_id == workspace_id)
+            )
         # Commands and interactions seen from this workspace (ids `cmd:<workspace>:…`).
         await session.execute(
             delete(ProcessedEvent).where(ProcessedEvent.event_id.startswith(f"cmd:{workspace_id}:"))

@@ -37,7 +37,6 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
 from urllib.parse import urlencode
 
 from aiohttp import BasicAuth, WSMsgType, web

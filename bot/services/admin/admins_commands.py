@@ -15,7 +15,7 @@ from bot.services.context import Context
 
 async def list_admins(ctx: Context, cmd: ListAdmins, where: Where, inv: Invocation) -> Outcome:
     s = inv.style
-    added = await list_bot_admins(ctx)
+    added = await list_bot_admins(ctx, inv.workspace_id)
     lines = ["Workspace admins and owners can always change leaderbot's settings."]
     if ctx.settings.admins:
         people = ", ".join(s.user(u) for u in sorted(ctx.settings.admins))
@@ -58,7 +58,7 @@ async def add_admin(ctx: Context, cmd: AddAdmin, where: Where, inv: Invocation) 
         return Outcome(f"{person} is a workspace admin or owner, so can already change settings.")
     if cmd.user.id in ctx.settings.admins:
         return Outcome(f"{person} is {ALLOW_LISTED}, so can already change settings.")
-    if not await add_bot_admin(ctx, cmd.user.id, actor=inv.user_id):
+    if not await add_bot_admin(ctx, cmd.user.id, actor=inv.user_id, workspace_id=inv.workspace_id):
         return Outcome(f"{person} is already a leaderbot admin.")
     return change_made(
         f"{person} can now change leaderbot's settings. `{SLASH} admins remove` takes that back."
@@ -67,7 +67,7 @@ async def add_admin(ctx: Context, cmd: AddAdmin, where: Where, inv: Invocation) 
 
 async def remove_admin(ctx: Context, cmd: RemoveAdmin, where: Where, inv: Invocation) -> Outcome:
     person = inv.style.user(cmd.user.id)
-    if await remove_bot_admin(ctx, cmd.user.id, actor=inv.user_id):
+    if await remove_bot_admin(ctx, cmd.user.id, actor=inv.user_id, workspace_id=inv.workspace_id):
         return change_made(f"{person} is no longer a leaderbot admin.")
     if cmd.user.id in ctx.settings.admins:
         return refused(

@@ -81,11 +81,17 @@ async def _remember(ctx: Context, info: UserInfo) -> None:
 
 
 async def _standing(
-    ctx: Context, user_id: str, platform: ChatPlatform, channel_id: str | None = None
+    ctx: Context,
+    user_id: str,
+    platform: ChatPlatform,
+    channel_id: str | None = None,
+    workspace_id: str | None = None,
 ) -> tuple[UserInfo | None, dict[str, Any]]:
-    """The user as the platform sees them, and the rest of what the rules decide on."""
+    """The user as the platform sees them, and the rest of what the rules decide on. Those
+    added with `admins add` count in the workspace they were added in (`workspace_id`: where
+    the command came from)."""
     user, error = await who_is(ctx, user_id, platform, channel_id)
-    listed = {user_id} if await is_bot_admin(ctx, user_id) else set()
+    listed = {user_id} if await is_bot_admin(ctx, user_id, workspace_id) else set()
     return user, {
         "user_id": user_id,
         "allowlist": ctx.settings.admins,
@@ -95,11 +101,16 @@ async def _standing(
 
 
 async def admin_decision(
-    ctx: Context, user_id: str, platform: ChatPlatform, *, platform_label: str | None = None
+    ctx: Context,
+    user_id: str,
+    platform: ChatPlatform,
+    *,
+    platform_label: str | None = None,
+    workspace_id: str | None = None,
 ) -> Decision:
     """May this person change settings? (The App Home asks before showing buttons.)
     `platform_label` names the platform in a refusal ("your Slack role")."""
-    user, facts = await _standing(ctx, user_id, platform)
+    user, facts = await _standing(ctx, user_id, platform, workspace_id=workspace_id)
     return decide_admin(user, **facts, platform_label=platform_label)
 
 
@@ -111,9 +122,10 @@ async def authorize(
     *,
     channel_id: str | None = None,
     platform_label: str | None = None,
+    workspace_id: str | None = None,
 ) -> Decision:
     """May this person make this change in `channel_id` (where their standing is asked)?"""
     if not command.changes:
         return Decision(True, READING)  # no lookup: reading works even when users.info is down
-    user, facts = await _standing(ctx, user_id, platform, channel_id)
+    user, facts = await _standing(ctx, user_id, platform, channel_id, workspace_id)
     return decide_command(command, user, **facts, platform_label=platform_label)

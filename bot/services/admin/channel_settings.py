@@ -93,4 +93,5 @@ async def record(
             channel_id=channel_id,
             before=before,
             after=after,
+            workspace_id=inv.workspace_id,
         )

@@ -60,6 +60,7 @@ from bot.services.admin.replies import Invocation, Outcome, as_sentence, refused
 from bot.services.admin.targets import Where, resolve
 from bot.services.ask import UnknownQuestion
 from bot.services.context import Context
+from bot.services.workspaces import is_foreign
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,12 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
     where = resolve(command.channel, inv)
     if isinstance(where, Outcome):
         return where
+    if await is_foreign(ctx, where.id, inv.workspace_id):
+        # Reading too: one workspace's settings, replies and audit are not another's to see.
+        return refused(
+            f"{inv.style.channel(where.id)} is in another workspace: its settings are read and "
+            "changed from there only. Name a channel of this workspace, or none for this one."
+        )
     platform = ctx.platform_for(inv.channel_id)
     # Standing is asked where the change is made (a Teams owner owns one team, not all).
     target = where.id if platform.owns(where.id) else inv.channel_id
@@ -114,6 +121,7 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
         platform,
         channel_id=target,
         platform_label=inv.platform_label,
+        workspace_id=inv.workspace_id,
     )
     if not decision.allowed:
         return refused(inv.style.escape(decision.reason))

@@ -31,5 +31,7 @@ async def list_questions(
 
 
 async def show_status(ctx: Context, cmd: Status, where: Where, inv: Invocation) -> Outcome:
-    summary = await summarise(ctx, where.id, audit_entries=STATUS_AUDIT_ENTRIES)
+    summary = await summarise(
+        ctx, where.id, audit_entries=STATUS_AUDIT_ENTRIES, workspace_id=inv.workspace_id
+    )
     return Outcome(status_text(summary, inv.style, ctx.questions))

@@ -42,7 +42,12 @@ async def channel_feeds(ctx: Context, channel_id: str) -> list[FeedView]:
     return feeds_of(await feed_admin.list_feeds(ctx), channel_id)
 
 
-async def summarise(ctx: Context, channel_id: str, *, audit_entries: int = 0) -> ChannelSummary:
+async def summarise(
+    ctx: Context, channel_id: str, *, audit_entries: int = 0, workspace_id: str | None = None
+) -> ChannelSummary:
+    """What the channel has set up; with `audit_entries`, the newest changes to it, and those
+    to no channel in particular made from `workspace_id` or by the operator (the CLI, for
+    every workspace)."""
     summary = ChannelSummary(channel_id)
     for view in await schedule_service.list_schedules(ctx, channel_id=channel_id, history=0):
         s = view.schedule
@@ -66,7 +71,16 @@ async def summarise(ctx: Context, channel_id: str, *, audit_entries: int = 0) ->
         if audit_entries:
             query = (
                 select(AuditEntry)
-                .where((AuditEntry.channel_id == channel_id) | AuditEntry.channel_id.is_(None))
+                .where(
+                    (AuditEntry.channel_id == channel_id)
+                    | (
+                        AuditEntry.channel_id.is_(None)
+                        & (
+                            AuditEntry.workspace_id.is_(None)
+                            | (AuditEntry.workspace_id == workspace_id)
+                        )
+                    )
+                )
                 .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
                 .limit(audit_entries)
             )
@@ -74,12 +88,17 @@ async def summarise(ctx: Context, channel_id: str, *, audit_entries: int = 0) ->
     return summary
 
 
-async def served_channels(ctx: Context) -> list[str]:
-    """The channels with a schedule or alerts on, ordered by name (the App Home lists them)."""
+async def served_channels(ctx: Context, workspace_id: str | None = None) -> list[str]:
+    """The channels with a schedule or alerts on, ordered by name (the App Home lists them);
+    with `workspace_id`, that workspace's only (and those with none recorded)."""
     async with ctx.db.read() as session:
         scheduled = set((await session.scalars(select(Schedule.channel_id))).all())
         alerted = set(
             await session.scalars(select(Channel.id).where(Channel.alerts_enabled.is_(True)))
         )
-        names = {cid: name for cid, name in await session.execute(select(Channel.id, Channel.name))}
+        rows = (await session.execute(select(Channel.id, Channel.name, Channel.workspace_id))).all()
+    names = {cid: name for cid, name, _ in rows}
+    if workspace_id is not None:
+        elsewhere = {cid for cid, _, ws in rows if ws is not None and ws != workspace_id}
+        scheduled, alerted = scheduled - elsewhere, alerted - elsewhere
     return sorted(scheduled | alerted, key=lambda c: ((names.get(c) or c).lower(), c))

@@ -133,9 +133,14 @@ async def _channel_blocks(ctx: Context, channel_id: str, admin: bool) -> list[di
     return blocks
 
 
-async def home_view(ctx: Context, user_id: str, *, notice: str | None = None) -> dict[str, Any]:
-    """The Home tab for one person. `notice`: the result of what they just did (mrkdwn)."""
-    decision = await admin_decision(ctx, user_id, _slack(ctx), platform_label=PLATFORM_LABEL)
+async def home_view(
+    ctx: Context, user_id: str, *, notice: str | None = None, workspace_id: str | None = None
+) -> dict[str, Any]:
+    """The Home tab for one person, in their workspace: its channels only. `notice`: the
+    result of what they just did (mrkdwn)."""
+    decision = await admin_decision(
+        ctx, user_id, _slack(ctx), platform_label=PLATFORM_LABEL, workspace_id=workspace_id
+    )
     admin = decision.allowed
     blocks: list[dict[str, Any]] = [
         header("leaderbot"),
@@ -151,7 +156,7 @@ async def home_view(ctx: Context, user_id: str, *, notice: str | None = None) ->
         blocks.append(context(f"You can change these settings ({escape_mrkdwn(decision.reason)})."))
     else:
         blocks.append(context(escape_mrkdwn(decision.reason)))
-    channels = await served_channels(ctx)
+    channels = await served_channels(ctx, workspace_id)
     for channel_id in channels[:MAX_CHANNELS]:
         blocks += await _channel_blocks(ctx, channel_id, admin)
     if len(channels) > MAX_CHANNELS:
@@ -181,12 +186,16 @@ async def home_view(ctx: Context, user_id: str, *, notice: str | None = None) ->
 
 
 async def publish(
-    ctx: Context, client: AsyncWebClient, user_id: str, *, notice: str | None = None
+    ctx: Context,
+    client: AsyncWebClient,
+    user_id: str,
+    *,
+    notice: str | None = None,
+    workspace_id: str | None = None,
 ) -> None:
     try:
-        await client.views_publish(
-            user_id=user_id, view=await home_view(ctx, user_id, notice=notice)
-        )
+        view = await home_view(ctx, user_id, notice=notice, workspace_id=workspace_id)
+        await client.views_publish(user_id=user_id, view=view)
     except SlackClientError as exc:
         log.warning("could not publish the Home tab: %s", exc)
 
@@ -457,7 +466,7 @@ async def _carry_out(
     except Exception:
         log.exception("App Home %s failed", command.action)
         notice = "Something went wrong on my side, so that may not have worked. Try again."
-    await publish(ctx, client, inv.user_id, notice=notice)
+    await publish(ctx, client, inv.user_id, notice=notice, workspace_id=inv.workspace_id)
 
 
 def _clicked(body: dict[str, Any]) -> str:
@@ -476,11 +485,14 @@ def _slack(ctx: Context) -> ChatPlatform:
 
 def register(app: AsyncApp, ctx: Context) -> None:
     @app.event("app_home_opened")
-    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def home_opened(
+        event: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
         user = event.get("user")
         if event.get("tab", "home") != "home" or not isinstance(user, str) or not user:
             return
-        await publish(ctx, client, user)
+        team = context.get("team_id")
+        await publish(ctx, client, user, workspace_id=team if isinstance(team, str) else None)
 
     async def open_modal(client: AsyncWebClient, body: dict[str, Any], view: dict) -> None:
         try:

@@ -1,0 +1,27 @@
+"""Which workspace a channel is in, so that one workspace's admins never read or change
+another's settings (many Slack workspaces on one deployment; a Teams team is a workspace too).
+
+A channel's workspace is recorded with it (from the command, the install, or the platform);
+a channel with none recorded (set up from the CLI) is nobody's to refuse.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.services.context import Context
+from bot.store.models import Channel
+
+
+async def channel_workspace(ctx: Context, channel_id: str) -> str | None:
+    async with ctx.db.read() as session:
+        return await session.scalar(select(Channel.workspace_id).where(Channel.id == channel_id))
+
+
+async def is_foreign(ctx: Context, channel_id: str, workspace_id: str | None) -> bool:
+    """Whether the channel is recorded in a workspace other than `workspace_id` (None: the
+    console or the CLI, which see every workspace)."""
+    if workspace_id is None:
+        return False
+    recorded = await channel_workspace(ctx, channel_id)
+    return recorded is not None and recorded != workspace_id
