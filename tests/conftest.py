@@ -34,6 +34,10 @@ def make_settings(**overrides: Any) -> Settings:
         "SLACK_BOT_TOKEN": None,
         "SLACK_SIGNING_SECRET": None,
         "SLACK_APP_TOKEN": None,
+        "SLACK_CLIENT_ID": None,
+        "SLACK_CLIENT_SECRET": None,
+        "SLACK_STATE_SECRET": None,
+        "LEADERBOT_SECRET_KEY": None,
         "DATABASE_URL": "sqlite+aiosqlite:///:memory:",
         "LEADERBOT_PER_CHANNEL_INTERVAL": 0,
     }

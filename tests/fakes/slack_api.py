@@ -646,14 +646,14 @@ class FakeSlack:
             case Drop():
                 return None
 
-        handler: Handler | None = getattr(self, "_m_" + method.replace(".", "_"), None)
-        if handler is None:
-            return self._json({"ok": False, "error": "unknown_method"}, status=404)
         if method == "oauth.v2.access":  # the app's credentials, not a token
             try:
                 return self._json({"ok": True, **self._oauth_access(request, body)})
             except SlackErrorResponse as exc:
                 return self._json({"ok": False, "error": exc.code})
+        handler: Handler | None = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return self._json({"ok": False, "error": "unknown_method"}, status=404)
         token = self._token(request, body)
         if not token:
             return self._json({"ok": False, "error": "not_authed"})

@@ -62,11 +62,13 @@ async def add_bot_admin(
 async def remove_bot_admin(
     ctx: Context, user_id: str, *, actor: str, workspace_id: str | None = None
 ) -> bool:
-    """Remove from the admins (audited); False if they were not one of this workspace's
-    (an admin of another workspace is not this one's to remove)."""
+    """Remove from the admins (audited); False if they were not one who counts in this
+    workspace (an admin of another workspace is not this one's to remove)."""
     async with ctx.db.write() as session:
         row = await session.get(BotAdmin, user_id)
-        if row is None or (workspace_id is not None and row.workspace_id != workspace_id):
+        if row is None or (
+            workspace_id is not None and row.workspace_id not in (None, workspace_id)
+        ):
             return False
         before = {"admin": row.user_id, "added_by": row.added_by}
         await session.delete(row)

@@ -1,0 +1,216 @@
+"""Many Slack workspaces on one deployment: installing through OAuth (the real HTTP flow
+against the fake Slack), tokens encrypted at rest, the install flow's failures as clear
+pages, token rotation, and start-up without a key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select, text
+
+from bot.domain.content import Notice
+from bot.platforms.slack.oauth import BOT_SCOPES
+from bot.store.models_slack import SlackInstallation
+from bot.store.token_cipher import SecretKeyError, TokenCipher, new_key
+from tests.oauth_harness import A_ADMIN, B_ADMIN, CA, CB, TA, TB, deployment
+
+ROOT = Path(__file__).resolve().parent.parent
+START_AGAIN = "Start the install again"
+
+
+async def test_two_workspaces_install_through_the_oauth_flow(make_context, database_url) -> None:
+    async with deployment(make_context, database_url) as bot:
+        page = await bot.install(TA, A_ADMIN)
+        assert page.status == 200, page.text
+        assert "installed in Council A" in page.text
+        page = await bot.install(TB, B_ADMIN)
+        assert page.status == 200 and "installed in Council B" in page.text
+
+        async with bot.ctx.db.read() as session:
+            rows = {r.team_id: r for r in (await session.scalars(select(SlackInstallation)))}
+        assert set(rows) == {TA, TB}
+        assert rows[TA].installer_user_id == A_ADMIN and rows[TA].team_name == "Council A"
+
+        # Each workspace's posts go out with its own token.
+        slack = bot.ctx.platform_for(CA)
+        await slack.post(CA, Notice("hello A"), key="hello-a")
+        await slack.post(CB, Notice("hello B"), key="hello-b")
+        by_channel = {
+            c.body["channel"]: c.headers["Authorization"].removeprefix("Bearer ")
+            for c in bot.fake.calls("chat.postMessage")
+        }
+        assert by_channel[CA] in bot.fake.bot_tokens(TA)
+        assert by_channel[CB] in bot.fake.bot_tokens(TB)
+
+
+async def test_tokens_are_unreadable_in_the_database_without_the_key(
+    make_context, database_url
+) -> None:
+    async with deployment(make_context, database_url, token_lifetime_s=43_200) as bot:
+        assert (await bot.install(TA, A_ADMIN)).status == 200
+        [token] = bot.fake.bot_tokens(TA)
+        [refresh] = bot.fake._refresh_tokens
+        async with bot.ctx.db.read() as session:
+            raw = (await session.execute(text("SELECT * FROM slack_installations"))).one()
+        stored = " ".join(str(value) for value in raw)
+        for secret in (token, refresh):
+            assert secret not in stored
+            # Not even a recognisable piece of it.
+            assert secret[-12:] not in stored
+        row = dict(raw._mapping)
+        with pytest.raises(SecretKeyError):
+            TokenCipher(new_key()).decrypt(row["bot_token_enc"])
+        assert TokenCipher(bot.key).decrypt(row["bot_token_enc"]) == token
+        assert TokenCipher(bot.key).decrypt(row["bot_refresh_token_enc"]) == refresh
+
+
+async def test_a_cancelled_install_gets_a_clear_page(make_context, sqlite_url) -> None:
+    async with deployment(make_context, sqlite_url) as bot:
+        bot.fake.deny_next_install()
+        authorize_url, cookie = await bot.start_install()
+        page = await bot.get(await bot.authorize(authorize_url), cookie=cookie)
+        assert page.status == 200
+        assert "cancelled in Slack" in page.text and START_AGAIN in page.text
+        assert not bot.fake.calls("oauth.v2.access")
+
+
+async def test_a_replayed_expired_forged_or_foreign_state_gets_a_clear_page(
+    make_context, sqlite_url, clock
+) -> None:
+    async with deployment(make_context, sqlite_url) as bot:
+        # Replayed: the same redirect a second time, after it installed.
+        bot.fake.approve_next_install(TA, A_ADMIN)
+        authorize_url, cookie = await bot.start_install()
+        back = await bot.authorize(authorize_url)
+        assert (await bot.get(back, cookie=cookie)).status == 200
+        again = await bot.get(back, cookie=cookie)
+        assert again.status == 400 and "already been used" in again.text
+
+        # Expired: Slack sends the browser back eleven minutes later.
+        bot.fake.approve_next_install(TB, B_ADMIN)
+        authorize_url, cookie = await bot.start_install()
+        back = await bot.authorize(authorize_url)
+        clock.advance(minutes=11)
+        late = await bot.get(back, cookie=cookie)
+        assert late.status == 400 and "expired" in late.text and START_AGAIN in late.text
+
+        # Forged: a state this deployment never signed (the cookie set to match it).
+        bot.fake.approve_next_install(TB, B_ADMIN)
+        authorize_url, cookie = await bot.start_install()
+        back = await bot.authorize(authorize_url)
+        forged_state = cookie[:-4] + ("AAAA" if not cookie.endswith("AAAA") else "BBBB")
+        forged = back.replace(cookie, forged_state)
+        page = await bot.get(forged, cookie=forged_state)
+        assert page.status == 400 and START_AGAIN in page.text
+
+        # Another browser (no state cookie), and no state at all.
+        page = await bot.get(back)
+        assert page.status == 400 and "another browser" in page.text
+        page = await bot.get(bot.base + "/slack/oauth_redirect?code=x")
+        assert page.status == 400 and START_AGAIN in page.text
+
+        # Only the first install went through; none of the rest reached Slack's token API.
+        assert len(bot.fake.calls("oauth.v2.access")) == 1
+        async with bot.ctx.db.read() as session:
+            teams = list(await session.scalars(select(SlackInstallation.team_id)))
+        assert teams == [TA]
+
+
+async def test_an_expired_token_is_renewed_before_posting_and_answering(
+    make_context, database_url
+) -> None:
+    # Tokens live a minute: less than the two hours before expiry at which they are renewed.
+    async with deployment(make_context, database_url, token_lifetime_s=60) as bot:
+        assert (await bot.install(TA, A_ADMIN)).status == 200
+        [first] = bot.fake.bot_tokens(TA)
+        bot.fake.expire(first)  # Slack refuses it from now on
+
+        slack = bot.ctx.platform_for(CA)
+        sent = await slack.post(CA, Notice("after expiry"), key="renewed-1")
+        assert sent.message_id
+        refreshes = [
+            c for c in bot.fake.calls("oauth.v2.access") if c.body.get("grant_type") == "refresh_token"
+        ]
+        assert refreshes, "the token was not renewed"
+        post = bot.fake.calls("chat.postMessage")[-1]
+        used = post.headers["Authorization"].removeprefix("Bearer ")
+        assert used != first and used in bot.fake.bot_tokens(TA) and post.status == 200
+        # The newest token is what is stored (encrypted) for every process. (A token that
+        # lives a minute is within the renewal margin at once: each use renews it.)
+        async with bot.ctx.db.read() as session:
+            row = await session.get(SlackInstallation, TA)
+        assert row is not None
+        assert TokenCipher(bot.key).decrypt(row.bot_token_enc) == bot.fake.bot_tokens(TA)[-1]
+
+        # Inbound too: Bolt renews before answering a command (its auth.test would fail).
+        for token in bot.fake.bot_tokens(TA):
+            bot.fake.expire(token)
+        answer = await bot.say("status", team=TA, user=A_ADMIN, channel=CA)
+        assert CA in answer, answer
+        assert len(bot.fake.bot_tokens(TA)) >= 3
+
+
+def test_the_install_asks_for_the_manifest_s_bot_scopes() -> None:
+    manifest = yaml.safe_load((ROOT / "deploy" / "slack-manifest.yaml").read_text())
+    assert sorted(BOT_SCOPES) == sorted(manifest["oauth_config"]["scopes"]["bot"])
+
+
+# --- start-up -------------------------------------------------------------------------------
+
+
+def _leaderbot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADERBOT_"))}
+    clean["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env=clean | env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+
+OAUTH_ENV = {
+    "SLACK_CLIENT_ID": "1111.2222",
+    "SLACK_CLIENT_SECRET": "client-secret",
+    "SLACK_STATE_SECRET": "state-secret-0123456789",
+    "SLACK_SIGNING_SECRET": "signing-secret",
+    "SLACK_API_URL": "http://127.0.0.1:9/api/",
+    "LEADERBOT_PORT": "0",
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "needle"),
+    [(None, "LEADERBOT_SECRET_KEY is not set"), ("not-a-key", "not a valid key")],
+)
+def test_oauth_mode_refuses_to_start_without_a_valid_key(
+    tmp_path: Path, key: str | None, needle: str
+) -> None:
+    env = OAUTH_ENV | ({"LEADERBOT_SECRET_KEY": key} if key else {})
+    out = _leaderbot(tmp_path, "run", **env)
+    assert out.returncode == 1
+    lines = [line for line in out.stderr.splitlines() if line.strip() and " INFO " not in line]
+    assert len(lines) == 1, out.stderr
+    assert needle in lines[0] and "Traceback" not in out.stderr
+
+
+def test_half_the_oauth_settings_are_refused_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in OAUTH_ENV.items() if k != "SLACK_STATE_SECRET"}
+    out = _leaderbot(tmp_path, "questions", **env)
+    assert out.returncode == 2
+    assert "missing: SLACK_STATE_SECRET" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_secret_key_prints_a_key_the_bot_accepts(tmp_path: Path) -> None:
+    out = _leaderbot(tmp_path, "secret-key")
+    assert out.returncode == 0, out.stderr
+    key = out.stdout.strip()
+    cipher = TokenCipher(key)  # raises if it is not a key
+    assert cipher.decrypt(cipher.encrypt("xoxb-1")) == "xoxb-1"
