@@ -145,7 +145,7 @@ def add_workspace(fake: FakeSlack, team: str, name: str, admin: str, member: str
 
 @asynccontextmanager
 async def deployment(
-    make_context, url: str, *, token_lifetime_s: float | None = None
+    make_context, url: str, *, token_lifetime_s: float | None = None, **settings: Any
 ) -> AsyncIterator[Deployment]:
     """leaderbot in OAuth mode on a free port; workspaces A (TA) and B (TB) exist in the
     fake Slack, neither installed yet."""
@@ -162,6 +162,7 @@ async def deployment(
             LEADERBOT_SECRET_KEY=key,
             SLACK_SIGNING_SECRET=SECRET,
             SLACK_API_URL=fake.url,
+            **settings,
         )
         ctx.platforms = Platforms([SlackPlatform.from_settings(ctx.settings, db=ctx.db)])
         inbound = Inbound(ctx)

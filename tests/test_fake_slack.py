@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -284,3 +285,79 @@ def test_signature_matches_slack_documented_example() -> None:
     assert signature(body, "8f742231b10e8888abcd99yyyzzz85a5", 1531420618) == expected
     headers = signed_headers(body, "8f742231b10e8888abcd99yyyzzz85a5", timestamp=1531420618)
     assert headers["X-Slack-Signature"] == expected
+
+
+async def _installed(fake: FakeSlack, team: str) -> dict[str, Any]:
+    """A workspace installed the way Slack does it: authorize, then exchange the code."""
+    fake.redirect_url = "https://bot.invalid/slack/oauth_redirect"
+    fake.approve_next_install(team, "UINSTALLER")
+    query = f"client_id={fake.client_id}&state=s1&scope=chat:write"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(fake.base + "oauth/v2/authorize?" + query, allow_redirects=False) as response,
+    ):
+        assert response.status == 302
+        location = response.headers["Location"]
+    assert location.startswith(fake.redirect_url) and "state=s1" in location
+    code = location.split("code=")[1].split("&")[0]
+    oauth = AsyncWebClient(base_url=fake.url, retry_handlers=[])
+    answer = await oauth.oauth_v2_access(
+        client_id=fake.client_id, client_secret=fake.client_secret, code=code
+    )
+    return dict(answer.data)  # type: ignore[arg-type]
+
+
+async def test_a_workspace_s_token_reaches_only_its_own_channels_and_people(
+    fake: FakeSlack,
+) -> None:
+    fake.add_team("TOTHER", "Other Council")
+    fake.add_channel("COTHER", "theirs", team_id="TOTHER")
+    fake.add_user("UOTHER", "otto", team_id="TOTHER")
+    answer = await _installed(fake, "TOTHER")
+    assert answer["team"] == {"id": "TOTHER", "name": "Other Council"}
+    theirs = AsyncWebClient(token=answer["access_token"], base_url=fake.url, retry_handlers=[])
+    ours = AsyncWebClient(token=fake.bot_token, base_url=fake.url, retry_handlers=[])
+
+    assert (await theirs.auth_test())["team_id"] == "TOTHER"
+    await theirs.chat_postMessage(channel="COTHER", text="hello")
+    for client, channel, user in ((ours, "COTHER", "UOTHER"), (theirs, "C1", "U1")):
+        with pytest.raises(SlackApiError) as refused:
+            await client.chat_postMessage(channel=channel, text="not yours")
+        assert refused.value.response["error"] == "channel_not_found"
+        with pytest.raises(SlackApiError) as unknown:
+            await client.users_info(user=user)
+        assert unknown.value.response["error"] == "user_not_found"
+    assert [m.text for m in fake.messages("COTHER")] == ["hello"]
+
+
+async def test_rotating_tokens_expire_and_are_renewed_with_the_refresh_token(
+    fake: FakeSlack,
+) -> None:
+    fake.token_lifetime_s = 43_200
+    answer = await _installed(fake, FakeSlack.TEAM_ID)
+    assert answer["expires_in"] == 43_200 and answer["access_token"].startswith("xoxe.xoxb-")
+    first = AsyncWebClient(token=answer["access_token"], base_url=fake.url, retry_handlers=[])
+    await first.auth_test()
+    fake.expire(answer["access_token"])
+    with pytest.raises(SlackApiError) as expired:
+        await first.auth_test()
+    assert expired.value.response["error"] == "token_expired"
+
+    oauth = AsyncWebClient(base_url=fake.url, retry_handlers=[])
+    renewed = await oauth.oauth_v2_access(
+        client_id=fake.client_id,
+        client_secret=fake.client_secret,
+        grant_type="refresh_token",
+        refresh_token=answer["refresh_token"],
+    )
+    assert renewed["token_type"] == "bot" and renewed["access_token"] != answer["access_token"]
+    fresh = AsyncWebClient(token=renewed["access_token"], base_url=fake.url, retry_handlers=[])
+    assert (await fresh.auth_test())["team_id"] == FakeSlack.TEAM_ID
+    with pytest.raises(SlackApiError) as bad:
+        await oauth.oauth_v2_access(
+            client_id=fake.client_id,
+            client_secret="wrong",
+            grant_type="refresh_token",
+            refresh_token=answer["refresh_token"],
+        )
+    assert bad.value.response["error"] == "bad_client_secret"

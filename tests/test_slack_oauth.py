@@ -15,6 +15,8 @@ from sqlalchemy import select, text
 
 from bot.domain.content import Notice
 from bot.platforms.slack.oauth import BOT_SCOPES
+from bot.services.channels import ensure_channel
+from bot.store.models import Channel
 from bot.store.models_slack import SlackInstallation
 from bot.store.token_cipher import SecretKeyError, TokenCipher, new_key
 from tests.oauth_harness import A_ADMIN, B_ADMIN, CA, CB, TA, TB, deployment
@@ -46,6 +48,24 @@ async def test_two_workspaces_install_through_the_oauth_flow(make_context, datab
         }
         assert by_channel[CA] in bot.fake.bot_tokens(TA)
         assert by_channel[CB] in bot.fake.bot_tokens(TB)
+
+
+async def test_a_channel_set_up_from_the_cli_is_found_in_its_workspace(
+    make_context, database_url
+) -> None:
+    async with deployment(make_context, database_url) as bot:
+        for team, admin in ((TA, A_ADMIN), (TB, B_ADMIN)):
+            assert (await bot.install(team, admin)).status == 200
+        # `leaderbot schedule --channel CB…` records the channel with no workspace.
+        async with bot.ctx.db.write() as session:
+            await ensure_channel(session, bot.ctx, CB)
+        await bot.ctx.platform_for(CB).post(CB, Notice("from the CLI"), key="cli-1")
+        post = bot.fake.calls("chat.postMessage")[-1]
+        assert post.status == 200
+        assert post.headers["Authorization"].removeprefix("Bearer ") in bot.fake.bot_tokens(TB)
+        async with bot.ctx.db.read() as session:
+            channel = await session.get(Channel, CB)
+        assert channel is not None and channel.workspace_id == TB
 
 
 async def test_tokens_are_unreadable_in_the_database_without_the_key(
@@ -134,7 +154,9 @@ async def test_an_expired_token_is_renewed_before_posting_and_answering(
         sent = await slack.post(CA, Notice("after expiry"), key="renewed-1")
         assert sent.message_id
         refreshes = [
-            c for c in bot.fake.calls("oauth.v2.access") if c.body.get("grant_type") == "refresh_token"
+            c
+            for c in bot.fake.calls("oauth.v2.access")
+            if c.body.get("grant_type") == "refresh_token"
         ]
         assert refreshes, "the token was not renewed"
         post = bot.fake.calls("chat.postMessage")[-1]

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 
 from bot.domain.content import Notice
 from bot.port import NOT_INSTALLED, PermanentFailure
+from bot.services import quiet
+from bot.services.feeds import admin as feed_admin
 from bot.store.models import AuditEntry, BotAdmin, Channel, ChatUser, Post, Reply, Schedule
 from bot.store.models_slack import SlackInstallation
 from tests.fakes import eventually
@@ -39,7 +41,9 @@ async def _set_up(bot: Deployment) -> None:
     for team, admin, member, channel in ((TA, A_ADMIN, A_MEMBER, CA), (TB, B_ADMIN, B_MEMBER, CB)):
         assert (await bot.install(team, admin)).status == 200
         day = "mon" if team == TA else "tue"
-        assert "Done" in await bot.say(f"schedule {day} 09:00", team=team, user=admin, channel=channel)
+        assert "Done" in await bot.say(
+            f"schedule {day} 09:00", team=team, user=admin, channel=channel
+        )
         asked = await bot.say("ask Q1", team=team, user=admin, channel=channel)
         assert "Posted" in asked or "posted" in asked, asked
         [question] = [m for m in bot.fake.messages(channel) if m.thread_ts is None]
@@ -96,7 +100,9 @@ async def test_each_workspace_sees_only_its_own_schedules_replies_and_audit(
         assert await _count(bot, BotAdmin, BotAdmin.user_id == A_MEMBER) == 1
 
         # The App Home lists the workspace's own channels.
-        assert await bot.event(TB, {"type": "app_home_opened", "user": B_ADMIN, "tab": "home"}) == 200
+        assert (
+            await bot.event(TB, {"type": "app_home_opened", "user": B_ADMIN, "tab": "home"}) == 200
+        )
 
         async def home_published() -> bool:
             return any(v.get("user_id") == B_ADMIN for v in bot.fake.views)
@@ -109,9 +115,9 @@ async def test_each_workspace_sees_only_its_own_schedules_replies_and_audit(
         async with bot.ctx.db.read() as session:
             entries = list(await session.scalars(select(AuditEntry)))
         assert {e.workspace_id for e in entries} == {TA, TB}
-        assert all(
-            e.workspace_id == (TA if e.actor == A_ADMIN else TB) for e in entries
-        ), [(e.actor, e.action, e.workspace_id) for e in entries]
+        assert all(e.workspace_id == (TA if e.actor == A_ADMIN else TB) for e in entries), [
+            (e.actor, e.action, e.workspace_id) for e in entries
+        ]
 
 
 async def test_uninstalling_one_workspace_leaves_the_other_intact(
@@ -158,10 +164,49 @@ async def test_uninstalling_one_workspace_leaves_the_other_intact(
         # B carries on; nothing goes to A any more.
         assert "Q2" in await bot.say("ask Q2", team=TB, user=B_ADMIN, channel=CB)
         slack = bot.ctx.platform_for(CA)
-        slack.tokens.forget(TA)  # another process would not have it cached either
         try:
             await slack.post(CA, Notice("after uninstall"), key="after-uninstall")
         except PermanentFailure as exc:
             assert exc.code == NOT_INSTALLED
         else:
             raise AssertionError("posted to an uninstalled workspace")
+
+
+async def test_feeds_quiet_periods_and_digest_targets_stay_in_their_workspace(
+    make_context, sqlite_url
+) -> None:
+    async with deployment(make_context, sqlite_url, LEADERBOT_ALLOW_PRIVATE_FEEDS=True) as bot:
+        await _set_up(bot)
+        added = await bot.say(
+            "feeds add http://127.0.0.1:9/a.xml", team=TA, user=A_ADMIN, channel=CA
+        )
+        assert "Watching feed" in added, added
+        [feed_a] = await feed_admin.list_feeds(bot.ctx)
+        answer = await bot.say(f"feeds remove {feed_a.id}", team=TB, user=B_ADMIN, channel=CB)
+        assert f"no feed {feed_a.id}" in answer
+        # A feed for every channel is the operator's: no one workspace removes it.
+        everyone = await feed_admin.add_feed(bot.ctx, "http://127.0.0.1:9/all.xml", actor="cli")
+        answer = await bot.say(f"feeds remove {everyone.id}", team=TA, user=A_ADMIN, channel=CA)
+        assert "only whoever runs leaderbot" in answer
+        assert {f.id for f in await feed_admin.list_feeds(bot.ctx)} == {feed_a.id, everyone.id}
+
+        # Quiet periods: none for every channel from one workspace; none of another's ended.
+        answer = await bot.say(
+            "quiet add 2026-02-02 2026-02-06 all", team=TA, user=A_ADMIN, channel=CA
+        )
+        assert "only whoever runs leaderbot" in answer
+        answer = await bot.say("quiet add 2026-02-02 2026-02-06", team=TA, user=A_ADMIN, channel=CA)
+        [period] = await quiet.periods(bot.ctx)
+        assert period.channel_id == CA, answer
+        answer = await bot.say(f"quiet remove {period.id}", team=TB, user=B_ADMIN, channel=CB)
+        assert f"no quiet period {period.id}" in answer
+        assert [p.id for p in await quiet.periods(bot.ctx)] == [period.id]
+
+        # A digest is delivered in its own workspace only.
+        answer = await bot.say(f"digest fri 16:00 <#{CB}>", team=TA, user=A_ADMIN, channel=CA)
+        assert ELSEWHERE in answer
+        async with bot.ctx.db.read() as session:
+            digest = await session.scalar(
+                select(Schedule).where(Schedule.channel_id == CA, Schedule.kind == "digest")
+            )
+        assert digest is None or digest.target_channel_id in (None, CA)

@@ -25,3 +25,25 @@ async def is_foreign(ctx: Context, channel_id: str, workspace_id: str | None) ->
         return False
     recorded = await channel_workspace(ctx, channel_id)
     return recorded is not None and recorded != workspace_id
+
+
+async def several_workspaces(ctx: Context) -> bool:
+    """Whether this deployment serves more than one workspace (on any platform): then what
+    applies to every channel is the operator's to set, from the CLI, not one workspace's."""
+    # Imported here: the Slack installations are a store detail only this check needs.
+    from bot.store.models_slack import SlackInstallation
+
+    async with ctx.db.read() as session:
+        known = set(
+            await session.scalars(
+                select(Channel.workspace_id).where(Channel.workspace_id.is_not(None)).distinct()
+            )
+        )
+        known.update(await session.scalars(select(SlackInstallation.team_id)))
+    return len(known) > 1
+
+
+async def refuses_every_channel(ctx: Context, workspace_id: str | None) -> bool:
+    """Whether a chat command from `workspace_id` may not set or undo something for every
+    channel (it would reach other workspaces)."""
+    return workspace_id is not None and await several_workspaces(ctx)

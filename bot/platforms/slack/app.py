@@ -42,6 +42,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.platforms.slack.client import build_web_client
 from bot.platforms.slack.listeners import commands, events, home
 from bot.platforms.slack.oauth import InstallRoutes, oauth_settings
+from bot.platforms.slack.platform import SlackPlatform
 from bot.platforms.slack.replays import REPLAY_DROPPED, REPLAY_WINDOW_S, ReplayGuard
 from bot.platforms.slack.tokens import acting_workspace
 from bot.settings import Settings
@@ -106,7 +107,10 @@ def build_bolt_app(
 def register_listeners(app: AsyncApp, ctx: Context, inbound: Inbound) -> commands.ResponseUrls:
     """Every Slack listener, listed: events (replies, uninstalls), /leadership, the App Home.
     Returns the response_url session of /leadership, to close on stop."""
-    events.register(app, inbound)
+    slack = ctx.platforms.named("slack")
+    # Many workspaces: an uninstalled workspace's cached token goes at once.
+    tokens = slack.tokens if isinstance(slack, SlackPlatform) else None
+    events.register(app, inbound, forget=tokens.forget if tokens is not None else None)
     urls = commands.register(app, ctx)
     home.register(app, ctx)
     return urls

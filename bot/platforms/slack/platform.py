@@ -518,17 +518,21 @@ class SlackPlatform(ChatPlatform):
             client = await self.api(channel_id)
         except PlatformError:
             return None
-        workspace_url = await self.workspace_url(client)
+        # One auth.test per workspace (its tokens change as they are renewed).
+        team = await self.workspace_of(channel_id) if self.tokens is not None else None
+        workspace_url = await self.workspace_url(client, key=team)
         if workspace_url is None:
             return None
         return permalink_for(workspace_url, channel_id, ts, thread_ts)
 
-    async def workspace_url(self, client: AsyncWebClient | None = None) -> str | None:
+    async def workspace_url(
+        self, client: AsyncWebClient | None = None, *, key: str | None = None
+    ) -> str | None:
         """The URL of the workspace of `client`'s token from auth.test, asked once
         (concurrent callers share the one call); None if auth.test fails, and then not asked
         again for WORKSPACE_RETRY_S (an outage must not add a call to every post)."""
         client = client or self.client
-        link = self._links.setdefault(client.token or "", _WorkspaceLink())
+        link = self._links.setdefault(key or client.token or "", _WorkspaceLink())
         if link.url is not None:
             return link.url
         loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from bot.services.admin.replies import Invocation, Outcome, change_made, refused
 from bot.services.admin.targets import Where, join, resolve
 from bot.services.context import Context
 from bot.services.digest import post_digest_now, window_ending
+from bot.services.workspaces import is_foreign
 from bot.store.models import Post
 
 DIGEST_NOW_DAYS = 7
@@ -21,6 +22,11 @@ async def set_digest(ctx: Context, cmd: SetDigest, where: Where, inv: Invocation
         resolved = resolve(cmd.deliver_to, inv)
         if isinstance(resolved, Outcome):
             return resolved
+        if await is_foreign(ctx, resolved.id, inv.workspace_id):
+            return refused(
+                f"{inv.style.channel(resolved.id)} is in another workspace: a digest goes to a "
+                "channel of this workspace. Name one, or none for this channel."
+            )
         destination = resolved
     if (refusal := await join(ctx, destination, inv)) is not None:
         return refusal

@@ -19,6 +19,7 @@ from bot.services.admin.targets import Where, join
 from bot.services.context import Context
 from bot.services.feeds import admin as feed_admin
 from bot.services.feeds.admin import FeedAdminError, FeedView
+from bot.services.workspaces import is_foreign, refuses_every_channel
 
 
 def _feed_line(feed: FeedView, s: Style) -> str:
@@ -81,6 +82,16 @@ async def add_feed(ctx: Context, cmd: AddFeed, where: Where, inv: Invocation) ->
 
 async def remove_feed(ctx: Context, cmd: RemoveFeed, where: Where, inv: Invocation) -> Outcome:
     s = inv.style
+    feed = next((f for f in await feed_admin.list_feeds(ctx) if f.id == cmd.feed_id), None)
+    if feed is not None and feed.channel_id is None:
+        if await refuses_every_channel(ctx, inv.workspace_id):
+            return refused(
+                f"Feed {feed.id} alerts every channel with alerts on, in other workspaces "
+                "served here too, so only whoever runs leaderbot removes it (`leaderbot feeds "
+                f"remove {feed.id}`). `{SLASH} alerts off` stops its alerts here."
+            )
+    elif feed is not None and await is_foreign(ctx, feed.channel_id, inv.workspace_id):
+        return refused(_feed_error(FeedAdminError(f"There is no feed {cmd.feed_id}."), s))
     try:
         feed = await feed_admin.remove_feed(ctx, cmd.feed_id, actor=inv.user_id)
     except FeedAdminError as exc:

@@ -11,6 +11,14 @@ from bot.services.admin.command_parsing import local_today
 from bot.services.admin.replies import Invocation, Outcome, Style, change_made, refused
 from bot.services.admin.targets import Where
 from bot.services.context import Context
+from bot.services.workspaces import is_foreign, refuses_every_channel
+
+# Several workspaces share this deployment: "every channel" reaches theirs too.
+_OPERATORS_ONLY = (
+    "A quiet period for every channel would reach other workspaces served here too, so only "
+    "whoever runs leaderbot sets or ends one (`leaderbot quiet`). Name this channel instead: "
+    f"`{SLASH} quiet add YYYY-MM-DD YYYY-MM-DD [reason]`."
+)
 
 
 def _period_text(period: QuietPeriod, s: Style) -> str:
@@ -40,6 +48,8 @@ async def list_quiet(ctx: Context, cmd: ListQuiet, where: Where, inv: Invocation
 
 
 async def add_quiet(ctx: Context, cmd: AddQuiet, where: Where, inv: Invocation) -> Outcome:
+    if cmd.every_channel and await refuses_every_channel(ctx, inv.workspace_id):
+        return refused(_OPERATORS_ONLY)
     try:
         period = await quiet.add_period(
             ctx,
@@ -62,6 +72,14 @@ async def add_quiet(ctx: Context, cmd: AddQuiet, where: Where, inv: Invocation) 
 
 
 async def remove_quiet(ctx: Context, cmd: RemoveQuiet, where: Where, inv: Invocation) -> Outcome:
+    found = {p.id: p for p in await quiet.periods(ctx)}.get(cmd.period_id)
+    if found is not None and found.channel_id is None:
+        if await refuses_every_channel(ctx, inv.workspace_id):
+            return refused(_OPERATORS_ONLY)
+    elif found is not None and await is_foreign(ctx, found.channel_id, inv.workspace_id):
+        found = None  # another workspace's: not this one's to see or end
+    if found is None:
+        return refused(f"There is no quiet period {cmd.period_id}: `{SLASH} quiet` lists them.")
     try:
         period = await quiet.remove_period(ctx, cmd.period_id, actor=inv.user_id)
     except QuietError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.platforms.slack.text import ts_to_datetime, unescape
@@ -132,7 +133,11 @@ def _describe(body: Any) -> str:
     return f"event_id={body.get('event_id')!r} type={kind!r} subtype={subtype!r}"
 
 
-def register(app: AsyncApp, inbound: Inbound) -> None:
+def register(
+    app: AsyncApp, inbound: Inbound, *, forget: Callable[[str], None] | None = None
+) -> None:
+    """`forget(team)`: drop what this process holds of an uninstalled workspace (its token)."""
+
     async def store_before_ack(body: dict[str, Any], next: Any) -> None:
         # Listener middleware runs before Bolt acks: the ack follows the durable write.
         try:
@@ -156,6 +161,8 @@ def register(app: AsyncApp, inbound: Inbound) -> None:
         if not isinstance(team_id, str) or not _ID.fullmatch(team_id):
             log.warning("uninstall event without a team id ignored: %s", _describe(body))
             return
+        if forget is not None:
+            forget(team_id)
         await inbound.uninstalled(Uninstalled(platform="slack", workspace_id=team_id))
 
     # Uninstalls are acked by Bolt before these run; nothing here may raise.
