@@ -98,6 +98,10 @@ async def test_a_cancelled_install_gets_a_clear_page(make_context, sqlite_url) -
         assert "cancelled in Slack" in page.text and START_AGAIN in page.text
         assert not bot.fake.calls("oauth.v2.access")
 
+        # Another error from Slack is named, escaped: nothing from the URL becomes markup.
+        page = await bot.get(bot.base + "/slack/oauth_redirect?error=%3Cscript%3Ex%3C/script%3E")
+        assert page.status == 400 and "&lt;script&gt;" in page.text and "<script>" not in page.text
+
 
 async def test_a_replayed_expired_forged_or_foreign_state_gets_a_clear_page(
     make_context, sqlite_url, clock
