@@ -4,10 +4,12 @@ schedules, replies, admins and audit, and uninstalling one purges it alone."""
 from __future__ import annotations
 
 import json
+from argparse import Namespace
 from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.cli.admin import audit_log
 from bot.domain.content import Notice
 from bot.port import NOT_INSTALLED, PermanentFailure
 from bot.services import quiet
@@ -64,7 +66,7 @@ def _published_for(bot: Deployment, user: str) -> str:
 
 
 async def test_each_workspace_sees_only_its_own_schedules_replies_and_audit(
-    make_context, database_url
+    make_context, database_url, capsys
 ) -> None:
     async with deployment(make_context, database_url) as bot:
         await _set_up(bot)
@@ -118,6 +120,14 @@ async def test_each_workspace_sees_only_its_own_schedules_replies_and_audit(
         assert all(e.workspace_id == (TA if e.actor == A_ADMIN else TB) for e in entries), [
             (e.actor, e.action, e.workspace_id) for e in entries
         ]
+        capsys.readouterr()
+        await audit_log(Namespace(limit=100, channel=None, workspace=None), bot.ctx)
+        every = capsys.readouterr().out.splitlines()
+        assert every[0].split()[:4] == ["WHEN", "WHO", "ACTION", "WORKSPACE"]
+        assert any(TA in line for line in every) and any(TB in line for line in every)
+        await audit_log(Namespace(limit=100, channel=None, workspace=TB), bot.ctx)
+        only_b = capsys.readouterr().out.splitlines()[1:]
+        assert only_b and all(B_ADMIN in line and CA not in line for line in only_b)
 
 
 async def test_uninstalling_one_workspace_leaves_the_other_intact(

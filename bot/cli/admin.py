@@ -24,6 +24,9 @@ def register(sub: Any) -> None:
     log = sub.add_parser("audit", help="the log of admin changes, newest first")
     log.add_argument("--limit", type=int, default=50, help="how many entries (default 50)")
     log.add_argument("--channel", help="only changes to this channel (and workspace-wide ones)")
+    log.add_argument(
+        "--workspace", help="only changes made in this workspace (a Slack team id, e.g. T0123ABCD)"
+    )
     log.set_defaults(handler=audit_log)
 
     admins = sub.add_parser("admins", help="who may change settings besides workspace admins")
@@ -55,6 +58,8 @@ async def audit_log(args: argparse.Namespace, ctx: Context) -> int:
             query = query.where(
                 (AuditEntry.channel_id == args.channel) | AuditEntry.channel_id.is_(None)
             )
+        if args.workspace:
+            query = query.where(AuditEntry.workspace_id == args.workspace)
         entries = list((await session.scalars(query.limit(args.limit))).all())
         actors = {e.actor for e in entries}
         names = {
@@ -69,12 +74,16 @@ async def audit_log(args: argparse.Namespace, ctx: Context) -> int:
             "when": f"{e.at:%Y-%m-%d %H:%M} UTC",
             "who": f"{e.actor} ({names[e.actor]})" if e.actor in names else e.actor,
             "action": e.action,
+            "workspace": e.workspace_id or "-",
             "channel": e.channel_id or "-",
             "change": describe_change(e.before, e.after, arrow="->"),
         }
         for e in entries
     ]
-    print_table(rows, ["when", "who", "action", "channel", "change"])
+    # Which workspace, once there is more than one to tell apart.
+    several = len({e.workspace_id for e in entries if e.workspace_id}) > 1
+    columns = ["when", "who", "action", "channel", "change"]
+    print_table(rows, [*columns[:3], "workspace", *columns[3:]] if several else columns)
     return 0
 
 
