@@ -1,15 +1,20 @@
 """bench/digest: the weekly digests of 400 channels holding 20,000 replies between them.
 
     python -m bench.digest [--channels 400] [--replies 20000] [--runs 3] [--no-baseline]
+    python -m bench.digest --no-themes              # the digests without "what people said"
     python -m bench.digest --replies 100000         # the "Close to the floor" target
 
 A child process seeds SQLite (in a temporary directory) through the models: per channel this
-week's question and its share of the replies, plus the display-name cache. This process then,
+week's question and its share of the replies (each three sentences from `SENTENCES`, about
+200 characters, two of the thirteen in Welsh), plus the display-name cache. This process then,
 per run:
 
 - data: builds every channel's digest with one call of the service's batched builder,
   `bot.services.digest.build_channel_digests` (reconciliation off: no Slack), i.e. the reads
-  (one query per table for all channels), the display names, member counts and `build_digest`;
+  (one query per table for all channels), the display names, member counts, the themes of
+  every question thread (`bot.domain.themes.find_themes_batch`, unless `--no-themes`) and
+  `build_digest`; with themes on, they are also timed alone afterwards (wall and CPU), on the
+  same replies, so their share can be read beside a noisy total;
 - charts: draws each digest's PNG participation chart (`participation_chart`), as posting
   or the HTML export does;
 
@@ -46,6 +51,29 @@ from pathlib import Path
 from bench._support import peak_rss_mb
 
 WINDOW_DAYS = 7
+
+# Replies are three of these sentences each (chosen by the reply's and channel's numbers), so
+# the themes have a real vocabulary to work on; about 200 characters a reply, as before.
+SENTENCES = (
+    "We would share platforms with neighbouring councils.",
+    "Stop duplicate reporting & fix data quality first.",
+    "Staff need digital skills training, not another portal.",
+    "Legacy systems eat the budget every single year.",
+    "Residents expect services online that actually work.",
+    "Cloud hosting saved us money but contracts are messy.",
+    "Leadership culture matters more than any new tool.",
+    "Data sharing agreements take months to sign.",
+    "Mae angen i ni rannu data gyda chynghorau eraill.",
+    "Rydyn ni'n gwastraffu amser ar adroddiadau dyblyg.",
+    "Cyber security training for every member of staff.",
+    "Procurement rules slow down every digital project.",
+    "Small teams cannot keep up with the demand.",
+)
+
+
+def reply_text(r: int, c: int) -> str:
+    picks = (SENTENCES[(r + c) % len(SENTENCES)], SENTENCES[(r * 3 + c) % len(SENTENCES)])
+    return f"Reply {r} in C{c:06d}: " + " ".join(picks) + " " + SENTENCES[(r * 7) % 13]
 
 
 def channel_ids(count: int) -> list[str]:
@@ -103,8 +131,7 @@ async def seed(url: str, channels: int, replies: int, now: datetime) -> None:
                     "post_id": c + 1,
                     "channel_id": cid,
                     "user_id": f"U{c:04d}{r % people:04d}",
-                    "text": f"Reply {r} in {cid}: "
-                    + "we would share platforms, stop duplicate reporting & fix data. " * 3,
+                    "text": reply_text(r, c),
                     "message_id": f"{int(posted.timestamp())}.{r:06d}",
                     "thread_id": thread_ts,
                     "edited": r % 7 == 0,
@@ -180,7 +207,13 @@ async def bare_reads(url: str, channels: int, runs: int) -> tuple[float, float, 
 
 
 async def build_all(
-    url: str, channels: int, now: datetime, runs: int, *, per_channel: bool = False
+    url: str,
+    channels: int,
+    now: datetime,
+    runs: int,
+    *,
+    per_channel: bool = False,
+    themes: bool = True,
 ) -> list[tuple[float, float]]:
     """(data seconds, chart seconds) for each run; see the module's docstring."""
     from bot.domain.chart import participation_chart
@@ -193,7 +226,9 @@ async def build_all(
     from bot.settings import BUNDLED_PROMPTS, Settings
     from bot.store.db import Database
 
-    settings = Settings(_env_file=None, DATABASE_URL=url)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, DATABASE_URL=url, LEADERBOT_THEMES=themes
+    )
     db = Database(url)
     ctx = Context(
         settings=settings,
@@ -206,19 +241,23 @@ async def build_all(
     window = DigestWindow(start=now - timedelta(days=WINDOW_DAYS), end=now)
     ids = channel_ids(channels)
     timings = []
+    data_cpus: list[float] = []  # CPU of this process (all threads): steadier than wall time
     try:
         for run in range(runs):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             digests = await build_channel_digests(ctx, ids, window, reconcile=False)
             data = time.perf_counter() - started
+            data_cpus.append(time.process_time() - cpu)
             started = time.perf_counter()
             charts = [participation_chart(d.participation) for d in digests.values()]
             chart = time.perf_counter() - started
             timings.append((data, chart))
             replies = sum(d.reply_count for d in digests.values())
+            found = sum(len(q.themes) for d in digests.values() for q in d.questions)
             print(
-                f"  run {run + 1}: {replies} replies in {len(digests)} digests"
-                f" | data {data:.3f} s | {len(charts)} charts {chart:.3f} s"
+                f"  run {run + 1}: {replies} replies in {len(digests)} digests, {found} themes"
+                f" | data {data:.3f} s ({data_cpus[-1]:.3f} s CPU) | {len(charts)} charts"
+                f" {chart:.3f} s"
                 f" | total {data + chart:.3f} s"
             )
             if run == 0:  # the same digests as building one channel at a time (not timed)
@@ -226,6 +265,26 @@ async def build_all(
                     one = await build_channel_digest(ctx, cid, window, reconcile=False)
                     if one != digests[cid]:
                         raise SystemExit(f"the batched digest of {cid} differs from its own")
+        print(f"  data CPU, median of {runs}: {statistics.median(data_cpus):.3f} s")
+        if themes:  # the themes' share of the data figure, timed alone on the same replies
+            from bot.domain.themes import ThemeReply, find_themes_batch
+
+            threads = [
+                [ThemeReply(r.text, r.user_id, r.message_id) for r in q.replies]
+                for d in digests.values()
+                for q in d.questions
+            ]
+            questions = [q.question.text for d in digests.values() for q in d.questions]
+            walls, cpus = [], []
+            for _ in range(runs):
+                wall, cpu = time.perf_counter(), time.process_time()
+                find_themes_batch(threads, questions=questions)
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+            print(
+                f"  themes alone (find_themes_batch, {len(threads)} threads, median of {runs}):"
+                f" {statistics.median(walls):.3f} s wall, {statistics.median(cpus):.3f} s CPU"
+            )
         if per_channel:  # for comparison: one call per channel, as before the batched builder
             started = time.perf_counter()
             for cid in ids:
@@ -252,6 +311,9 @@ def main() -> None:
         help="also time build_channel_digest called once per channel (not in the figures)",
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the bare reads")
+    parser.add_argument(
+        "--no-themes", action="store_true", help="digests without themes (LEADERBOT_THEMES=false)"
+    )
     args = parser.parse_args()
     target_s = 1.0 if args.replies <= 20_000 else 1.5
     now = datetime.now(UTC).replace(microsecond=0)
@@ -266,16 +328,26 @@ def main() -> None:
         if child.exitcode != 0:
             raise SystemExit(f"seeding failed (exit {child.exitcode})")
 
-        import bot.domain.chart  # imports are not part of the figures
+        import numpy  # noqa: F401  # imports are not part of the figures
+
+        import bot.domain.chart
         import bot.services.digest  # noqa: F401
 
         base_rss = peak_rss_mb()
         print(
             f"{args.replies} replies over {args.channels} channels (SQLite, reconcile off);"
-            " data = build_channel_digests for all channels, charts = one PNG per digest"
+            " data = build_channel_digests for all channels, charts = one PNG per digest;"
+            f" themes {'off' if args.no_themes else 'on'}"
         )
         timings = asyncio.run(
-            build_all(url, args.channels, now, args.runs, per_channel=args.per_channel)
+            build_all(
+                url,
+                args.channels,
+                now,
+                args.runs,
+                per_channel=args.per_channel,
+                themes=not args.no_themes,
+            )
         )
         rss = peak_rss_mb()  # before the baseline, which reads every row at once
         bare = None

@@ -144,6 +144,14 @@ class ChatPlatform(ABC):
     async def member_count(self, channel_id: str) -> int | None:
         """People in the channel (bots excluded where the platform can tell), or None."""
 
+    async def message_link(
+        self, channel_id: str, message_id: str, *, thread_id: str | None = None
+    ) -> str | None:
+        """A link that opens the message (a reply in the thread `thread_id`), or None where
+        the platform cannot make one. Never a call per message: links come from what the
+        platform already knows."""
+        return None
+
     @abstractmethod
     async def ensure_channel(self, channel_id: str) -> None:
         """Make sure the bot can post in the channel (joining it where the platform allows);

@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     http_backlog: int = Field(
         1024, ge=128, le=65535, validation_alias=_env("LEADERBOT_HTTP_BACKLOG")
     )
+    # The digest's "what people said" (bot/domain/themes.py): on or off, and the replies and
+    # distinct repliers a question needs before any theme is shown (so no one is singled out).
+    themes: bool = Field(True, validation_alias=_env("LEADERBOT_THEMES"))
+    themes_min_replies: int = Field(
+        5, ge=2, le=10_000, validation_alias=_env("LEADERBOT_THEMES_MIN_REPLIES")
+    )
+    themes_min_repliers: int = Field(
+        3, ge=2, le=10_000, validation_alias=_env("LEADERBOT_THEMES_MIN_REPLIERS")
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -18,7 +18,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Needed by no command's parser: the database layer, migrations, chat SDKs, HTTP clients.
+# Needed by no command's parser: the database layer, migrations, chat SDKs, HTTP clients,
+# and the digest themes' numerics (numpy; scikit-learn and scipy are for tests only).
 HEAVY = (
     "sqlalchemy",
     "alembic",
@@ -29,6 +30,9 @@ HEAVY = (
     "aiohttp",
     "httpx",
     "microsoft_teams",
+    "numpy",
+    "sklearn",
+    "scipy",
 )
 
 # Runs the CLI's `main` with the given arguments, then writes the names of the modules loaded

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import UsageError, add_channel_arg, check_channels, parse_date_arg, user_id_arg
@@ -24,7 +27,18 @@ def register(sub: Any) -> None:
     digest.add_argument(
         "--since", type=parse_date_arg, metavar="YYYY-MM-DD", help="default: the last 7 days"
     )
+    digest.add_argument(
+        "--until",
+        type=parse_date_arg,
+        metavar="YYYY-MM-DD",
+        help="with --out: the last day archived (default: today)",
+    )
     digest.add_argument("--format", choices=FORMATS, default="markdown")
+    digest.add_argument(
+        "--out",
+        metavar="DIR",
+        help="archive --since..--until into DIR, one file a week (YYYY-Www-CHANNEL.html|json)",
+    )
     digest.add_argument("--post", action="store_true", help="also post it to the channel")
     digest.add_argument("--to", metavar="CHANNEL", help="with --post: post it here instead")
     digest.set_defaults(handler=_digest)
@@ -52,6 +66,10 @@ async def _digest(args: argparse.Namespace, ctx: Context) -> int:
 
     zone = ZoneInfo(ctx.settings.timezone)
     now = ctx.clock()
+    if args.out is not None:
+        return await _archive(args, ctx)
+    if args.until is not None:
+        raise UsageError("--until only makes sense with --out (archiving a range by week)")
     if args.since is not None:
         if args.since > now.astimezone(zone).date():
             raise UsageError(f"--since {args.since.isoformat()} is in the future")
@@ -76,6 +94,81 @@ async def _digest(args: argparse.Namespace, ctx: Context) -> int:
         print(f"warning: {incomplete_note(digest)}", file=sys.stderr)
         return 1
     return 0
+
+
+ARCHIVE_FORMATS = ("html", "json")
+
+
+async def _archive(args: argparse.Namespace, ctx: Context) -> int:
+    """`digest --since DATE [--until DATE] --format html|json --out DIR`: one file a week."""
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.digest import archive_file_name, archive_windows
+    from bot.domain.digest_render import render
+    from bot.services.digest import build_channel_digest, digest_post
+
+    if args.format not in ARCHIVE_FORMATS:
+        raise UsageError(
+            f"--out archives as html or json, not {args.format}: add --format html or --format json"
+        )
+    if args.since is None:
+        raise UsageError("--out needs --since YYYY-MM-DD: the first day to archive")
+    if args.post or args.to:
+        raise UsageError("--out archives to files; post a digest without --out")
+    zone = ZoneInfo(ctx.settings.timezone)
+    today = ctx.clock().astimezone(zone).date()
+    until = args.until or today
+    for name, day in (("--since", args.since), ("--until", until)):
+        if day > today:
+            raise UsageError(f"{name} {day.isoformat()} is in the future (today is {today})")
+    try:
+        weeks = archive_windows(args.since, until, zone)
+    except ValueError as exc:
+        raise UsageError(f"{exc} (--since {args.since}, --until {until})") from None
+    check_channels(ctx, args.channel)
+    out = _archive_dir(args.out)
+
+    incomplete = 0
+    for week, window in weeks:
+        digest = await build_channel_digest(ctx, args.channel, window)
+        chart = digest_post(digest) if args.format == "html" else None
+        text = render(
+            digest,
+            args.format,
+            chart_png=chart.chart_png if chart else None,
+            chart_alt=chart.chart_alt if chart else "",
+        )
+        path = out / archive_file_name(week, args.channel, args.format)
+        _write_whole(path, text)
+        print(path)
+        if not digest.complete:
+            incomplete += 1
+            print(f"warning: {path.name}: {digest.unread_threads} threads unread", file=sys.stderr)
+    print(f"archived {len(weeks)} weeks of {args.channel} in {out}", file=sys.stderr)
+    return 1 if incomplete else 0
+
+
+def _archive_dir(value: str) -> Path:
+    out = Path(value)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
+    return out
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Written whole or not at all: a records system may pick files up as they appear."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 async def _export(args: argparse.Namespace, ctx: Context) -> int:

@@ -11,12 +11,14 @@ the next digest, so no question is ever counted in two windows.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from bot.domain.questions import Question, QuestionSet
+from bot.domain.themes import Theme
 
 WEEKS = 12
 """Points in the participation series: the last 12 ISO weeks."""
@@ -87,6 +89,9 @@ class QuestionThread:
     posted_at: datetime
     link: str | None
     replies: Sequence[DigestReply] = ()
+    themes: tuple[Theme, ...] = ()
+    """What people said (`bot.domain.themes`), found by the caller; empty below the
+    thresholds or with themes off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,8 @@ class DigestQuestion:
     participants: int
     share: float | None
     """Participants of this question over channel members; None when the count is unknown."""
+    themes: tuple[Theme, ...] = ()
+    """What people said: a few key phrases, each with a quoted reply (may be empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +274,7 @@ def build_digest(
                 reply_count=len(replies),
                 participants=len(people),
                 share=_share(len(people), member_count),
+                themes=thread.themes,
             )
         )
 
@@ -325,3 +333,37 @@ def window_since(since: date, now: datetime, tz: tzinfo) -> DigestWindow:
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     return DigestWindow(start=_at(since, time(0, 0), tz), end=now.astimezone(tz))
+
+
+ARCHIVE_MAX_WEEKS = 530
+"""The most weeks one `leaderbot digest --out` archives (about ten years)."""
+
+
+def archive_windows(since: date, until: date, tz: tzinfo) -> list[tuple[str, DigestWindow]]:
+    """The ISO weeks of the days `since`..`until` (both included) in `tz`, each as its label
+    ("2026-W45") and its window: Monday 00:00 to the next Monday 00:00, cut to the range.
+    Raises ValueError for an empty or too long range."""
+    if until < since:
+        raise ValueError(f"the range ends ({until}) before it starts ({since})")
+    weeks: list[tuple[str, DigestWindow]] = []
+    range_start = _at(since, time(0, 0), tz)
+    range_end = _at(until + timedelta(days=1), time(0, 0), tz)
+    monday = week_start(since)
+    while monday <= until:
+        if len(weeks) == ARCHIVE_MAX_WEEKS:
+            raise ValueError(f"the range is longer than {ARCHIVE_MAX_WEEKS} weeks: split it")
+        start = max(range_start, _at(monday, time(0, 0), tz))
+        end = min(range_end, _at(monday + timedelta(weeks=1), time(0, 0), tz))
+        weeks.append((WeekParticipation(monday, 0, 0).iso_week, DigestWindow(start, end)))
+        monday += timedelta(weeks=1)
+    return weeks
+
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def archive_file_name(week: str, channel_id: str, extension: str) -> str:
+    """E.g. "2026-W45-C0123ABCD.html": sorts by week, then channel; a channel id's characters
+    that a file system may refuse (a Teams id's ":" and "@") become "_"."""
+    channel = _UNSAFE_IN_NAME.sub("_", channel_id).strip("._") or "channel"
+    return f"{week}-{channel}.{extension}"

@@ -18,6 +18,7 @@ from datetime import datetime, tzinfo
 from typing import Any, Literal, get_args
 
 from bot.domain.digest import Digest, DigestQuestion, DigestReply, WeekParticipation
+from bot.domain.themes import Theme
 
 Format = Literal["markdown", "html", "csv", "json", "text"]
 FORMATS: tuple[str, ...] = get_args(Format)
@@ -132,6 +133,27 @@ def title(digest: Digest) -> str:
     return f"Leadership digest: {digest.channel.label}"
 
 
+# The digest's words about themes, here and nowhere else (every renderer uses these).
+THEMES_HEADING = "What people said"
+THEMES_EXPLAINED = (
+    "Phrases several people used, picked out by counting words (on this server, no AI "
+    "service); each with one reply that used it. Read the replies for the full picture."
+)
+OPEN_REPLY = "Open the reply"
+
+
+def open_reply_label(theme: Theme) -> str:
+    """The quoted reply's link text, e.g. "Open the reply quoted for “data quality”" (each
+    says which, so several on a page still make sense out of context: WCAG 2.4.4)."""
+    return f"{OPEN_REPLY} quoted for “{theme.phrase}”"
+
+
+def theme_counts(theme: Theme) -> str:
+    """E.g. "4 replies from 3 people"."""
+    replies = plural(theme.replies, "reply", "replies")
+    return f"{replies} from {plural(theme.people, 'person', 'people')}"
+
+
 NO_QUESTION = "No question was posted in this window."
 NO_REPLIES = "Nobody has replied yet; the thread is still open for answers."
 ALL_ASKED = "Every question in the set has been asked here."
@@ -153,6 +175,20 @@ def _reply_head(reply: DigestReply, tz: tzinfo) -> str:
     return format_when(reply.posted_at, tz) + (" (edited)" if reply.edited else "")
 
 
+def _md_themes(themes: tuple[Theme, ...]) -> list[str]:
+    if not themes:
+        return []
+    out = [f"### {THEMES_HEADING}", "", f"_{THEMES_EXPLAINED}_", ""]
+    for theme in themes:
+        line = f"- **{escape_markdown(theme.phrase)}** ({theme_counts(theme)}): "
+        line += f"“{escape_markdown(theme.quote)}”"
+        link = safe_url(theme.link)
+        if link:
+            line += f" [{escape_markdown(open_reply_label(theme))}](<{link}>)"
+        out.append(line)
+    return [*out, ""]
+
+
 def render_markdown(digest: Digest) -> str:
     tz = digest.window.tz
     out = [f"# {escape_markdown(title(digest))}", "", window_line(digest), ""]
@@ -167,6 +203,7 @@ def render_markdown(digest: Digest) -> str:
         if link:
             meta += f" · [Open the thread](<{link}>)"
         out += [meta, ""]
+        out += _md_themes(item.themes)
         if not item.replies:
             out += [f"_{NO_REPLIES}_", ""]
         for reply in item.replies:
@@ -192,6 +229,19 @@ def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in clean_text(text).split("\n"))
 
 
+def _text_themes(themes: tuple[Theme, ...]) -> list[str]:
+    if not themes:
+        return []
+    out = [f"  {THEMES_HEADING} ({THEMES_EXPLAINED})"]
+    for theme in themes:
+        out += [f"  - {clean_text(theme.phrase)} ({theme_counts(theme)})"]
+        out += [f"    “{clean_text(theme.quote)}”"]
+        link = safe_url(theme.link)
+        if link:
+            out += [f"    {link}"]
+    return [*out, ""]
+
+
 def render_text(digest: Digest) -> str:
     """Plain text for the console platform and `leaderbot demo`."""
     tz = digest.window.tz
@@ -208,6 +258,7 @@ def render_text(digest: Digest) -> str:
         if link:
             out += [f"  {link}"]
         out += [""]
+        out += _text_themes(item.themes)
         if not item.replies:
             out += [f"  {NO_REPLIES}", ""]
         for reply in item.replies:
@@ -245,6 +296,7 @@ box-shadow:0 -2px #fd0,0 4px #0b0c0c;text-decoration:none}
 .replies{list-style:none;padding:0}.reply{margin:1rem 0}.who{font-weight:600;margin:0}
 .who .meta{font-weight:400}
 .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
+.themes ul{padding-left:1.25rem}.themes .quote{margin:.25rem 0;font-style:italic}
 .note{border-left:4px solid #d4351c;padding:.25rem .75rem}
 figure{margin:1rem 0}img{max-width:100%;height:auto}
 figcaption{margin-bottom:.5rem}
@@ -330,6 +382,26 @@ def _chart_figure(digest: Digest, chart_png: bytes | None, chart_alt: str) -> li
     return out
 
 
+def _html_themes(themes: tuple[Theme, ...], anchor: str) -> list[str]:
+    if not themes:
+        return []
+    out = [
+        f'<section class="themes" aria-labelledby="{_h(anchor)}-themes">',
+        f'<h3 id="{_h(anchor)}-themes">{_h(THEMES_HEADING)}</h3>',
+        f'<p class="meta">{_h(THEMES_EXPLAINED)}</p>',
+        "<ul>",
+    ]
+    for theme in themes:
+        item = f"<li><strong>{_h(theme.phrase)}</strong> "
+        item += f'<span class="meta">({_h(theme_counts(theme))})</span>'
+        item += f'<blockquote class="quote">{_h(theme.quote)}</blockquote>'
+        link = safe_url(theme.link)
+        if link:
+            item += f'<a href="{html.escape(link, quote=True)}">{_h(open_reply_label(theme))}</a>'
+        out.append(item + "</li>")
+    return [*out, "</ul>", "</section>"]
+
+
 def _question_section(item: DigestQuestion, tz: tzinfo) -> list[str]:
     q = item.question
     anchor = "q-" + re.sub(r"[^A-Za-z0-9_-]", "-", q.id)
@@ -345,6 +417,7 @@ def _question_section(item: DigestQuestion, tz: tzinfo) -> list[str]:
         # would otherwise read the same out of context (WCAG 2.4.4).
         meta += f' · <a href="{html.escape(link, quote=True)}">Open the {_h(q.id)} thread</a>'
     out.append(f'<p class="meta">{meta}</p>')
+    out += _html_themes(item.themes, anchor)
     if not item.replies:
         out += [f"<p><em>{_h(NO_REPLIES)}</em></p>", "</section>"]
         return out
@@ -445,7 +518,9 @@ def render_csv(digest: Digest) -> str:
 def digest_to_dict(digest: Digest) -> dict[str, Any]:
     """The documented JSON contract (README): `channel`, `from`, `to`, `questions`; each
     question `id`, `text`, `posted_at`, `permalink`, `replies`; each reply `user`,
-    `user_name`, `text`, `ts`, `edited`. Extra top-level keys are additions, never renames."""
+    `user_name`, `text`, `ts`, `edited`. Extra top-level keys are additions, never renames;
+    `themes` lists what people said: `question` (its id), `phrase`, `replies`, `people`,
+    `quote`, and the quoted reply's `ts` and `permalink`."""
     return {
         "channel": digest.channel.id,
         "from": digest.window.start.isoformat(),
@@ -477,6 +552,19 @@ def digest_to_dict(digest: Digest) -> dict[str, Any]:
         "complete": digest.complete,
         "unread_threads": digest.unread_threads,
         "not_yet_asked": [{"id": q.id, "text": q.text} for q in digest.not_yet_asked],
+        "themes": [
+            {
+                "question": item.question.id,
+                "phrase": t.phrase,
+                "replies": t.replies,
+                "people": t.people,
+                "quote": t.quote,
+                "ts": t.message_id,
+                "permalink": t.link,
+            }
+            for item in digest.questions
+            for t in item.themes
+        ],
         "participation": [
             {
                 "week": p.iso_week,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import uuid
 from collections import defaultdict
@@ -29,6 +31,7 @@ from bot.domain.digest import (
     week_start,
 )
 from bot.domain.schedule import Occurrence
+from bot.domain.themes import Theme, ThemeReply, ThemeRules, find_themes_batch
 from bot.port import PlatformError
 from bot.services import outbox, planning
 from bot.services.ask import ASKED_STATUSES
@@ -274,6 +277,7 @@ async def _build_channel_digests(
     names = await _complete_names(ctx, authors, reads.cached_names)
 
     threads: dict[str, list[QuestionThread]] = {cid: [] for cid in ids}
+    thread_posts: dict[str, list[Post]] = {cid: [] for cid in ids}
     for post in posts:
         question = ctx.questions.get(post.question_id or "")
         if question is None:
@@ -291,6 +295,8 @@ async def _build_channel_digests(
                 replies=replies,
             )
         )
+        thread_posts[post.channel_id].append(post)
+    await _add_themes(ctx, threads, thread_posts)
 
     digests: dict[str, Digest] = {}
     for cid in ids:
@@ -314,6 +320,48 @@ async def _build_channel_digests(
                 "digest of %s may be incomplete: %d threads could not be read", cid, unread[cid]
             )
     return digests
+
+
+def theme_rules(ctx: Context) -> ThemeRules:
+    settings = ctx.settings
+    return ThemeRules(
+        enabled=settings.themes,
+        min_replies=settings.themes_min_replies,
+        min_repliers=settings.themes_min_repliers,
+    )
+
+
+async def _add_themes(
+    ctx: Context, threads: dict[str, list[QuestionThread]], posts: dict[str, list[Post]]
+) -> None:
+    """Each thread's themes, found for all threads in one pass off the event loop (numpy's
+    import and the arithmetic take a moment), then their quotes' links from the platform."""
+    rules = theme_rules(ctx)
+    if not rules.enabled:
+        return
+    where = [(cid, n) for cid, items in threads.items() for n in range(len(items))]
+    inputs = [
+        [ThemeReply(r.text, r.user_id, r.message_id) for r in threads[cid][n].replies]
+        for cid, n in where
+    ]
+    # No per-channel language yet: each reply's language is decided from its words.
+    questions = [threads[cid][n].question.text for cid, n in where]
+    found = await asyncio.to_thread(find_themes_batch, inputs, rules, None, questions)
+    for (cid, n), themes in zip(where, found, strict=True):
+        if themes:
+            linked = tuple([await _linked(ctx, cid, posts[cid][n], theme) for theme in themes])
+            threads[cid][n] = dataclasses.replace(threads[cid][n], themes=linked)
+
+
+async def _linked(ctx: Context, channel_id: str, post: Post, theme: Theme) -> Theme:
+    try:
+        link = await ctx.platform_for(channel_id).message_link(
+            channel_id, theme.message_id, thread_id=post.message_id
+        )
+    except PlatformError as exc:
+        log.warning("no link for a quoted reply in %s: %s", channel_id, exc)
+        link = None
+    return dataclasses.replace(theme, link=link)
 
 
 async def build_channel_digest(

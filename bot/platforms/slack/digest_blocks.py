@@ -30,14 +30,18 @@ from bot.domain.digest_render import (
     ALL_ASKED,
     NO_QUESTION,
     NO_REPLIES,
+    THEMES_EXPLAINED,
+    THEMES_HEADING,
     clean_text,
     format_share,
     format_when,
     incomplete_note,
+    open_reply_label,
     plural,
     question_stats,
     safe_url,
     summary_line,
+    theme_counts,
 )
 from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, mrkdwn_text
 
@@ -190,8 +194,25 @@ def _question_blocks(item: DigestQuestion, tz: tzinfo) -> list[Block]:
     if link:
         meta += f" · <{escape_mrkdwn(link)}|Open the thread>"
     blocks.append(_context(meta))
+    blocks += _theme_blocks(item)
     if not item.replies:
         blocks.append(_section(f"_{NO_REPLIES}_"))
+    return blocks
+
+
+def _theme_blocks(item: DigestQuestion) -> list[Block]:
+    """What people said: a heading, then one section a theme (its quote is at most
+    `themes.QUOTE_CHARS` long, so a section always holds it)."""
+    if not item.themes:
+        return []
+    blocks = [_section(f"*{THEMES_HEADING}*"), _context(escape_mrkdwn(THEMES_EXPLAINED))]
+    for theme in item.themes:
+        text = f"• *{escape_mrkdwn(clean_text(theme.phrase))}* ({theme_counts(theme)})\n"
+        text += ">“" + escape_mrkdwn(clean_text(theme.quote)).replace("\n", " ") + "”"
+        link = safe_url(theme.link)
+        if link:
+            text += f"\n<{escape_mrkdwn(link)}|{escape_mrkdwn(open_reply_label(theme))}>"
+        blocks.append(_section(text))
     return blocks
 
 

@@ -525,6 +525,11 @@ class SlackPlatform(ChatPlatform):
             return None
         return permalink_for(workspace_url, channel_id, ts, thread_ts)
 
+    async def message_link(
+        self, channel_id: str, message_id: str, *, thread_id: str | None = None
+    ) -> str | None:
+        return await self.permalink(channel_id, message_id, thread_ts=thread_id)
+
     async def workspace_url(
         self, client: AsyncWebClient | None = None, *, key: str | None = None
     ) -> str | None:

@@ -24,10 +24,14 @@ from bot.domain.digest_render import (
     ALL_ASKED,
     NO_QUESTION,
     NO_REPLIES,
+    THEMES_EXPLAINED,
+    THEMES_HEADING,
     clean_text,
     format_when,
+    open_reply_label,
     question_stats,
     summary_line,
+    theme_counts,
 )
 from bot.platforms.teams.cards import (
     Card,
@@ -92,8 +96,31 @@ def _question_elements(item: DigestQuestion, tz: tzinfo) -> list[Element]:
             size="Small",
         ),
     ]
+    elements += _theme_elements(item)
     if not item.replies:
         elements.append(text_block(f"_{escape_markdown(NO_REPLIES)}_"))
+    return elements
+
+
+def _theme_elements(item: DigestQuestion) -> list[Element]:
+    """What people said: a heading, then per theme its phrase, the quote (a TextRun: never
+    parsed as markdown) and a button to open the quoted reply."""
+    if not item.themes:
+        return []
+    elements: list[Element] = [
+        heading(escape_markdown(THEMES_HEADING), spacing="Medium"),
+        text_block(escape_markdown(THEMES_EXPLAINED), isSubtle=True, size="Small"),
+    ]
+    for theme in item.themes:
+        elements += [
+            text_block(
+                f"**{escape_markdown(theme.phrase)}** ({escape_markdown(theme_counts(theme))})"
+            ),
+            plain_text(f"“{theme.quote}”", italic=True),
+        ]
+        button = open_url(theme.link, open_reply_label(theme))
+        if button is not None:
+            elements.append({"type": "ActionSet", "actions": [button]})
     return elements
 
 

@@ -168,6 +168,11 @@ class TeamsPlatform(ChatPlatform):
             channel_id, message_id, group_id=team.group_id, tenant_id=team.tenant_id, root_id=root
         )
 
+    async def message_link(
+        self, channel_id: str, message_id: str, *, thread_id: str | None = None
+    ) -> str | None:
+        return self._link(channel_id, message_id, await self._team(channel_id), thread_id)
+
     # ------------------------------------------------------------------ writes
 
     async def post(
