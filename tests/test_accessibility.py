@@ -34,6 +34,7 @@ from bot.domain.digest import (
 )
 from bot.domain.digest_render import render_html
 from bot.domain.questions import Question, QuestionSet
+from bot.domain.themes import Theme
 from tests.browser_axe import Browser, describe, find_tools, open_browser, required
 
 LONDON = ZoneInfo("Europe/London")
@@ -162,11 +163,35 @@ HOSTILE_DIGEST = digest(
     channel=ChannelRef("C999", '<b>"chan"</b> & co'),
 )
 
+# The "what people said" section: themes with quotes, one linked to its reply, one not.
+THEMED = digest(
+    [
+        QuestionThread(
+            QS.questions[1],
+            MONDAY,
+            "https://t.slack.com/archives/C123/p2",
+            [reply(f"U{n}", n, f"Shared platforms and data quality, {n}.") for n in range(6)],
+            (
+                Theme(
+                    "shared platforms",
+                    4,
+                    3,
+                    "Shared platforms with the neighbours, please.",
+                    "1744000001.000100",
+                    "https://t.slack.com/archives/C123/p1744000001000100?thread_ts=2&cid=C123",
+                ),
+                Theme("data quality", 3, 3, f"Data quality {HOSTILE}", "1744000002.000100"),
+            ),
+        )
+    ]
+)
+
 PAGES = {
     "empty week, no question": (digest([]), False),
     "empty week, question without replies": (digest([thread(1, [])]), False),
     "typical": (TYPICAL, False),
     "typical with the chart": (TYPICAL, True),
+    "themes and quotes, with the chart": (THEMED, True),
     "many questions and replies, with the chart": (BUSY, True),
     "hostile and long replies, with the chart": (HOSTILE_DIGEST, True),
     "incomplete digest": (digest([thread(2, [reply("U1", 5, "Hi")])], unread_threads=2), True),

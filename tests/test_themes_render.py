@@ -72,7 +72,7 @@ def test_markdown_lists_each_theme_with_its_counts_quote_and_the_replys_link() -
     text = render_markdown(digest())
     assert f"### {THEMES_HEADING}" in text
     assert "- **shared platforms** (3 replies from 3 people): “We should move to shared" in text
-    assert f"[{OPEN_REPLY}](<{LINK}>)" in text
+    assert f"[{OPEN_REPLY} quoted for “shared platforms”](<{LINK}>)" in text
     # The second has no link, and its hostile quote is escaped as markdown.
     line = next(x for x in text.splitlines() if x.startswith("- **data quality**"))
     assert OPEN_REPLY not in line and "\\<script\\>" in line and "<script>" not in line
@@ -108,9 +108,10 @@ def test_html_has_a_themes_section_linking_the_quoted_reply_and_no_markup_from_r
     page = render_html(digest())
     parser = _Links()
     parser.feed(page)
-    assert (LINK, OPEN_REPLY) in parser.links
+    assert (LINK, f"{OPEN_REPLY} quoted for “shared platforms”") in parser.links
     assert parser.scripts == 0
-    assert '<section class="themes">' in page and f"<h3>{THEMES_HEADING}</h3>" in page
+    assert '<section class="themes" aria-labelledby="q-Q1-themes">' in page
+    assert f'<h3 id="q-Q1-themes">{THEMES_HEADING}</h3>' in page
     assert "&lt;script&gt;" in page
 
 
@@ -152,7 +153,7 @@ def test_slack_blocks_quote_each_theme_escaped_with_a_link_to_the_reply() -> Non
     texts = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section" and "text" in b]
     [first] = [t for t in texts if "shared platforms" in t]
     assert first.startswith("• *shared platforms* (3 replies from 3 people)")
-    assert f"<{LINK.replace('&', '&amp;')}|{OPEN_REPLY}>" in first
+    assert f"<{LINK.replace('&', '&amp;')}|{OPEN_REPLY} quoted for “shared platforms”>" in first
     [second] = [t for t in texts if "data quality" in t]
     assert "<!channel>" not in second and "&lt;!channel&gt;" in second
     assert OPEN_REPLY not in second
@@ -170,7 +171,8 @@ def test_teams_cards_quote_as_text_runs_with_a_button_to_the_reply() -> None:
     ]
     assert runs == ["“We should move to shared platforms.”", f"“Data quality {HOSTILE}”"]
     buttons = [a for e in card["body"] if e.get("type") == "ActionSet" for a in e["actions"]]
-    assert buttons == [{"type": "Action.OpenUrl", "title": OPEN_REPLY, "url": LINK}]
+    title = f"{OPEN_REPLY} quoted for “shared platforms”"
+    assert buttons == [{"type": "Action.OpenUrl", "title": title, "url": LINK}]
 
 
 def test_a_long_digest_keeps_its_themes_in_the_first_message() -> None:
