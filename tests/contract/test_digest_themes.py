@@ -4,14 +4,15 @@ the platform's side, the digest built and posted through the outbox, what was st
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.domain.digest import DigestWindow
-from bot.domain.digest_render import OPEN_REPLY, THEMES_HEADING
+from bot.domain.digest_render import OPEN_REPLY, THEMES_HEADING, render_html
 from bot.services.ask import ask_and_deliver
 from bot.services.context import Context
-from bot.services.digest import post_digest_now
+from bot.services.digest import build_channel_digest, post_digest_now
 from bot.store.models import Post
 from tests.contract.harness import Harness, Seen
 from tests.contract.test_platform_contract import ours, squeeze
@@ -69,6 +70,11 @@ async def test_a_digest_with_enough_replies_quotes_a_linked_reply_for_each_theme
     assert squeeze(f"“{REPLIES[0][1]}”") in squeeze(shown)
     assert squeeze(f"“{REPLIES[3][1]}”") in squeeze(shown)
     link = await harness.platform.message_link(harness.channel_id, ids[0], thread_id=root)
+    # The HTML export (`leaderbot digest --format html`, the records archive) of the same digest.
+    page = render_html(await build_channel_digest(ctx, harness.channel_id, window(ctx)))
+    assert f"{THEMES_HEADING}</h3>" in page and "shared platforms" in page
+    if link is not None:
+        assert f'<a href="{html.escape(link, quote=True)}">{OPEN_REPLY} quoted for' in page
     if harness.name == "console":
         assert link is None and OPEN_REPLY not in shown  # the console has no links
         return
