@@ -221,3 +221,15 @@ def test_links_mentions_and_emails_are_never_themes() -> None:
     phrases = " ".join(t.phrase for t in find_themes(replies(pairs)))
     for bit in ("intranet", "example", "https", "bloggs", "u0leader", "tada", "gov"):
         assert bit not in phrases
+
+
+def test_html_entities_and_markup_as_typed_are_no_words() -> None:
+    terms = reply_terms("&lt;script&gt; alert &amp; &#169; <b>bold</b> shared platforms")
+    assert "lt" not in terms and "gt" not in terms and "amp" not in terms
+    assert "shared platforms" in terms
+
+
+def test_a_reply_of_mostly_spaces_is_quoted_short_with_an_ellipsis() -> None:
+    text = "Shared platforms" + " " * 5000 + "matter"
+    quoted = quote_text(text)
+    assert quoted == "Shared platforms…"

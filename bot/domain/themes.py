@@ -92,7 +92,8 @@ _CHAT_FILLER = _word_set(
 
 # Removed before reading words, each only when its marker is in the text (a pattern that
 # does not start with a fixed character is tried at every position): chat markup (<@U123>,
-# <https://…|label>, <#C…>), links, e-mail addresses, @mentions and #channels, :emoji_codes:.
+# <https://…|label>, <#C…>), links, e-mail addresses, @mentions and #channels, :emoji_codes:,
+# HTML entities (&lt; as typed or as a platform escaped it).
 _NOISE: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("<", re.compile(r"<[^<>\n]{0,500}>")),
     ("http", re.compile(r"https?://\S+")),
@@ -100,6 +101,7 @@ _NOISE: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("@", re.compile(r"\S*@\S*")),
     ("#", re.compile(r"#[\w.-]+")),
     (":", re.compile(r":[a-z0-9_+-]{1,60}:")),
+    ("&", re.compile(r"&#?[a-z0-9]{1,10};")),
 )
 # Words (letters only, any script) and the punctuation that ends a phrase.
 _TOKENS = re.compile(r"[^\W\d_]+|[.,;:!?()\[\]{}\"“”‘’/|\n•*–—-]")
@@ -184,7 +186,7 @@ def _words(text: str) -> list[str]:
     text = text[:MAX_CHARS].lower()
     for marker, pattern in _NOISE:
         if marker in text:
-            text = pattern.sub(" ", text)
+            text = pattern.sub(" | ", text)  # what is removed ends a phrase
     return _TOKENS.findall(text)
 
 
@@ -226,8 +228,11 @@ def reply_terms(text: str, hint: str | None = None) -> list[str]:
 
 def quote_text(text: str, limit: int = QUOTE_CHARS) -> str:
     """The reply as a one-paragraph quote, cut at a word boundary when longer than `limit`."""
-    flat = _SPACE.sub(" ", text).strip()
-    if len(flat) <= limit:
+    # Only the start of a very long reply is looked at (a reply of mostly spaces may then be
+    # cut shorter than `limit`, still with its ellipsis).
+    head = text[: limit * 8]
+    flat = _SPACE.sub(" ", head).strip()
+    if len(flat) <= limit and len(head) == len(text):
         return flat
     cut = flat[:limit]
     space = cut.rfind(" ")

@@ -15,7 +15,7 @@ from bot.services.context import Context
 from bot.services.digest import build_channel_digest, post_digest_now
 from bot.store.models import Post
 from tests.contract.harness import Harness, Seen
-from tests.contract.test_platform_contract import ours, squeeze
+from tests.contract.test_platform_contract import HOSTILE, HOSTILE_BITS, ours, squeeze
 
 # Four people, six replies: "shared platforms" from three of them, "data quality" from two.
 REPLIES = (
@@ -104,3 +104,22 @@ async def test_enough_replies_from_too_few_people_say_nothing_of_themes(
     shown, _ = await posted_digest(harness, ctx)
     assert "6 replies from 2 people" in shown
     assert THEMES_HEADING not in shown
+
+
+async def test_hostile_replies_give_a_digest_that_posts_with_their_text_shown_as_typed(
+    harness: Harness, make_context, sqlite_url
+) -> None:
+    ctx = await make_context(sqlite_url, platform=harness.platform)
+    hostile = [(n % 4, f"{HOSTILE} shared platforms {n}") for n in range(6)]
+    hostile += [(0, "🎉🎉🎉"), (1, ""), (2, "https://evil.example/x " * 50), (3, "yes " * 3000)]
+    await ask_and_reply(harness, ctx, [(who, text) for who, text in hostile if text])
+
+    shown, _ = await posted_digest(harness, ctx)
+
+    assert THEMES_HEADING in shown
+    assert "shared platforms (6 replies from 4 people)" in shown.replace("*", "")
+    for bit in HOSTILE_BITS:  # in the quotes and the replies: text, never markup
+        assert bit in shown, bit
+    themes_part = shown[shown.index(THEMES_HEADING) :]
+    for junk in ("evil", "https", "everyone", "channel", "lt", "script shared"):
+        assert f"{junk} (" not in themes_part  # no theme made of links, mentions or markup
