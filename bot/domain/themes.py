@@ -4,7 +4,8 @@ model and no outside service.
 
 How (deliberately small, and the same every time for the same replies):
 
-1. Each reply is cleaned (links, mentions, emoji codes, e-mail addresses and numbers go),
+1. Each reply is cleaned (links, mentions, emoji codes, e-mail addresses, HTML entities and
+   numbers go, each ending a phrase),
    its language decided (`reply_language`: a hint, else the share of Welsh function words)
    and split into words; that language's stop words (bot/data/stopwords/) break the text
    into runs of content words, and the runs give the reply's terms: single words and
@@ -17,7 +18,8 @@ How (deliberately small, and the same every time for the same replies):
    thread's themes never depend on other threads'.
 3. A term's score is the sum of its weights over the thread's replies (phrases count a half
    more, being easier to read). Only terms used by at least `MIN_SUPPORT_PEOPLE` people in
-   as many replies can be themes; the best `max_themes` that share no word are kept, each
+   as many replies can be themes, and none made only of the question's own words (echoing
+   the question says nothing); the best `max_themes` that share no word are kept, each
    quoting the reply that weighs the term most (one not quoted yet, where there is one).
 
 Not used, for speed (bench/README.md has the figures): scikit-learn's NMF topics (about 17 ms
@@ -288,10 +290,10 @@ def find_themes_batch(
         # Whole threads at a time, a bounded number of replies: memory stays flat however
         # many channels there are, and each thread is still scored on its own.
         if len(docs) >= CHUNK_REPLIES:
-            results_of(_score(docs, owner, kept, rules, echoes), results)
+            _store(_score(docs, owner, kept, rules, echoes), results)
             docs, owner, kept = [], [], []
     if docs:
-        results_of(_score(docs, owner, kept, rules, echoes), results)
+        _store(_score(docs, owner, kept, rules, echoes), results)
     return results
 
 
@@ -302,7 +304,7 @@ def _enough(replies: Sequence[ThemeReply], rules: ThemeRules) -> bool:
     )
 
 
-def results_of(found: dict[int, tuple[Theme, ...]], results: list[tuple[Theme, ...]]) -> None:
+def _store(found: dict[int, tuple[Theme, ...]], results: list[tuple[Theme, ...]]) -> None:
     for index, themes in found.items():
         results[index] = themes
 
