@@ -186,3 +186,19 @@ def test_db_upgrade(installed: Installed) -> None:
     result = _leaderbot(installed, "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert "database is up to date" in result.stdout
+
+
+def test_the_themes_stop_word_lists_ship_in_the_wheel(installed: Installed) -> None:
+    probe = _run(
+        [
+            installed.python,
+            "-c",
+            "from bot.domain.themes import english_stop_words as e, welsh_stop_words as w; "
+            "print(len(e()), len(w()), 'mae' in w(), 'the' in e())",
+        ],
+        cwd=installed.workdir,
+        env=_env(),
+    )
+    assert probe.returncode == 0, probe.stderr
+    english, welsh, mae, the = probe.stdout.split()
+    assert int(english) > 300 and int(welsh) > 200 and mae == the == "True"
