@@ -60,3 +60,17 @@ def test_the_theme_settings_default_to_5_replies_and_3_people_and_refuse_less_th
     )
     with pytest.raises(ValidationError):
         make_settings(LEADERBOT_THEMES_MIN_REPLIERS="1")
+
+
+async def test_a_failure_in_finding_themes_leaves_the_digest_without_them(
+    make_context, sqlite_url, monkeypatch, caplog
+) -> None:
+    import bot.services.digest as service
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(service, "find_themes_batch", broken)
+    ctx = await make_context(sqlite_url)
+    assert await digest_themes(ctx) == ()  # the digest itself is built, with every reply
+    assert "themes not found (ValueError: a bug)" in caplog.text

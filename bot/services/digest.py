@@ -346,7 +346,13 @@ async def _add_themes(
     ]
     # No per-channel language yet: each reply's language is decided from its words.
     questions = [threads[cid][n].question.text for cid, n in where]
-    found = await asyncio.to_thread(find_themes_batch, inputs, rules, None, questions)
+    try:
+        found = await asyncio.to_thread(find_themes_batch, inputs, rules, None, questions)
+    except Exception as exc:  # a summary must never cost leaders the digest itself
+        log.error(
+            "themes not found (%s: %s): the digest goes without them", type(exc).__name__, exc
+        )
+        return
     for (cid, n), themes in zip(where, found, strict=True):
         if themes:
             linked = tuple([await _linked(ctx, cid, posts[cid][n], theme) for theme in themes])
