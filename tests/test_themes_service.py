@@ -74,3 +74,12 @@ async def test_a_failure_in_finding_themes_leaves_the_digest_without_them(
     ctx = await make_context(sqlite_url)
     assert await digest_themes(ctx) == ()  # the digest itself is built, with every reply
     assert "themes not found (ValueError: a bug)" in caplog.text
+
+
+async def test_a_welsh_thread_gets_welsh_themes_in_the_digest(make_context, sqlite_url) -> None:
+    from tests.test_themes import WELSH
+
+    ctx = await make_context(sqlite_url)
+    people = {"ann": 0, "bob": 1, "cat": 2, "dan": 3}
+    phrases = await digest_themes(ctx, [(people[who], text) for who, text in WELSH])
+    assert sorted(phrases) == ["ansawdd data", "rhannu platfformau"]
