@@ -118,14 +118,15 @@ def test_the_weights_are_scikit_learns_tfidf_for_the_thread() -> None:
     summed per term, for a thread scored alone and inside a batch."""
     from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-    docs = [reply_terms(text) for _, text in ENGLISH]
+    # A reply using a term several times exercises the sublinear term frequency.
+    texts = [text for _, text in ENGLISH] + ["Data quality, data quality, data everywhere."]
+    docs = [reply_terms(text) for text in texts]
     counts = CountVectorizer(analyzer=lambda terms: terms).fit(docs)
     expected = np.asarray(
         TfidfTransformer(sublinear_tf=True).fit_transform(counts.transform(docs)).sum(axis=0)
     ).ravel()
     want = dict(zip(counts.get_feature_names_out(), expected, strict=True))
 
-    texts = [text for _, text in ENGLISH]
     scores = themes.term_scores([texts])[0]
     for term, score in scores.items():
         boost = themes.PHRASE_BOOST if " " in term else 1.0
