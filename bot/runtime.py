@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from bot.domain.clock import Clock, system_clock
+from bot.domain.language import use_catalogue
 from bot.domain.questions import load_question_set
 from bot.platforms.console.platform import ConsolePlatform
 from bot.port import ChatPlatform
@@ -122,6 +123,8 @@ async def open_context(
 ) -> AsyncIterator[Context]:
     """A ready Context: migrations applied, questions loaded, platforms opened."""
     questions = load_question_set(settings.prompts_path)
+    # Read now, so a council's catalogue that cannot be used stops the start in one line.
+    use_catalogue(settings.welsh_catalogue)
     async with contextlib.AsyncExitStack() as stack:
         db = Database(settings.database_url)
         stack.push_async_callback(db.dispose)

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", min_length=1, validation_alias=_env("LEADERBOT_HOST"))
     admins_raw: str = Field("", validation_alias=_env("LEADERBOT_ADMINS"))
     prompts_path: Path = Field(BUNDLED_PROMPTS, validation_alias=_env("LEADERBOT_PROMPTS"))
+    # A council's own Welsh catalogue (.po), instead of the bundled one (docs/translations.md).
+    welsh_catalogue: Path | None = Field(None, validation_alias=_env("LEADERBOT_WELSH_CATALOGUE"))
     allow_private_feeds: bool = Field(False, validation_alias=_env("LEADERBOT_ALLOW_PRIVATE_FEEDS"))
     # Beyond the contract: operational knobs with safe defaults.
     grace_hours: float = Field(6.0, ge=0, validation_alias=_env("LEADERBOT_GRACE_HOURS"))

@@ -33,6 +33,7 @@ from bot.domain.digest import (
     build_digest,
 )
 from bot.domain.digest_render import render_html
+from bot.domain.language import translator
 from bot.domain.questions import Question, QuestionSet
 from bot.domain.themes import Theme
 from tests.browser_axe import Browser, describe, find_tools, open_browser, required
@@ -250,6 +251,26 @@ def test_welsh_language_tag_is_valid_to_axe(browser: Browser, tmp_path: Path) ->
     page.write_text(render_html(TYPICAL, lang="cy"), encoding="utf-8")
     check_page(browser, page)
     assert '<html lang="cy">' in page.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("language", ["cy", "both"])
+@pytest.mark.parametrize("name", ["typical with the chart", "incomplete digest", "Teams channel"])
+def test_welsh_and_bilingual_digests_have_no_axe_violations(
+    browser: Browser, tmp_path: Path, language: str, name: str
+) -> None:
+    """A Welsh page says so; a bilingual one marks each half with its language (WCAG 3.1.2)."""
+    built, with_chart = PAGES[name]
+    t = translator(language)
+    chart = participation_chart(built.participation, t=t) if with_chart else None
+    page = tmp_path / "digest.html"
+    page.write_text(render_html(built, chart, t=t), encoding="utf-8")
+    check_page(browser, page)
+    text = page.read_text(encoding="utf-8")
+    assert '<html lang="cy">' in text and "Crynodeb arweinyddiaeth" in text
+    if language == "both":  # every label in two marked halves
+        assert '<span lang="cy">Crynodeb' in text and '<span lang="en-GB">Leadership' in text
+    # These test questions have no Welsh wording: shown once, in English, marked as English.
+    assert 'lang="en-GB"><p>Question' in text
 
 
 def test_axe_catches_a_broken_page(browser: Browser, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from bot.domain.chart import (
     week_label,
 )
 from bot.domain.digest import WeekParticipation, participation_series
+from bot.domain.language import translator
 
 FIRST = date(2025, 1, 20)
 VALUES = [0, 3, 5, 8, 2, 0, 12, 9, 7, 4, 6, 10]
@@ -99,3 +100,15 @@ def test_cached_text_draws_what_imagedraw_draws() -> None:
             ImageDraw.Draw(expected).text((5, 7), text, fill=fill, font=_font(size))
             _text(actual, (5, 7), text, fill, size)
             assert expected.tobytes() == actual.tobytes(), (text, size, fill)
+
+
+def test_the_chart_and_its_text_alternative_follow_the_language() -> None:
+    points = [WeekParticipation(date(2025, 1, 6) + timedelta(weeks=i), i % 5, i) for i in range(12)]
+    welsh = chart_alt_text(points, translator("cy"))
+    assert welsh.startswith("Siart bar o'r bobl") and "6 Ion: 0" in welsh
+    both = chart_alt_text(points, translator("both"))
+    assert both.index("Siart bar") < both.index("Bar chart of people")
+    # Drawn in each language (a two-line title for both), and differently from English.
+    pngs = {lang: participation_chart(points, t=translator(lang)) for lang in ("en", "cy", "both")}
+    assert len(set(pngs.values())) == 3
+    assert all(png.startswith(b"\x89PNG") for png in pngs.values())

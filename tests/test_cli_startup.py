@@ -137,3 +137,10 @@ def test_the_cli_lists_the_renderers_formats() -> None:
     from bot.domain.digest_render import FORMATS
 
     assert CLI_FORMATS == FORMATS
+
+
+def test_the_cli_lists_the_languages() -> None:
+    from bot.cli.common import LANGUAGES as CLI_LANGUAGES
+    from bot.domain.language import LANGUAGES
+
+    assert sorted(CLI_LANGUAGES) == sorted(LANGUAGES)

@@ -34,6 +34,7 @@ from bot.domain.command_grammar import (
     ScheduleOff,
     SetAlerts,
     SetDigest,
+    SetLanguage,
     SetSchedule,
     Status,
     is_change,
@@ -449,6 +450,7 @@ HELP_COMMANDS: dict[str, type[Command]] = {
     "feeds add URL [KEYWORDS...]": AddFeed,
     "feeds remove NUMBER": RemoveFeed,
     "alerts on|off": SetAlerts,
+    "language cy|en|both": SetLanguage,
     "admins add @person": AddAdmin,
     "admins remove @person": RemoveAdmin,
     "quiet": ListQuiet,
@@ -460,7 +462,7 @@ HELP_COMMANDS: dict[str, type[Command]] = {
 
 def test_help_covers_every_command_type() -> None:
     assert [e.usage for e in ENTRIES] == list(HELP_COMMANDS)
-    assert len(set(HELP_COMMANDS.values())) == 22
+    assert len(set(HELP_COMMANDS.values())) == 23
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.usage)
@@ -489,3 +491,26 @@ def test_help_on_one_topic() -> None:
 
 def test_help_prefix_for_the_cli() -> None:
     assert "leaderbot-slash ask Q3" in help_text(prefix="leaderbot-slash")
+
+
+@pytest.mark.parametrize(
+    ("typed", "language"),
+    [
+        ("language cy", "cy"),
+        ("language Cymraeg", "cy"),
+        ("language en", "en"),
+        ("iaith both", "both"),
+    ],
+)
+def test_language_sets_welsh_english_or_both(typed: str, language: str) -> None:
+    command = parse(typed)
+    assert isinstance(command, SetLanguage) and command.language == language
+    assert is_change(command)
+
+
+@pytest.mark.parametrize("typed", ["language", "language fr", "language cy en", "language cyy"])
+def test_a_wrong_language_says_what_to_type(typed: str) -> None:
+    with pytest.raises(ParseError) as caught:
+        parse(typed)
+    assert_says_what_to_type(caught.value)
+    assert "language" in caught.value.message

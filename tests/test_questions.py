@@ -54,3 +54,27 @@ def test_unknown_field_is_refused(tmp_path: Path) -> None:
     body += Q.format(id="Q2", text="Another proper question?")
     with pytest.raises(QuestionSetError, match=r"questions\[0\] \(Q1\)\.colour"):
         load_question_set(_write(tmp_path, body))
+
+
+def test_welsh_wording_is_optional_and_validated(tmp_path) -> None:
+    path = tmp_path / "set.toml"
+    path.write_text(
+        'edition = "x"\ntitle = "T"\nsource_url = "https://example.org/"\n'
+        '[[questions]]\nid = "Q1"\ntext = "An English question?"\ntheme = "Theme"\n'
+        'provenance = "quoted"\nsource = "here"\ntext_cy = "Cwestiwn Cymraeg?"\n'
+        '[[questions]]\nid = "Q2"\ntext = "Another question here?"\ntheme = "Theme"\n'
+        'provenance = "quoted"\nsource = "here"\n',
+        encoding="utf-8",
+    )
+    q1, q2 = load_question_set(path).questions
+    assert q1.text_for("cy") == "Cwestiwn Cymraeg?" and q1.text_for("en") == "An English question?"
+    assert q2.text_for("cy") == "Another question here?"  # no Welsh: the English
+    path.write_text(path.read_text().replace("Cwestiwn Cymraeg?", "Byr"), encoding="utf-8")
+    with pytest.raises(QuestionSetError, match=r"questions\[0\] \(Q1\)\.text_cy"):
+        load_question_set(path)
+
+
+def test_the_bundled_set_has_welsh_for_every_question() -> None:
+    questions = load_question_set(BUNDLED_PROMPTS)
+    assert all(q.text_cy and q.theme_cy for q in questions.questions)
+    assert questions.title_cy

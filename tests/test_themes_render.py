@@ -26,6 +26,7 @@ from bot.domain.digest_render import (
     render_markdown,
     render_text,
 )
+from bot.domain.language import translator
 from bot.domain.questions import Question, QuestionSet
 from bot.domain.themes import Theme
 from bot.platforms.slack.digest_blocks import digest_messages
@@ -195,3 +196,18 @@ def test_a_long_digest_keeps_its_themes_in_the_first_message() -> None:
     )
     cards = digest_cards(DigestPost(digest=long, chart_png=None, chart_alt=""))
     assert len(cards) > 1 and THEMES_HEADING in json.dumps(cards[0])
+
+
+def test_themes_are_written_in_the_channels_language() -> None:
+    welsh = render_markdown(digest(), translator("cy"))
+    assert "### Beth ddywedodd pobl" in welsh and THEMES_HEADING not in welsh
+    assert "- **shared platforms** (3 ateb gan 3 person)" in welsh  # the phrase is as said
+    assert "[Agor yr ateb a ddyfynnwyd ar gyfer “shared platforms”]" in welsh
+    both = render_html(digest(), t=translator("both"))
+    assert both.index('<span lang="cy">Beth ddywedodd pobl') < both.index(
+        f'<span lang="en-GB">{THEMES_HEADING}'
+    )
+    [head] = digest_messages(digest(), translator("cy"))
+    assert "Beth ddywedodd pobl" in json.dumps(head["blocks"], ensure_ascii=False)
+    cards = digest_cards(DigestPost(digest(), b"", "", language="cy"))
+    assert "Agor yr ateb a ddyfynnwyd" in json.dumps(cards, ensure_ascii=False)

@@ -202,3 +202,19 @@ def test_the_themes_stop_word_lists_ship_in_the_wheel(installed: Installed) -> N
     assert probe.returncode == 0, probe.stderr
     english, welsh, mae, the = probe.stdout.split()
     assert int(english) > 300 and int(welsh) > 200 and mae == the == "True"
+
+
+def test_the_wheel_writes_welsh(installed: Installed) -> None:
+    """The Welsh catalogue ships in the wheel (a .po, compiled when first used)."""
+    probe = _run(
+        [
+            installed.python,
+            "-c",
+            "from bot.domain.language import translator; "
+            "print(translator('cy').gettext('No replies yet.'))",
+        ],
+        cwd=installed.workdir,
+        env=_env(),
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "Dim atebion eto."

@@ -154,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (
             isinstance(exc, UsageError)
             or _is(exc, "bot.domain.questions", "QuestionSetError")
+            or _is(exc, "bot.domain.language", "CatalogueError")
             or _is(exc, "bot.store.db", "DatabaseUnavailable")
         ):
             print(f"leaderbot: {exc}", file=sys.stderr)

@@ -86,3 +86,9 @@ def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
     print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
         print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+
+
+# bot.domain.language.LANGUAGES, spelt out so that building the parser imports no Babel
+# (tests/test_cli_startup.py checks the two agree).
+LANGUAGES = ("en", "cy", "both")
+LANGUAGE_NAMES = {"en": "English", "cy": "Welsh", "both": "Welsh, then English"}

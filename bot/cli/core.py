@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
     OneLineParser,
     UsageError,
     add_channel_arg,
@@ -35,6 +37,12 @@ def register(sub: Any) -> None:
     demo.set_defaults(runner=_demo)
 
     questions = sub.add_parser("questions", help="list the question set")
+    questions.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        default="en",
+        help="the wording to show: en (default), cy (Welsh, awaiting review) or both",
+    )
     questions.set_defaults(runner=_questions)
 
     ask = sub.add_parser("ask", help="post a question now")
@@ -68,6 +76,12 @@ def register(sub: Any) -> None:
         help="set the channel's digest schedule instead (default: Friday 16:00)",
     )
     schedule.add_argument("--to", metavar="CHANNEL", help="with --digest: post the digest here")
+    schedule.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        help="what the bot writes in the channel: cy (Welsh), en (English, the default) or "
+        "both (Welsh, then English); alone, it changes only the language",
+    )
     mode = schedule.add_mutually_exclusive_group()
     mode.add_argument("--off", action="store_true", help="turn the schedule off")
     mode.add_argument("--pause-until", type=parse_date_arg, metavar="YYYY-MM-DD")
@@ -132,11 +146,18 @@ async def _questions(args: argparse.Namespace, settings: Settings) -> int:
     from bot.domain.questions import load_question_set
 
     questions = load_question_set(settings.prompts_path)
-    print(f"{questions.title}\nSource: {questions.source_url}\n")
+    # Welsh first for `both`, as the posts are.
+    languages = {"en": ("en",), "cy": ("cy",), "both": ("cy", "en")}[args.language]
+    title = " / ".join(questions.title_for(lang) for lang in languages)
+    print(f"{title}\nSource: {questions.source_url}\n")
     for q in questions.questions:
         marker = "" if q.provenance == "quoted" else " (paraphrased)"
-        body = textwrap.fill(q.text, 90, initial_indent="  ", subsequent_indent="  ")
-        print(f"{q.id} · {q.theme}{marker}\n{body}")
+        theme = " / ".join(q.theme_for(lang) for lang in languages)
+        bodies = [
+            textwrap.fill(q.text_for(lang), 90, initial_indent="  ", subsequent_indent="  ")
+            for lang in languages
+        ]
+        print(f"{q.id} · {theme}{marker}\n" + "\n".join(bodies))
     return 0
 
 
@@ -216,6 +237,15 @@ async def _schedule(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError("--to goes with --digest (e.g. --digest --day fri --time 16:00 --to C2)")
     if args.digest and args.nudge_days:
         raise UsageError("--nudge-days belongs to the question schedule: drop --digest")
+    changes_schedule = bool(args.off or args.pause_until or args.resume or args.day or args.time)
+    if args.language:
+        from bot.services import channels
+
+        before = await channels.set_language(ctx, args.channel, args.language, actor="cli")
+        state = "already" if before == args.language else "now"
+        print(f"{args.channel} is {state} written in {LANGUAGE_NAMES[args.language]}")
+        if not changes_schedule:
+            return 0
     try:
         if args.off:
             await schedule_service.turn_off(ctx, args.channel, kind=kind)
@@ -232,7 +262,7 @@ async def _schedule(args: argparse.Namespace, ctx: Context) -> int:
         if not args.day or not args.time:
             raise UsageError(
                 "schedule needs --day and --time (e.g. --day mon --time 09:00), "
-                "or one of --off, --pause-until, --resume"
+                "or one of --off, --pause-until, --resume, --language"
             )
         weekday = _parse(parsing.parse_day, args.day)
         at = _parse(parsing.parse_time, args.time)

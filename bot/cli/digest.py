@@ -57,6 +57,8 @@ async def _digest(args: argparse.Namespace, ctx: Context) -> int:
 
     from bot.domain.digest import window_since
     from bot.domain.digest_render import incomplete_note, render
+    from bot.domain.language import translator
+    from bot.services import channels
     from bot.services.digest import (
         build_channel_digest,
         digest_post,
@@ -80,9 +82,18 @@ async def _digest(args: argparse.Namespace, ctx: Context) -> int:
     if args.to and not args.post:
         raise UsageError("--to only makes sense with --post")
     digest = await build_channel_digest(ctx, args.channel, window)
-    chart = digest_post(digest) if args.format == "html" else None
+    # Written in the channel's language (`leaderbot schedule --language`), like the posts.
+    language = await channels.language_of(ctx, args.channel)
+    chart = digest_post(digest, language) if args.format == "html" else None
     # No chart_alt: the page's own alt text sums the chart up and points to its data table.
-    sys.stdout.write(render(digest, args.format, chart_png=chart.chart_png if chart else None))
+    sys.stdout.write(
+        render(
+            digest,
+            args.format,
+            chart_png=chart.chart_png if chart else None,
+            t=translator(language),
+        )
+    )
     if args.post:
         row, report = await post_digest_now(ctx, args.channel, window, args.to)
         if not (report.sent or report.found):

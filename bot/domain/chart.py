@@ -20,12 +20,11 @@ from functools import cache, lru_cache
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.domain.digest import WeekParticipation
+from bot.domain.language import ENGLISH, N_, Translator
 
 WIDTH, HEIGHT = 600, 240
 PNG_COMPRESS_LEVEL = 1
-TITLE = "People taking part per week, last 12 weeks"
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+TITLE = N_("People taking part per week, last 12 weeks")
 _BACKGROUND = (255, 255, 255)
 _INK = (11, 12, 12)
 _MUTED = (80, 90, 95)
@@ -48,17 +47,24 @@ def _font(size: int) -> Font:
         return ImageFont.load_default()
 
 
-def week_label(point: WeekParticipation) -> str:
-    """The Monday the week starts on, e.g. "7 Apr": shorter than an ISO week, easier to read."""
-    return f"{point.week_start.day} {_MONTHS[point.week_start.month - 1]}"
+def week_label(point: WeekParticipation, t: Translator = ENGLISH) -> str:
+    """The Monday the week starts on, e.g. "7 Apr": shorter than an ISO week, easier to read.
+    (Under the bars there is room for one language: Welsh first, for `both`.)"""
+    return t.languages()[0].format_date(point.week_start, "d MMM")
 
 
-def chart_alt_text(points: Sequence[WeekParticipation]) -> str:
+def chart_alt_text(points: Sequence[WeekParticipation], t: Translator = ENGLISH) -> str:
     """A text equivalent for screen readers (files.uploadV2 alt_txt, the HTML img alt)."""
-    if not points:
-        return "No participation data."
-    values = ", ".join(f"{week_label(p)}: {p.participants}" for p in points)
-    return f"Bar chart of people taking part per week, oldest first. {values}."
+
+    def one(t: Translator) -> str:
+        if not points:
+            return t.gettext("No participation data.")
+        values = ", ".join(f"{week_label(p, t)}: {p.participants}" for p in points)
+        return t.gettext(
+            "Bar chart of people taking part per week, oldest first. {values}."
+        ).format(values=values)
+
+    return t.each(one, " ")
 
 
 @lru_cache(maxsize=1024)
@@ -93,37 +99,47 @@ def _base(title: str, width: int, height: int) -> Image.Image:
     (callers draw on a copy)."""
     image = Image.new("RGB", (width, height), _BACKGROUND)
     _text(image, (12, 10), title, _INK, _TITLE)
-    left, _, right, bottom = _plot_area(width, height)
+    left, _, right, bottom = _plot_area(width, height, title)
     ImageDraw.Draw(image).line([(left, bottom), (right, bottom)], fill=_AXIS, width=1)
     return image
 
 
-def _plot_area(width: int, height: int) -> tuple[int, int, int, int]:
-    # Room above for the title, below for week labels, and above each bar for its value.
-    return 12, 52, width - 12, height - 28  # left, top, right, bottom
+def _plot_area(width: int, height: int, title: str = "") -> tuple[int, int, int, int]:
+    # Room above for the title (a second line for a title in two languages), below for week
+    # labels, and above each bar for its value.
+    top = 52 + 18 * title.count("\n")
+    return 12, top, width - 12, height - 28  # left, top, right, bottom
 
 
 def participation_chart(
     points: Sequence[WeekParticipation],
     *,
-    title: str = TITLE,
+    title: str | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
+    t: Translator = ENGLISH,
 ) -> bytes:
-    """A PNG of participants per week, one bar per point, oldest on the left. Returns bytes."""
-    left, top, right, bottom = _plot_area(width, height)
+    """A PNG of participants per week, one bar per point, oldest on the left. Returns bytes.
+    In `both` languages the title has two lines, Welsh first."""
+    if title is None:
+        title = t.each(lambda t: t.gettext(TITLE), "\n")
+    left, top, right, bottom = _plot_area(width, height, title)
     image = _base(title, width, height).copy()
     draw = ImageDraw.Draw(image)
 
     if not points:
-        _text(image, (left, top), "No data yet", _MUTED, _LABEL)
+        _text(image, (left, top), t.gettext("No data yet"), _MUTED, _LABEL)
     else:
         peak = max(p.participants for p in points)
         if peak == 0:
-            note = "Nobody has replied in these weeks yet"
+            note = t.gettext("Nobody has replied in these weeks yet")
             x = round((left + right - _text_width(note, _LABEL)) / 2)
             _text(image, (x, (top + bottom) // 2), note, _MUTED, _LABEL)
         slot = (right - left) / len(points)
+        labels = [week_label(point, t) for point in points]
+        if any(_text_width(label, _LABEL) > slot - 4 for label in labels):
+            # Longer month names (Welsh "Chwef") that would touch: "10/2" under every bar.
+            labels = [f"{p.week_start.day}/{p.week_start.month}" for p in points]
         bar_width = max(2, int(slot * 0.6))
         for index, point in enumerate(points):
             centre = left + slot * index + slot / 2
@@ -139,7 +155,7 @@ def participation_chart(
             value = str(point.participants)
             x = round(centre - _text_width(value, _LABEL) / 2)
             _text(image, (x, round(bottom - bar_height) - 15), value, _INK, _LABEL)
-            label = week_label(point)
+            label = labels[index]
             x = round(centre - _text_width(label, _LABEL) / 2)
             _text(image, (x, bottom + 6), label, _MUTED, _LABEL)
 

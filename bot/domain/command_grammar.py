@@ -7,6 +7,7 @@ mention already turned into a ChannelId or UserId); plain text is read with `pla
     schedule <day> <time> [zone] | schedule off | pause [until YYYY-MM-DD] | resume
     digest <day> <time> [zone] [#channel] | digest now | digest off
     feeds | feeds add <url> [keywords…] | feeds remove <id> | alerts on|off
+    language cy|en|both
     admins | admins add @user | admins remove @user
     quiet | quiet add <YYYY-MM-DD> <YYYY-MM-DD> [all] [questions,alerts,digests] [reason…]
     quiet remove <id> | quiet release
@@ -26,6 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import ClassVar
 
+from bot.domain.language import Language, LanguageError, parse_language
 from bot.domain.parsing import (
     DAY_NAMES,
     ChannelId,
@@ -171,6 +173,15 @@ class SetAlerts(CommandBase):
 
 
 @dataclass(frozen=True, slots=True)
+class SetLanguage(CommandBase):
+    """What the bot writes in the channel: Welsh, English, or both (Welsh first)."""
+
+    language: Language
+    action: ClassVar[str] = "language"
+    changes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
 class ListAdmins(CommandBase):
     action: ClassVar[str] = "admins"
 
@@ -234,6 +245,7 @@ Command = (
     | AddFeed
     | RemoveFeed
     | SetAlerts
+    | SetLanguage
     | ListAdmins
     | AddAdmin
     | RemoveAdmin
@@ -263,6 +275,7 @@ SUBCOMMANDS = (
     "digest",
     "feeds",
     "alerts",
+    "language",
     "admins",
     "quiet",
 )
@@ -275,6 +288,8 @@ _ALIASES = {
     "alert": "alerts",
     "admin": "admins",
     "purdah": "quiet",
+    "iaith": "language",
+    "lang": "language",
 }
 _CONNECTORS = frozenset({"in", "for", "to"})
 _FILLERS = frozenset({"at", "on", "every"})
@@ -615,6 +630,23 @@ def _alerts(args: list[str], channels: Channels, ctx: _Context) -> Command:
     raise _fail(f"Alerts are `on` or `off`.{hint}", f"alerts {guess or 'on'}")
 
 
+def _language(args: list[str], channels: Channels, ctx: _Context) -> Command:
+    channel = _one_channel(channels, "language cy #general")
+    if not args:
+        raise _fail("Say `cy`, `en` or `both`.", "language cy")
+    if len(args) > 1:
+        raise _fail("Give one language: `cy`, `en` or `both`.", "language both")
+    try:
+        return SetLanguage(language=parse_language(args[0]), channel=channel)
+    except LanguageError:
+        guess = _suggest(args[0], ("cy", "en", "both"))
+        hint = f" Did you mean `language {guess}`?" if guess else ""
+        raise _fail(
+            f"The bot writes Welsh (`cy`), English (`en`) or `both`.{hint}",
+            f"language {guess or 'cy'}",
+        ) from None
+
+
 def _admins(args: list[str], channels: Channels, ctx: _Context) -> Command:
     channel = _one_channel(channels, "admins")
     sub = args[0].lower() if args else "list"
@@ -739,6 +771,7 @@ _HANDLERS: dict[str, _Handler] = {
     "digest": _digest,
     "feeds": _feeds,
     "alerts": _alerts,
+    "language": _language,
     "admins": _admins,
     "quiet": _quiet,
 }
@@ -775,6 +808,7 @@ __all__ = [
     "ScheduleOff",
     "SetAlerts",
     "SetDigest",
+    "SetLanguage",
     "SetSchedule",
     "Status",
     "is_change",

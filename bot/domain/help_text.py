@@ -83,6 +83,14 @@ ENTRIES: tuple[HelpEntry, ...] = (
         True,
     ),
     HelpEntry(
+        "language",
+        "language cy|en|both",
+        "Write this channel's questions, nudges, digests and alerts in Welsh, English or both"
+        " (Welsh first).",
+        "language cy",
+        True,
+    ),
+    HelpEntry(
         "admins", "admins add @person", "Let someone change settings.", "admins add @jane", True
     ),
     HelpEntry("admins", "admins remove @person", "Take that back.", "admins remove @jane", True),

@@ -25,6 +25,16 @@ class Question:
     provenance: Provenance
     source: str
     source_url: str
+    # Welsh wording; None: the set has none, and Welsh channels get the English.
+    text_cy: str | None = None
+    theme_cy: str | None = None
+
+    def text_for(self, language: str) -> str:
+        """The question in `language` ("cy" or "en"), English when there is no Welsh."""
+        return (self.text_cy or self.text) if language == "cy" else self.text
+
+    def theme_for(self, language: str) -> str:
+        return (self.theme_cy or self.theme) if language == "cy" else self.theme
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +43,10 @@ class QuestionSet:
     title: str
     source_url: str
     questions: tuple[Question, ...]
+    title_cy: str | None = None
+
+    def title_for(self, language: str) -> str:
+        return (self.title_cy or self.title) if language == "cy" else self.title
 
     def get(self, question_id: str) -> Question | None:
         wanted = question_id.strip().upper()
@@ -52,6 +66,8 @@ class _QuestionModel(BaseModel):
     provenance: Provenance
     source: str = Field(min_length=2, max_length=500)
     source_url: str | None = None
+    text_cy: str | None = Field(default=None, min_length=10, max_length=500)
+    theme_cy: str | None = Field(default=None, min_length=2, max_length=100)
 
     @field_validator("source_url")
     @classmethod
@@ -67,6 +83,7 @@ class _SetModel(BaseModel):
     edition: str = Field(min_length=1, max_length=50)
     title: str = Field(min_length=1, max_length=200)
     source_url: str = Field(pattern=r"^https?://")
+    title_cy: str | None = Field(default=None, min_length=1, max_length=200)
     questions: list[_QuestionModel] = Field(min_length=2, max_length=99)
 
     @model_validator(mode="after")
@@ -121,7 +138,10 @@ def load_question_set(path: Path) -> QuestionSet:
                 provenance=q.provenance,
                 source=q.source,
                 source_url=q.source_url or model.source_url,
+                text_cy=q.text_cy,
+                theme_cy=q.theme_cy,
             )
             for q in model.questions
         ),
+        title_cy=model.title_cy,
     )

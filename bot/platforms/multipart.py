@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bot.domain.digest import Digest
+from bot.domain.language import ENGLISH, Translator
 from bot.port import DeliveryUnknown, PlatformError, RateLimited, StillOurs
 
 log = logging.getLogger(__name__)
@@ -91,13 +92,15 @@ async def send_part(
     return False
 
 
-def missing_parts_text(digest: Digest, missing: list[int], total: int, command: str) -> str:
+def missing_parts_text(
+    digest: Digest, missing: list[int], total: int, command: str, t: Translator = ENGLISH
+) -> str:
     """What the thread says when parts could not be posted: which, and how to get the whole
     digest (`command` is the CLI line, as the platform shows code)."""
     numbers = ", ".join(str(n) for n in missing)
-    return (
-        f"Parts {numbers} of {total} of this digest could not be posted. The full digest: {command}"
-    )
+    return t.gettext(
+        "Parts {numbers} of {total} of this digest could not be posted. The full digest: {command}"
+    ).format(numbers=numbers, total=total, command=command)
 
 
 def full_digest_command(digest: Digest) -> str:

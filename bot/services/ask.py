@@ -31,11 +31,21 @@ def question_content(row: Post, ctx: Context) -> QuestionPost:
     question = ctx.questions.get(row.question_id or "")
     if question is None:
         raise UnknownQuestion(f"question {row.question_id} is not in the current question set")
-    return QuestionPost(question=question, report_title=ctx.questions.title)
+    return QuestionPost(
+        question=question,
+        report_title=ctx.questions.title,
+        report_title_cy=ctx.questions.title_cy,
+    )
 
 
 def notice_content(row: Post, ctx: Context) -> Notice:
-    return Notice(text=str((row.payload or {}).get("text", "")))
+    """A notice's payload: its text, or a msgid and its parameters (written in the channel's
+    language when it is sent)."""
+    payload = row.payload or {}
+    if "msgid" in payload:
+        params = {str(k): str(v) for k, v in (payload.get("params") or {}).items()}
+        return Notice(text=str(payload["msgid"]), translate=True, params=params)
+    return Notice(text=str(payload.get("text", "")))
 
 
 async def asked_history(session: AsyncSession, channel_id: str) -> list[tuple[str, datetime]]:

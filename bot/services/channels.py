@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.language import DEFAULT_LANGUAGE, Language, coerce_language
 from bot.port import Installed
+from bot.services import audit
 from bot.services.context import Context
 from bot.store.models import Channel
+
+_CHUNK = 500  # ids per IN (...) query
 
 
 async def ensure_channel(
@@ -42,3 +49,45 @@ async def record_workspace_channels(ctx: Context, event: Installed) -> None:
                 session, ctx, channel_id, workspace_id=event.workspace_id
             )
             channel.workspace_id = channel.workspace_id or event.workspace_id
+
+
+async def languages(ctx: Context, channel_ids: Iterable[str]) -> dict[str, Language]:
+    """The language of each channel that is not written in English (one query per chunk);
+    a channel missing from the answer is English."""
+    wanted = sorted(set(channel_ids))
+    found: dict[str, Language] = {}
+    async with ctx.db.read() as session:
+        for i in range(0, len(wanted), _CHUNK):
+            rows = await session.execute(
+                select(Channel.id, Channel.language).where(
+                    Channel.id.in_(wanted[i : i + _CHUNK]), Channel.language != DEFAULT_LANGUAGE
+                )
+            )
+            found.update((cid, coerce_language(lang)) for cid, lang in rows.all())
+    return found
+
+
+async def language_of(ctx: Context, channel_id: str) -> Language:
+    return (await languages(ctx, [channel_id])).get(channel_id, DEFAULT_LANGUAGE)
+
+
+async def set_language(
+    ctx: Context, channel_id: str, language: Language, *, actor: str
+) -> Language:
+    """Set what the bot writes in a channel (audited as `actor` when it changes); returns the
+    language it had before."""
+    async with ctx.db.write() as session:
+        channel = await ensure_channel(session, ctx, channel_id)
+        before = coerce_language(channel.language)
+        channel.language = language
+        if before != language:
+            audit.record(
+                session,
+                ctx,
+                actor=actor,
+                action="language",
+                channel_id=channel_id,
+                before={"language": before},
+                after={"language": language},
+            )
+    return before

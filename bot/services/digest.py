@@ -30,10 +30,11 @@ from bot.domain.digest import (
     build_digest,
     week_start,
 )
+from bot.domain.language import DEFAULT_LANGUAGE, Language, translator
 from bot.domain.schedule import Occurrence
 from bot.domain.themes import Theme, ThemeReply, ThemeRules, find_themes_batch
 from bot.port import PlatformError
-from bot.services import outbox, planning
+from bot.services import channels, outbox, planning
 from bot.services.ask import ASKED_STATUSES
 from bot.services.collect import reconcile_thread
 from bot.services.context import Context
@@ -386,11 +387,13 @@ def window_ending(end: datetime, tz_name: str, days: int = 7) -> DigestWindow:
     return DigestWindow(start=start, end=local_end)
 
 
-def digest_post(digest: Digest) -> DigestPost:
+def digest_post(digest: Digest, language: Language = DEFAULT_LANGUAGE) -> DigestPost:
+    t = translator(language)
     return DigestPost(
         digest=digest,
-        chart_png=participation_chart(digest.participation),
-        chart_alt=chart_alt_text(digest.participation),
+        chart_png=participation_chart(digest.participation, t=t),
+        chart_alt=chart_alt_text(digest.participation, t),
+        language=language,
     )
 
 
@@ -426,7 +429,8 @@ async def digest_content(row: Post, ctx: Context) -> DigestPost:
             f"{digest.unread_threads} threads could not be read; the digest waits to retry",
             retry_after=incomplete_retry_s(ctx),
         )
-    return digest_post(digest)
+    # The chart is drawn here, so it is drawn in the language of the channel it goes to.
+    return digest_post(digest, await channels.language_of(ctx, row.channel_id))
 
 
 def _may_retry(ctx: Context, row: Post) -> bool:

@@ -59,9 +59,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bot import metrics
+from bot.domain.content import in_language
+from bot.domain.language import DEFAULT_LANGUAGE, Language
 from bot.domain.quiet import QuietPeriod, holding
 from bot.port import DeliveryUnknown, PermanentFailure, PlatformError, RateLimited, Sent
-from bot.services import quiet
+from bot.services import channels, quiet
 from bot.services.context import Context
 from bot.store.db import Database
 from bot.store.models import Post, ProcessRow
@@ -640,6 +642,7 @@ async def _deliver_one(
     *,
     taken_over: bool = False,
     quiet_periods: Sequence[QuietPeriod] = (),
+    language: Language = DEFAULT_LANGUAGE,
 ) -> tuple[str, str]:
     """Send one claimed row; returns (outcome, key).
 
@@ -681,6 +684,8 @@ async def _deliver_one(
         content = builder(row, ctx)
         if inspect.isawaitable(content):
             content = await content
+        # Written in the channel's language (read once per delivery, like the quiet periods).
+        content = in_language(content, language)
     except NotReady as exc:
         log.warning("post %s not ready (%s): retrying in %.0f s", row.key, exc, exc.retry_after)
         return await _hand_back(ctx, row, str(exc), exc.retry_after), row.key
@@ -764,6 +769,7 @@ async def deliver_due(
     # Periods that may hold a row due within the grace window (read once per delivery).
     earliest = ctx.clock() - timedelta(hours=ctx.settings.grace_hours, days=1)
     quiet_periods = await quiet.periods(ctx, ending_from=quiet.local_day(ctx, earliest))
+    languages = await channels.languages(ctx, (row.channel_id for row, _ in rows))
     gate = asyncio.Semaphore(ctx.settings.max_concurrent_posts)
     recorder = _Recorder(ctx.db)
     token = _RECORDER.set(recorder)
@@ -775,7 +781,12 @@ async def deliver_due(
             async with gate:
                 try:
                     outcome = await _deliver_one(
-                        ctx, row, pacer, taken_over=taken_over, quiet_periods=quiet_periods
+                        ctx,
+                        row,
+                        pacer,
+                        taken_over=taken_over,
+                        quiet_periods=quiet_periods,
+                        language=languages.get(row.channel_id, DEFAULT_LANGUAGE),
                     )
                 except Exception as exc:
                     # A bug or a database hiccup: hand the row back rather than lose it.
@@ -793,7 +804,7 @@ async def deliver_due(
         finally:
             _in_flight(ctx).discard(row.id)
 
-    channels = {row.key: row.channel_id for row, _ in rows}
+    channel_of = {row.key: row.channel_id for row, _ in rows}
     try:
         outcomes = await asyncio.gather(*(one(r, t) for r, t in rows))
     finally:
@@ -801,7 +812,7 @@ async def deliver_due(
         await recorder.close()
     for outcome, key in outcomes:
         getattr(report, outcome).append(key)
-        metrics.POSTS.labels(_platform_name(ctx, channels[key]), outcome).inc()
+        metrics.POSTS.labels(_platform_name(ctx, channel_of[key]), outcome).inc()
     return report
 
 

@@ -47,6 +47,8 @@ class Channel(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     alerts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the bot writes here: "en", "cy" or "both" (bot.domain.language).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
 
 class Schedule(Base):

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot.domain.content import FeedAlert
 from bot.domain.feed_match import FeedItem, MatchRules, cap, clean_text, display_link, one_paragraph
+from bot.domain.language import N_
 from bot.domain.questions import Question
 from bot.services import outbox
 from bot.services.context import Context
@@ -23,6 +24,11 @@ from bot.watch.parser import ParsedFeed
 
 log = logging.getLogger(__name__)
 
+FEED_FAILING = N_(
+    "Feed {id} ({source}, {url}) has failed {failures} times in a row since {since} UTC: "
+    "{reason}. I will keep trying, less often (at most a day apart), and say nothing more "
+    "until it works again. To stop it: /leadership feeds remove {id}"
+)
 NOTICE_PREFIX = "notice:feed:"  # then the feed id: `feed_posts_waiting` reads it back
 
 
@@ -112,12 +118,16 @@ async def notify_failure(
             failures,
         )
         return 0
-    text = (
-        f"Feed {feed.id} ({feed.source}, {feed.url}) has failed {failures} times in a row "
-        f"since {since:%d %b %Y %H:%M} UTC: {polled.notify_reason}. I will keep trying, less "
-        "often (at most a day apart), and say nothing more until it works again. To stop it: "
-        f"/leadership feeds remove {feed.id}"
-    )
+    # Written in each channel's language when sent: the msgid and its values are stored.
+    params = {
+        "id": str(feed.id),
+        "source": feed.source,
+        "url": feed.url,
+        "failures": str(failures),
+        "since": f"{since:%Y-%m-%d %H:%M}",
+        "reason": polled.notify_reason or "",
+    }
+    english = FEED_FAILING.format(**params)
     sent = 0
     for channel_id in targets:
         row = await outbox.enqueue(
@@ -127,7 +137,7 @@ async def notify_failure(
             kind="notice",
             channel_id=channel_id,
             due_at=now,
-            payload={"text": text},
+            payload={"msgid": FEED_FAILING, "params": params, "text": english},
         )
         sent += row is not None
     return sent

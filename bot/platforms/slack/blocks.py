@@ -16,6 +16,8 @@ from typing import Any, TypedDict
 from urllib.parse import quote, urlsplit
 
 from bot.domain.content import FeedAlert, Notice, Nudge, QuestionPost
+from bot.domain.digest_render import question_text, question_theme
+from bot.domain.language import ENGLISH, Translator, translator
 
 SECTION_TEXT_LIMIT = 3000
 HEADER_TEXT_LIMIT = 150
@@ -83,8 +85,9 @@ def one_paragraph(text: str, limit: int = SUMMARY_LIMIT) -> str:
     return truncate(" ".join(first.split()), limit)
 
 
-def format_date(when: datetime) -> str:
-    return f"{when.day} {when:%B %Y}"
+def format_date(when: datetime, t: Translator = ENGLISH) -> str:
+    """E.g. "7 April 2025" ("7 Ebrill 2025")."""
+    return t.format_date(when.date(), "d MMMM y")
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -143,36 +146,57 @@ def message(text: str, blocks: list[Block]) -> SlackMessage:
 
 
 def render_question(post: QuestionPost) -> SlackMessage:
+    """The question, in the channel's language; for `both`, the Welsh question and its
+    invitation come first, then the English."""
     q = post.question
-    source = link(q.source_url, post.report_title)
-    blocks = [
-        header(f"{q.id} · This week's leadership question"),
-        section(f"*{escape_mrkdwn(q.text)}*"),
-        section(escape_mrkdwn(post.invitation)),
-        context(f"Theme: {escape_mrkdwn(q.theme)} · Source: {source}"),
-    ]
-    text = f"{q.id}: {escape_mrkdwn(q.text)} {escape_mrkdwn(post.invitation)}"
+    t = translator(post.language)
+    blocks = [header(t.gettext("{id} · This week's leadership question").format(id=q.id))]
+    shown: set[str] = set()
+    for one in t.languages():
+        if (text := q.text_for(one.language)) not in shown:  # a set without Welsh: once
+            shown.add(text)
+            blocks.append(section(f"*{escape_mrkdwn(text)}*"))
+        blocks.append(section(escape_mrkdwn(one.gettext(post.invitation))))
+    blocks.append(
+        context(
+            t.each(
+                lambda t: t.gettext("Theme: {theme} · Source: {source}").format(
+                    theme=escape_mrkdwn(question_theme(q, t)),
+                    source=link(q.source_url, post.title_for(t.language)),
+                )
+            )
+        )
+    )
+    text = f"{q.id}: " + t.each(
+        lambda t: (
+            f"{escape_mrkdwn(question_text(q, t))} {escape_mrkdwn(t.gettext(post.invitation))}"
+        ),
+        " ",
+    )
     return message(text, blocks)
 
 
 def render_nudge(nudge: Nudge) -> SlackMessage:
-    body = escape_mrkdwn(nudge.text)
-    blocks = [section(body), context(f"Question {escape_mrkdwn(nudge.question_id)}")]
-    return message(body, blocks)
+    t = translator(nudge.language)
+    body = t.each(lambda t: escape_mrkdwn(t.gettext(nudge.text)), "\n\n")
+    question = t.gettext("Question {id}").format(id=escape_mrkdwn(nudge.question_id))
+    return message(body, [section(body), context(question)])
 
 
 def render_notice(notice: Notice) -> SlackMessage:
-    body = escape_mrkdwn(notice.text)
+    t = translator(notice.language)
+    body = t.each(lambda t: escape_mrkdwn(notice.text_in(t)), "\n\n")
     return message(body, sections(body))
 
 
 def render_alert(alert: FeedAlert) -> SlackMessage:
-    title = " ".join(alert.title.split()) or "Untitled"
+    t = translator(alert.language)
+    title = " ".join(alert.title.split()) or t.gettext("Untitled")
     meta = escape_mrkdwn(alert.source)
     if alert.published is not None:
-        meta += f" · {format_date(alert.published)}"
+        meta += f" · {format_date(alert.published, t)}"
     blocks = [
-        header("New report"),
+        header(t.gettext("New report")),
         section(f"*{link(alert.link, truncate(title, 500))}*"),
         context(meta),
     ]
@@ -182,12 +206,21 @@ def render_alert(alert: FeedAlert) -> SlackMessage:
     if alert.related_question is not None:
         q = alert.related_question
         blocks.append(
-            context(f"Related to question {escape_mrkdwn(q.id)}: {escape_mrkdwn(q.text)}")
+            context(
+                t.each(
+                    lambda t: t.gettext("Related to question {id}: {text}").format(
+                        id=escape_mrkdwn(q.id), text=escape_mrkdwn(q.text_for(t.language))
+                    ),
+                    "\n",
+                )
+            )
         )
     href = safe_url(alert.link)
     if href is not None:
-        blocks.append(section(link(href, "Read the report")))
-    text = f"New report: {escape_mrkdwn(title)} ({escape_mrkdwn(alert.source)})"
+        blocks.append(section(link(href, t.gettext("Read the report"))))
+    text = t.gettext("New report: {title} ({source})").format(
+        title=escape_mrkdwn(title), source=escape_mrkdwn(alert.source)
+    )
     if href is not None:
         text += f" {escape_mrkdwn(href)}"
     return message(text, blocks)

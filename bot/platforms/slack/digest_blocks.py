@@ -28,21 +28,27 @@ from typing import Any
 from bot.domain.digest import Digest, DigestQuestion, DigestReply
 from bot.domain.digest_render import (
     ALL_ASKED,
+    EDITED,
     NO_QUESTION,
     NO_REPLIES,
+    OPEN_THREAD,
     THEMES_EXPLAINED,
     THEMES_HEADING,
+    asked_line,
     clean_text,
     format_share,
     format_when,
     incomplete_note,
     open_reply_label,
-    plural,
     question_stats,
+    question_text,
+    question_theme,
     safe_url,
     summary_line,
     theme_counts,
+    title,
 )
+from bot.domain.language import ENGLISH, Translator
 from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, mrkdwn_text
 
 MAX_BLOCKS = 50
@@ -112,9 +118,13 @@ def _clip(text: str, limit: int) -> str:
     return text + "…"
 
 
-def _date(when: datetime, tz: tzinfo, token: str = "{date_short_pretty} at {time}") -> str:
-    # Slack shows <!date^…> in each reader's own time zone; the part after | is the fallback
-    # for clients that cannot, in the digest's zone.
+def _date(when: datetime, tz: tzinfo, t: Translator = ENGLISH) -> str:
+    # Slack shows <!date^…> in each reader's own time zone, but only in the reader's own
+    # Slack language, which is English for most: a Welsh channel gets Babel's Welsh date
+    # instead. In English the part after | is the fallback for clients that cannot.
+    if t.language != "en":
+        return escape_mrkdwn(format_when(when, tz, t=t))
+    token = "{date_short_pretty} at {time}"
     return f"<!date^{int(when.timestamp())}^{token}|{format_when(when, tz)}>"
 
 
@@ -170,80 +180,104 @@ def _chunk_lines(lines: Iterable[str], limit: int) -> list[str]:
 # ---------------------------------------------------------------------------------- the head
 
 
-def _summary(digest: Digest) -> str:
-    if digest.reply_count == 0:
-        return "*No replies yet.*"
-    text = f"*{digest.reply_count}* {'reply' if digest.reply_count == 1 else 'replies'} from "
-    text += f"*{digest.participants}* {'person' if digest.participants == 1 else 'people'}"
-    share = format_share(digest.share)
-    if share is not None and digest.member_count:
-        text += (
-            f" · *{escape_mrkdwn(share)}* of the channel's "
-            f"{plural(digest.member_count, 'member')} took part"
+def _summary(digest: Digest, t: Translator) -> str:
+    def one(t: Translator) -> str:
+        if digest.reply_count == 0:
+            return "*" + t.gettext("No replies yet.") + "*"
+        replies = t.ngettext("{count} reply", "{count} replies", digest.reply_count)
+        people = t.ngettext("{count} person", "{count} people", digest.participants)
+        text = t.gettext("{replies} from {people}").format(
+            replies=replies.format(count=f"*{digest.reply_count}*"),
+            people=people.format(count=f"*{digest.participants}*"),
         )
-    return text
+        share = format_share(digest.share)
+        if share is not None and digest.member_count:
+            members = t.ngettext("{count} member", "{count} members", digest.member_count)
+            text += t.gettext(" · {share} of the channel's {members} took part").format(
+                share=f"*{escape_mrkdwn(share)}*",
+                members=members.format(count=digest.member_count),
+            )
+        return text
+
+    return t.each(one, "\n")
 
 
-def _question_blocks(item: DigestQuestion, tz: tzinfo) -> list[Block]:
+def _question_blocks(item: DigestQuestion, tz: tzinfo, t: Translator) -> list[Block]:
     q = item.question
-    lines = [f"*{escape_mrkdwn(q.id)} · {escape_mrkdwn(clean_text(q.theme))}*"]
-    lines += [">" + escape_mrkdwn(line) for line in clean_text(q.text).split("\n")]
+    lines = [f"*{escape_mrkdwn(q.id)} · {escape_mrkdwn(clean_text(question_theme(q, t)))}*"]
+    lines += [">" + escape_mrkdwn(line) for line in clean_text(question_text(q, t)).split("\n")]
     blocks = [_section(text) for text in _chunk_lines(lines, SECTION_LIMIT)]
-    meta = f"Asked {_date(item.posted_at, tz)} · {escape_mrkdwn(question_stats(item))}"
+    if t.language == "en":
+        meta = f"Asked {_date(item.posted_at, tz)} · {escape_mrkdwn(question_stats(item))}"
+    else:
+        meta = escape_mrkdwn(asked_line(item, tz, t))
     link = safe_url(item.link)
     if link:
-        meta += f" · <{escape_mrkdwn(link)}|Open the thread>"
+        meta += f" · <{escape_mrkdwn(link)}|{escape_mrkdwn(t.gettext(OPEN_THREAD))}>"
     blocks.append(_context(meta))
-    blocks += _theme_blocks(item)
+    blocks += _theme_blocks(item, t)
     if not item.replies:
-        blocks.append(_section(f"_{NO_REPLIES}_"))
+        blocks.append(_section(f"_{t.gettext(NO_REPLIES)}_"))
     return blocks
 
 
-def _theme_blocks(item: DigestQuestion) -> list[Block]:
+def _theme_blocks(item: DigestQuestion, t: Translator) -> list[Block]:
     """What people said: a heading, then one section a theme (its quote is at most
     `themes.QUOTE_CHARS` long, so a section always holds it)."""
     if not item.themes:
         return []
-    blocks = [_section(f"*{THEMES_HEADING}*"), _context(escape_mrkdwn(THEMES_EXPLAINED))]
+    heading = t.gettext(THEMES_HEADING)
+    blocks = [_section(f"*{heading}*"), _context(escape_mrkdwn(t.gettext(THEMES_EXPLAINED)))]
     for theme in item.themes:
-        text = f"• *{escape_mrkdwn(clean_text(theme.phrase))}* ({theme_counts(theme)})\n"
+        counts = theme_counts(theme, t)
+        text = f"• *{escape_mrkdwn(clean_text(theme.phrase))}* ({counts})\n"
         text += ">“" + escape_mrkdwn(clean_text(theme.quote)).replace("\n", " ") + "”"
         link = safe_url(theme.link)
         if link:
-            text += f"\n<{escape_mrkdwn(link)}|{escape_mrkdwn(open_reply_label(theme))}>"
+            text += f"\n<{escape_mrkdwn(link)}|{escape_mrkdwn(open_reply_label(theme, t))}>"
         blocks.append(_section(text))
     return blocks
 
 
-def _head_blocks(digest: Digest) -> tuple[list[Block], list[Block]]:
+def _head_blocks(digest: Digest, t: Translator) -> tuple[list[Block], list[Block]]:
     """The head, as (top, tail): a single-message digest puts the replies between the two."""
     tz = digest.window.tz
-    header = _clip(clean_text(f"Leadership digest: {digest.channel.label}"), HEADER_LIMIT)
+    header = _clip(clean_text(title(digest, t)), HEADER_LIMIT)
+    window = t.each(
+        lambda t: t.gettext("{start} to {end}").format(
+            start=_date(digest.window.start, tz, t), end=_date(digest.window.end, tz, t)
+        )
+    )
     top: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
-        _context(f"{_date(digest.window.start, tz)} to {_date(digest.window.end, tz)}"),
-        _section(_summary(digest)),
+        _context(window),
+        _section(_summary(digest, t)),
     ]
-    note = incomplete_note(digest)
+    note = None if digest.complete else t.each(lambda t: incomplete_note(digest, t) or "", " ")
     if note:
         top.append(_section(f":warning: _{escape_mrkdwn(note)}_"))
     if not digest.questions:
-        top.append(_section(f"_{NO_QUESTION}_"))
+        top.append(_section(f"_{t.gettext(NO_QUESTION)}_"))
     for item in digest.questions:
-        top += _question_blocks(item, tz)
+        top += _question_blocks(item, tz, t)
     tail: list[Block] = [{"type": "divider"}]
     if digest.not_yet_asked:
-        lines = [f"*Not yet asked here ({len(digest.not_yet_asked)})*"]
+        count = len(digest.not_yet_asked)
+        heading = t.gettext("Not yet asked here ({count})").format(count=count)
+        lines = [f"*{heading}*"]
         lines += [
-            f"• *{escape_mrkdwn(q.id)}* {escape_mrkdwn(clean_text(q.text))}"
+            f"• *{escape_mrkdwn(q.id)}* {escape_mrkdwn(clean_text(question_text(q, t, ' / ')))}"
             for q in digest.not_yet_asked
         ]
         tail += [_section(text) for text in _chunk_lines(lines, SECTION_LIMIT)]
     else:
-        tail.append(_context(ALL_ASKED))
-    weekly = " ".join(str(p.participants) for p in digest.participation)
-    tail.append(_context(f"People taking part per week, last 12 weeks: {weekly}"))
+        tail.append(_context(t.gettext(ALL_ASKED)))
+    weekly = " ".join(t.format_number(p.participants) for p in digest.participation)
+    tail.append(
+        _context(
+            t.gettext("People taking part per week, last 12 weeks: {weekly}").format(weekly=weekly)
+        )
+    )
     return top, tail
 
 
@@ -257,33 +291,36 @@ class _Unit:
     starts_question: bool
 
 
-def _reply_sections(reply: DigestReply, tz: tzinfo) -> list[str]:
+def _reply_sections(reply: DigestReply, tz: tzinfo, t: Translator) -> list[str]:
     name = escape_mrkdwn(_clip(clean_text(reply.user_name), NAME_LIMIT))
-    head = f"*{name}* · {_date(reply.posted_at, tz)}"
+    # One date, in the first language: a reply's time reads the same in Welsh and English.
+    head = f"*{name}* · {_date(reply.posted_at, tz, t.languages()[0])}"
     if reply.edited:
-        head += " · _edited_"
+        head += f" · _{t.gettext(EDITED)}_"
     head += "\n"
     pieces = split_text(reply.text, SECTION_LIMIT, SECTION_LIMIT - slack_len(head))
     # The first section carries the author; the rest are the same reply, continued.
     return [head + escape_mrkdwn(pieces[0])] + [escape_mrkdwn(p) for p in pieces[1:]]
 
 
-def _body_units(digest: Digest) -> list[_Unit]:
+def _body_units(digest: Digest, t: Translator) -> list[_Unit]:
     tz = digest.window.tz
     units: list[_Unit] = []
     for item in digest.questions:
         if not item.replies:
             continue
         qid = item.question.id
-        intro = f"*Replies to {escape_mrkdwn(qid)}* ({item.reply_count})"
+        intro = t.gettext("*Replies to {id}* ({count})").format(
+            id=escape_mrkdwn(qid), count=item.reply_count
+        )
         units.append(_Unit(_section(intro), qid, True))
         for reply in item.replies:
-            units += [_Unit(_section(t), qid, False) for t in _reply_sections(reply, tz)]
+            units += [_Unit(_section(x), qid, False) for x in _reply_sections(reply, tz, t)]
     return units
 
 
-def _continued(question_id: str) -> Block:
-    return _context(f"Replies to {escape_mrkdwn(question_id)}, continued")
+def _continued(question_id: str, t: Translator) -> Block:
+    return _context(t.gettext("Replies to {id}, continued").format(id=escape_mrkdwn(question_id)))
 
 
 def _pack(blocks: list[Block], reserve: Block | None = None) -> list[list[Block]]:
@@ -309,7 +346,7 @@ def _pack(blocks: list[Block], reserve: Block | None = None) -> list[list[Block]
     return packs
 
 
-def _pack_units(units: list[_Unit]) -> list[list[Block]]:
+def _pack_units(units: list[_Unit], t: Translator) -> list[list[Block]]:
     """Like `_pack`, but a message that starts mid-question opens with a "continued" line,
     so a reader landing on it in the thread knows which question it answers."""
     packs: list[list[Block]] = []
@@ -321,7 +358,7 @@ def _pack_units(units: list[_Unit]) -> list[list[Block]]:
             packs.append(current)
             current, used = [], 0
         if not current and not unit.starts_question:
-            marker = _continued(unit.question_id)
+            marker = _continued(unit.question_id, t)
             current.append(marker)
             used += _block_len(marker)
         current.append(unit.block)
@@ -335,23 +372,31 @@ def _fits(blocks: list[Block]) -> bool:
     return len(blocks) <= MAX_BLOCKS and sum(map(_block_len, blocks)) <= MESSAGE_TEXT_BUDGET
 
 
-def digest_messages(digest: Digest) -> list[SlackMessage]:
+def digest_messages(digest: Digest, t: Translator = ENGLISH) -> list[SlackMessage]:
     """The digest as Slack messages: `[head, *continuations]`, continuations in the head's
     thread. A small digest is a single message holding everything."""
     label = escape_mrkdwn(clean_text(digest.channel.label))
-    fallback = f"Leadership digest for {label}: {escape_mrkdwn(summary_line(digest))}"
-    top, tail = _head_blocks(digest)
-    units = _body_units(digest)
+    fallback = t.each(
+        lambda t: t.gettext("Leadership digest for {channel}: {summary}").format(
+            channel=label, summary=escape_mrkdwn(summary_line(digest, t))
+        )
+    )
+    top, tail = _head_blocks(digest, t)
+    units = _body_units(digest, t)
     body = [unit.block for unit in units]
 
     if _fits(top + body + tail):
         return [{"text": fallback, "blocks": top + body + tail}]
 
-    head_packs = _pack(top + tail, reserve=_context("The digest continues in this thread."))
-    body_packs = _pack_units(units) if units else []
+    head_packs = _pack(
+        top + tail, reserve=_context(t.gettext("The digest continues in this thread."))
+    )
+    body_packs = _pack_units(units, t) if units else []
     packs = head_packs + body_packs
     messages: list[SlackMessage] = [{"text": fallback, "blocks": head_packs[0]}]
     for number, blocks in enumerate(packs[1:], start=2):
-        text = f"Leadership digest for {label}, continued ({number} of {len(packs)})"
+        text = t.gettext("Leadership digest for {channel}, continued ({number} of {total})").format(
+            channel=label, number=number, total=len(packs)
+        )
         messages.append({"text": text, "blocks": blocks})
     return messages

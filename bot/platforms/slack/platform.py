@@ -31,7 +31,9 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
+from bot.domain.chart import TITLE as CHART_TITLE
 from bot.domain.content import Content, DigestPost, FileUpload, ThreadMessage, UserInfo
+from bot.domain.language import translator
 from bot.platforms import multipart
 from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, render
 from bot.platforms.slack.client import DEFAULT_TIMEOUT_S, INVITE_HINT, build_web_client, call
@@ -380,7 +382,7 @@ class SlackPlatform(ChatPlatform):
     ) -> Sent:
         """The head (tagged `key`, with the number of parts), each continuation in the
         head's thread, then the chart. Resumes a digest whose head is already in Slack."""
-        messages = digest_messages(content.digest)
+        messages = digest_messages(content.digest, translator(content.language))
         # The digest is posted after its window ends: no earlier message can carry its key.
         since = content.digest.window.end
         head = await self.find_message(channel_id, key, since, thread_ts=thread_ts)
@@ -455,7 +457,7 @@ class SlackPlatform(ChatPlatform):
         chart = FileUpload(
             filename=CHART_FILENAME,
             data=content.chart_png,
-            title="People taking part per week, last 12 weeks",
+            title=translator(content.language).gettext(CHART_TITLE),
             alt_text=content.chart_alt,
         )
         for attempt in range(1, multipart.PART_ATTEMPTS + 1):
@@ -492,7 +494,9 @@ class SlackPlatform(ChatPlatform):
     ) -> None:
         """Never truncate silently: say in the thread what is missing and where to get it."""
         command = escape_mrkdwn(multipart.full_digest_command(content.digest))
-        text = multipart.missing_parts_text(content.digest, missing, total, f"`{command}`")
+        text = multipart.missing_parts_text(
+            content.digest, missing, total, f"`{command}`", translator(content.language)
+        )
         numbers = ", ".join(str(n) for n in missing)
         log.error("digest %s in %s: parts %s of %d missing", key, channel, numbers, total)
         try:

@@ -23,7 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.content import FeedAlert, Notice, Nudge, QuestionPost
-from bot.domain.digest_render import clean_text, safe_url
+from bot.domain.digest_render import clean_text, question_text, question_theme, safe_url
+from bot.domain.language import ENGLISH, Translator, translator
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -90,8 +91,9 @@ def plain_preview(text: str) -> str:
     return truncate(flat, FALLBACK_LIMIT)
 
 
-def format_date(when: datetime) -> str:
-    return f"{when.day} {when:%B %Y}"
+def format_date(when: datetime, t: Translator = ENGLISH) -> str:
+    """E.g. "7 April 2025" ("7 Ebrill 2025")."""
+    return t.format_date(when.date(), "d MMMM y")
 
 
 # ----------------------------------------------------------------------------- elements
@@ -193,43 +195,64 @@ def activity(card_json: Card) -> dict[str, Any]:
 
 
 def question_card(post: QuestionPost) -> Card:
+    """The question, in the channel's language; for `both`, the Welsh question and its
+    invitation come first, then the English."""
     q = post.question
+    t = translator(post.language)
     body = [
-        heading(f"{escape_markdown(q.id)} · This week's leadership question", size="Medium"),
-        plain_text(q.text, weight="Bolder"),
-        text_block(escape_markdown(post.invitation)),
+        heading(
+            escape_markdown(t.gettext("{id} · This week's leadership question").format(id=q.id)),
+            size="Medium",
+        )
+    ]
+    shown: set[str] = set()
+    for one in t.languages():
+        if (text := q.text_for(one.language)) not in shown:  # a set without Welsh: once
+            shown.add(text)
+            body.append(plain_text(text, weight="Bolder"))
+        body.append(text_block(escape_markdown(one.gettext(post.invitation))))
+    body.append(
         text_block(
-            f"Theme: {escape_markdown(q.theme)} · Source: {escape_markdown(post.report_title)}",
+            t.each(
+                lambda t: t.gettext("Theme: {theme} · Source: {source}").format(
+                    theme=escape_markdown(question_theme(q, t)),
+                    source=escape_markdown(post.title_for(t.language)),
+                )
+            ),
             isSubtle=True,
             size="Small",
-        ),
-    ]
+        )
+    )
     return card(
         body,
-        actions=[open_url(q.source_url, "Read the report")],
-        fallback=f"{q.id}: {q.text}",
+        actions=[open_url(q.source_url, t.gettext("Read the report"))],
+        fallback=f"{q.id}: {question_text(q, t, ' / ')}",
     )
 
 
 def nudge_card(nudge: Nudge) -> Card:
-    body = [
-        text_block(escape_markdown(nudge.text)),
-        text_block(f"Question {escape_markdown(nudge.question_id)}", isSubtle=True, size="Small"),
-    ]
-    return card(body, fallback=nudge.text)
+    t = translator(nudge.language)
+    body = [text_block(escape_markdown(one.gettext(nudge.text))) for one in t.languages()]
+    question = t.gettext("Question {id}").format(id=escape_markdown(nudge.question_id))
+    body.append(text_block(question, isSubtle=True, size="Small"))
+    return card(body, fallback=t.gettext(nudge.text))
 
 
 def notice_card(notice: Notice) -> Card:
-    return card([plain_text(notice.text)], fallback=notice.text)
+    t = translator(notice.language)
+    texts = [notice.text_in(one) for one in t.languages()]
+    return card([plain_text(text) for text in texts], fallback=" / ".join(texts))
 
 
 def alert_card(alert: FeedAlert) -> Card:
-    title = truncate(" ".join(clean_text(alert.title).split()) or "Untitled", TITLE_LIMIT)
+    t = translator(alert.language)
+    untitled = t.gettext("Untitled")
+    title = truncate(" ".join(clean_text(alert.title).split()) or untitled, TITLE_LIMIT)
     meta = escape_markdown(alert.source)
     if alert.published is not None:
-        meta += f" · {format_date(alert.published)}"
+        meta += f" · {format_date(alert.published, t)}"
     body: list[Element] = [
-        heading("New report", size="Medium"),
+        heading(t.gettext("New report"), size="Medium"),
         plain_text(title, weight="Bolder"),
         text_block(meta, isSubtle=True, size="Small"),
     ]
@@ -238,17 +261,17 @@ def alert_card(alert: FeedAlert) -> Card:
         body.append(plain_text(summary))
     if alert.related_question is not None:
         q = alert.related_question
-        body.append(
-            text_block(
-                f"Related to question {escape_markdown(q.id)}: {escape_markdown(q.text)}",
-                isSubtle=True,
-                size="Small",
+        for one in t.languages():
+            related = one.gettext("Related to question {id}: {text}").format(
+                id=escape_markdown(q.id), text=escape_markdown(q.text_for(one.language))
             )
-        )
+            body.append(text_block(related, isSubtle=True, size="Small"))
     return card(
         body,
-        actions=[open_url(alert.link, "Read the report")],
-        fallback=f"New report: {title} ({alert.source})",
+        actions=[open_url(alert.link, t.gettext("Read the report"))],
+        fallback=t.gettext("New report: {title} ({source})").format(
+            title=title, source=alert.source
+        ),
     )
 
 

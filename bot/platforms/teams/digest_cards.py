@@ -22,17 +22,22 @@ from bot.domain.content import DigestPost
 from bot.domain.digest import Digest, DigestQuestion, DigestReply
 from bot.domain.digest_render import (
     ALL_ASKED,
+    EDITED,
     NO_QUESTION,
     NO_REPLIES,
     THEMES_EXPLAINED,
     THEMES_HEADING,
+    asked_line,
     clean_text,
     format_when,
     open_reply_label,
-    question_stats,
+    question_text,
+    question_theme,
     summary_line,
     theme_counts,
+    window_line,
 )
+from bot.domain.language import ENGLISH, Translator, translator
 from bot.platforms.teams.cards import (
     Card,
     Element,
@@ -84,78 +89,81 @@ def _split(text: str, limit: int = PIECE_CHARS) -> list[str]:
 # ---------------------------------------------------------------------------------- the head
 
 
-def _question_elements(item: DigestQuestion, tz: tzinfo) -> list[Element]:
+def _question_elements(item: DigestQuestion, tz: tzinfo, t: Translator) -> list[Element]:
     q = item.question
     elements = [
-        heading(f"{escape_markdown(q.id)} · {escape_markdown(q.theme)}", spacing="Large"),
-        plain_text(q.text, italic=True),
-        text_block(
-            f"Asked {escape_markdown(format_when(item.posted_at, tz))} · "
-            f"{escape_markdown(question_stats(item))}",
-            isSubtle=True,
-            size="Small",
+        heading(
+            f"{escape_markdown(q.id)} · {escape_markdown(question_theme(q, t))}", spacing="Large"
         ),
+        plain_text(question_text(q, t), italic=True),
+        text_block(escape_markdown(asked_line(item, tz, t)), isSubtle=True, size="Small"),
     ]
-    elements += _theme_elements(item)
+    elements += _theme_elements(item, t)
     if not item.replies:
-        elements.append(text_block(f"_{escape_markdown(NO_REPLIES)}_"))
+        elements.append(text_block(f"_{escape_markdown(t.gettext(NO_REPLIES))}_"))
     return elements
 
 
-def _theme_elements(item: DigestQuestion) -> list[Element]:
+def _theme_elements(item: DigestQuestion, t: Translator) -> list[Element]:
     """What people said: a heading, then per theme its phrase, the quote (a TextRun: never
     parsed as markdown) and a button to open the quoted reply."""
     if not item.themes:
         return []
     elements: list[Element] = [
-        heading(escape_markdown(THEMES_HEADING), spacing="Medium"),
-        text_block(escape_markdown(THEMES_EXPLAINED), isSubtle=True, size="Small"),
+        heading(escape_markdown(t.gettext(THEMES_HEADING)), spacing="Medium"),
+        text_block(escape_markdown(t.gettext(THEMES_EXPLAINED)), isSubtle=True, size="Small"),
     ]
     for theme in item.themes:
+        counts = escape_markdown(theme_counts(theme, t))
         elements += [
-            text_block(
-                f"**{escape_markdown(theme.phrase)}** ({escape_markdown(theme_counts(theme))})"
-            ),
+            text_block(f"**{escape_markdown(theme.phrase)}** ({counts})"),
             plain_text(f"“{theme.quote}”", italic=True),
         ]
-        button = open_url(theme.link, open_reply_label(theme))
+        button = open_url(theme.link, open_reply_label(theme, t))
         if button is not None:
             elements.append({"type": "ActionSet", "actions": [button]})
     return elements
 
 
-def _head(digest: Digest) -> tuple[list[Element], list[Element]]:
+def _head(digest: Digest, t: Translator) -> tuple[list[Element], list[Element]]:
     """(top, tail): a digest that fits one message puts its replies between the two."""
     tz = digest.window.tz
-    label = clean_text(digest.channel.label)
     top: list[Element] = [
-        heading(f"Leadership digest: {escape_markdown(label)}", size="Large"),
-        text_block(
-            f"{escape_markdown(format_when(digest.window.start, tz))} to "
-            f"{escape_markdown(format_when(digest.window.end, tz))}",
-            isSubtle=True,
+        heading(
+            t.gettext("Leadership digest: {channel}").format(
+                channel=escape_markdown(clean_text(digest.channel.label))
+            ),
+            size="Large",
         ),
-        text_block(escape_markdown(summary_line(digest)), weight="Bolder"),
+        text_block(escape_markdown(window_line(digest, t)), isSubtle=True),
+        text_block(escape_markdown(summary_line(digest, t)), weight="Bolder"),
     ]
     if not digest.questions:
-        top.append(text_block(f"_{escape_markdown(NO_QUESTION)}_"))
+        top.append(text_block(f"_{escape_markdown(t.gettext(NO_QUESTION))}_"))
     for item in digest.questions:
-        top += _question_elements(item, tz)
+        top += _question_elements(item, tz, t)
     tail: list[Element] = []
     if digest.not_yet_asked:
+        count = len(digest.not_yet_asked)
         tail.append(
             heading(
-                f"Not yet asked here ({len(digest.not_yet_asked)})", separator=True, spacing="Large"
+                escape_markdown(t.gettext("Not yet asked here ({count})").format(count=count)),
+                separator=True,
+                spacing="Large",
             )
         )
         for q in digest.not_yet_asked:
-            tail.append(plain_text(f"{q.id}  {q.text}"))
+            tail.append(plain_text(f"{q.id}  {question_text(q, t, ' / ')}"))
     else:
-        tail.append(text_block(escape_markdown(ALL_ASKED), isSubtle=True, separator=True))
-    weekly = " ".join(str(p.participants) for p in digest.participation)
+        tail.append(
+            text_block(escape_markdown(t.gettext(ALL_ASKED)), isSubtle=True, separator=True)
+        )
+    weekly = " ".join(t.format_number(p.participants) for p in digest.participation)
     tail.append(
         text_block(
-            f"People taking part per week, last 12 weeks: {weekly}", isSubtle=True, size="Small"
+            t.gettext("People taking part per week, last 12 weeks: {weekly}").format(weekly=weekly),
+            isSubtle=True,
+            size="Small",
         )
     )
     return top, tail
@@ -164,17 +172,19 @@ def _head(digest: Digest) -> tuple[list[Element], list[Element]]:
 # ------------------------------------------------------------------------------- the replies
 
 
-def _reply_units(reply: DigestReply, tz: tzinfo, qid: str) -> list[_Unit]:
+def _reply_units(reply: DigestReply, tz: tzinfo, qid: str, t: Translator) -> list[_Unit]:
     name = truncate(clean_text(reply.user_name), NAME_LIMIT)
-    head = f"**{escape_markdown(name)}** · {escape_markdown(format_when(reply.posted_at, tz))}"
+    # One date, in the first language: a reply's time reads the same in Welsh and English.
+    when = format_when(reply.posted_at, tz, t=t.languages()[0])
+    head = f"**{escape_markdown(name)}** · {escape_markdown(when)}"
     if reply.edited:
-        head += " · _edited_"
+        head += f" · _{escape_markdown(t.gettext(EDITED))}_"
     units = [_Unit(text_block(head, spacing="Medium"), qid)]
     units += [_Unit(plain_text(piece), qid) for piece in _split(clean_text(reply.text))]
     return units
 
 
-def _body_units(digest: Digest) -> list[_Unit]:
+def _body_units(digest: Digest, t: Translator) -> list[_Unit]:
     tz = digest.window.tz
     units: list[_Unit] = []
     for item in digest.questions:
@@ -182,17 +192,19 @@ def _body_units(digest: Digest) -> list[_Unit]:
             continue
         qid = item.question.id
         intro = heading(
-            f"Replies to {escape_markdown(qid)} ({item.reply_count})",
+            t.gettext("Replies to {id} ({count})").format(
+                id=escape_markdown(qid), count=item.reply_count
+            ),
             separator=True,
             spacing="Large",
         )
         units.append(_Unit(intro, qid, starts_question=True))
         for reply in item.replies:
-            units += _reply_units(reply, tz, qid)
+            units += _reply_units(reply, tz, qid, t)
     return units
 
 
-def _chart(post: DigestPost) -> Element:
+def _chart(post: DigestPost, t: Translator) -> Element:
     if not post.chart_png:
         return text_block(escape_markdown(post.chart_alt), isSubtle=True, size="Small")
     data = base64.b64encode(post.chart_png).decode("ascii")
@@ -205,7 +217,8 @@ def _chart(post: DigestPost) -> Element:
     if _size(image) > MESSAGE_BUDGET_BYTES - ENVELOPE_ALLOWANCE_BYTES:
         # Never silently: say it is missing, and give its words.
         return text_block(
-            "The participation chart is too large to show here. " + escape_markdown(post.chart_alt),
+            escape_markdown(t.gettext("The participation chart is too large to show here.") + " ")
+            + escape_markdown(post.chart_alt),
             isSubtle=True,
         )
     return image
@@ -214,7 +227,7 @@ def _chart(post: DigestPost) -> Element:
 # ---------------------------------------------------------------------------------- packing
 
 
-def _pack(units: list[_Unit], budget: int) -> list[list[Element]]:
+def _pack(units: list[_Unit], budget: int, t: Translator = ENGLISH) -> list[list[Element]]:
     """Fill messages in order; a message starting mid-question says which question."""
     packs: list[list[Element]] = []
     current: list[Element] = []
@@ -226,7 +239,10 @@ def _pack(units: list[_Unit], budget: int) -> list[list[Element]]:
             current, used = [], 0
         if not current and unit.question_id is not None and not unit.starts_question:
             marker = text_block(
-                f"Replies to {escape_markdown(unit.question_id)}, continued", isSubtle=True
+                t.gettext("Replies to {id}, continued").format(
+                    id=escape_markdown(unit.question_id)
+                ),
+                isSubtle=True,
             )
             current.append(marker)
             used += _size(marker)
@@ -240,14 +256,19 @@ def _pack(units: list[_Unit], budget: int) -> list[list[Element]]:
 def digest_cards(post: DigestPost) -> list[Card]:
     """The digest as cards: `[head, *continuations]`. A small digest is one card."""
     digest = post.digest
+    t = translator(post.language)
     budget = MESSAGE_BUDGET_BYTES - ENVELOPE_ALLOWANCE_BYTES
     label = clean_text(digest.channel.label)
-    fallback = f"Leadership digest for {label}: {summary_line(digest)}"
-    top, tail = _head(digest)
-    body = _body_units(digest)
-    chart = _Unit(_chart(post), None)
+    fallback = t.each(
+        lambda t: t.gettext("Leadership digest for {channel}: {summary}").format(
+            channel=label, summary=summary_line(digest, t)
+        )
+    )
+    top, tail = _head(digest, t)
+    body = _body_units(digest, t)
+    chart = _Unit(_chart(post, t), None)
     actions = [
-        open_url(item.link, f"Open the {item.question.id} thread")
+        open_url(item.link, t.gettext("Open the {id} thread").format(id=item.question.id))
         for item in digest.questions[:MAX_ACTIONS]
     ]
 
@@ -255,23 +276,24 @@ def digest_cards(post: DigestPost) -> list[Card]:
     if sum(map(_size, everything)) <= budget:
         return [card(everything, actions=actions, fallback=fallback)]
 
-    note = text_block("The digest continues in this thread.", isSubtle=True)
+    note = text_block(t.gettext("The digest continues in this thread."), isSubtle=True)
     head_units = [_Unit(e, None) for e in top + tail]
-    head_packs = _pack(head_units, budget - _size(note))
+    head_packs = _pack(head_units, budget - _size(note), t)
     head_packs[0].append(note)
-    packs = head_packs + _pack([*body, chart], budget)
+    packs = head_packs + _pack([*body, chart], budget, t)
     total = len(packs)
     cards = [card(packs[0], actions=actions, fallback=fallback)]
     for number, elements in enumerate(packs[1:], start=2):
+        continued = t.gettext("Leadership digest for {channel}, continued ({number} of {total})")
         heading = text_block(
-            f"Leadership digest for {escape_markdown(label)}, continued ({number} of {total})",
+            continued.format(channel=escape_markdown(label), number=number, total=total),
             isSubtle=True,
             size="Small",
         )
         cards.append(
             card(
                 [heading, *elements],
-                fallback=f"Leadership digest for {label}, continued ({number} of {total})",
+                fallback=continued.format(channel=label, number=number, total=total),
             )
         )
     return cards

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.domain.content import Content, DigestPost, ThreadMessage, UserInfo
+from bot.domain.language import translator
 from bot.platforms import multipart
 from bot.platforms.teams import cards
 from bot.platforms.teams.digest_cards import digest_cards
@@ -308,7 +309,9 @@ class TeamsPlatform(ChatPlatform):
         """Never truncate silently: say in the thread what is missing and how to get it."""
         numbers = ", ".join(str(n) for n in missing)
         command = multipart.full_digest_command(content.digest)
-        text = multipart.missing_parts_text(content.digest, missing, total, command)
+        text = multipart.missing_parts_text(
+            content.digest, missing, total, command, translator(content.language)
+        )
         log.error("digest %s in %s: parts %s of %d missing", key, channel_id, numbers, total)
         card = cards.tag(cards.card([cards.plain_text(text)], fallback=text), f"{key}#missing")
         try:

@@ -13,7 +13,7 @@ platform-neutral. This package's public API is named here; the parts:
   summary_text: that written out (pure)
 - formats / audit_text: times, schedules and audit entries as text (pure)
 - reading_commands, ask_command, schedule_commands, digest_commands, feed_commands,
-  admins_commands, quiet_commands: carrying out each kind of command
+  admins_commands, quiet_commands, language_commands: carrying out each kind of command
 """
 
 from __future__ import annotations

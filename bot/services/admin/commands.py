@@ -39,6 +39,7 @@ from bot.domain.command_grammar import (
     ScheduleOff,
     SetAlerts,
     SetDigest,
+    SetLanguage,
     SetSchedule,
     Status,
 )
@@ -49,6 +50,7 @@ from bot.services.admin import (
     admins_commands,
     digest_commands,
     feed_commands,
+    language_commands,
     quiet_commands,
     reading_commands,
     schedule_commands,
@@ -81,6 +83,7 @@ _HANDLERS: dict[type, Handler] = {
     AddFeed: feed_commands.add_feed,
     RemoveFeed: feed_commands.remove_feed,
     SetAlerts: feed_commands.set_alerts,
+    SetLanguage: language_commands.set_language,
     ListAdmins: admins_commands.list_admins,
     AddAdmin: admins_commands.add_admin,
     RemoveAdmin: admins_commands.remove_admin,
