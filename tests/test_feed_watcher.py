@@ -367,9 +367,11 @@ async def test_hostile_feeds_fail_with_reasons_and_the_others_carry_on(ctx, serv
     await add_feed_url(ctx, "file:///etc/passwd", expect_refused=True)
     await add_feed_url(ctx, "ftp://example.com/feed", expect_refused=True)
 
+    # The deadline must stop the drip yet leave the tolerated feeds (10,000 items, entity
+    # expansion) time to download on a loaded machine: 1.5 s made this test flaky under load.
     started = time.monotonic()
-    report = await cycle(ctx, server, fetch=FetchLimits(deadline=1.5))
-    assert time.monotonic() - started < 15
+    report = await cycle(ctx, server, fetch=FetchLimits(deadline=4.0))
+    assert time.monotonic() - started < 20
     by_id = {o.feed_id: o for o in report.outcomes}
     for path, code in hostile.items():
         outcome = by_id[ids[path]]
@@ -380,7 +382,7 @@ async def test_hostile_feeds_fail_with_reasons_and_the_others_carry_on(ctx, serv
     assert by_id[ids["/many"]].new_items == 200
 
     server.feed("/good", rss([REPORT, *OLD]))
-    report = await cycle(ctx, server, fetch=FetchLimits(deadline=1.5))
+    report = await cycle(ctx, server, fetch=FetchLimits(deadline=4.0))
     assert {o.feed_id: o.alerts for o in report.outcomes}[ids["/good"]] == 1
     assert len(await posts(ctx)) == 1
 
