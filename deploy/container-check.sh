@@ -20,6 +20,13 @@
 # holds the rootfs tarball; delete it for a cold run. LEADERBOT_DEBIAN_SOURCES: an apt sources
 # file for mmdebstrap (default: the host's debian.sources when it names bookworm, else
 # mmdebstrap's default mirror). LEADERBOT_IMAGE: the tag to build (localhost/leaderbot:check).
+#
+# What it leaves: the rootfs tarball, the base image, the checked image and buildah's layer
+# cache (what makes the next run take seconds). What it removes, pass or fail, interrupted too:
+# its working container (and any left by an earlier run that was killed), its temp directory,
+# a partial rootfs tarball, the image a new build replaces, and the intermediate containers of
+# a failed build. `--clean` also removes the checked image, the base image and the tarball,
+# leaving nothing behind but buildah's unnamed layer cache (`podman image prune` removes that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +36,14 @@ IMAGE=${LEADERBOT_IMAGE:-localhost/leaderbot:check}
 CACHE=${LEADERBOT_CACHE_DIR:-${XDG_CACHE_HOME:-/var/cache}/leaderbot}
 ROOTFS=$CACHE/debian-py-$SUITE.tar
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/leaderbot-container-check.XXXXXX")
+CLEAN=0
+case ${1:-} in
+  --clean) CLEAN=1 ;;
+  "") ;;
+  *) printf 'usage: bash deploy/container-check.sh [--clean]\n' >&2; exit 2 ;;
+esac
 CTR=""
+PART=""
 BOT_PID=""
 CURRENT=""
 SUMMARY=()
@@ -55,7 +69,9 @@ cleanup() {
   if [[ -n $CTR ]]; then
     timeout 60 buildah rm "$CTR" >/dev/null 2>&1 || say "could not remove working container $CTR"
   fi
+  [[ -z $PART ]] || rm -rf "$PART"
   rm -rf "$WORK"
+  ((CLEAN == 0)) || remove_all
   say "=== summary"
   local line
   for line in "${SUMMARY[@]}"; do say "$line"; done
@@ -67,6 +83,32 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+# A signal ends the script through the EXIT trap, so it cleans up when interrupted too.
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# --clean: the images and the tarball too.
+remove_all() {
+  local image
+  for image in "$IMAGE" "$BASE_IMAGE"; do
+    if podman image exists "$image" 2>/dev/null; then
+      timeout 120 podman rmi "$image" >/dev/null 2>&1 || say "could not remove image $image"
+    fi
+  done
+  rm -f "$ROOTFS"
+  say "--clean: removed $IMAGE, $BASE_IMAGE and $ROOTFS"
+}
+
+# Working containers left by an earlier run that was killed before its EXIT trap ran: named
+# leaderbot-check-PID, PID no longer alive.
+remove_stale_containers() {
+  local name
+  while IFS= read -r name; do
+    [[ $name =~ ^leaderbot-check-([0-9]+)$ ]] || continue
+    kill -0 "${BASH_REMATCH[1]}" 2>/dev/null && continue
+    timeout 60 buildah rm "$name" >/dev/null 2>&1 && say "removed stale working container $name"
+  done < <(buildah containers --format '{{.ContainerName}}' 2>/dev/null)
+}
 
 # The processes under PID that have no children of their own: the bot (and whatever it runs),
 # not buildah's helpers in between. From /proc, so no procps is needed.
@@ -130,8 +172,12 @@ tools() {
   if ((${#missing[@]})); then
     say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    timeout 300 apt-get update -qq
-    timeout 600 apt-get install -y -qq "${missing[@]}" >"$WORK/apt.log" 2>&1 \
+    # Another apt-get (an unattended upgrade, a neighbour's install) may hold dpkg's lock:
+    # wait for it, up to 5 minutes, rather than fail at once.
+    local lock=(-o DPkg::Lock::Timeout=300)
+    timeout 600 apt-get "${lock[@]}" update -qq >"$WORK/apt.log" 2>&1 \
+      || { tail -20 "$WORK/apt.log" >&2; return 1; }
+    timeout 900 apt-get "${lock[@]}" install -y -qq "${missing[@]}" >>"$WORK/apt.log" 2>&1 \
       || { tail -20 "$WORK/apt.log" >&2; return 1; }
   fi
   say "$(buildah --version); $(podman --version); mmdebstrap $(mmdebstrap --version | awk '{print $2}')"
@@ -151,12 +197,13 @@ rootfs() {
   fi
   # </dev/null: mmdebstrap reads sources from a stdin that is not a terminal.
   # The target's extension picks the format: keep .tar on the partial file.
-  local part=${ROOTFS%.tar}.part.tar
-  rm -rf "$part"
+  PART=${ROOTFS%.tar}.part.tar
+  rm -rf "$PART"
   timeout 900 mmdebstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-    "$SUITE" "$part" "${mirror[@]}" </dev/null >"$WORK/mmdebstrap.log" 2>&1 \
-    || { tail -20 "$WORK/mmdebstrap.log" >&2; rm -rf "$part"; return 1; }
-  mv "$part" "$ROOTFS"
+    "$SUITE" "$PART" "${mirror[@]}" </dev/null >"$WORK/mmdebstrap.log" 2>&1 \
+    || { tail -20 "$WORK/mmdebstrap.log" >&2; return 1; }
+  mv "$PART" "$ROOTFS"
+  PART=""
 }
 
 # --- 3. the base image
@@ -219,7 +266,7 @@ build() {
     args+=(--build-arg "$line")
     say "build arg: ${line%%=*}"
   done < <(pip_build_args)
-  timeout 900 buildah build --isolation chroot --network host --layers --format docker \
+  timeout 900 buildah build --isolation chroot --network host --layers --force-rm --format docker \
     -v /etc/ssl/certs:/etc/ssl/certs:ro \
     --build-arg "BASE=$BASE_IMAGE" "${args[@]}" \
     -f Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
@@ -244,6 +291,7 @@ in_ctr() {
 # --- 5. checks
 checks() {
   local entrypoint=() cmd=() health=() user out uid n port
+  remove_stale_containers
   CTR=$(timeout 120 buildah from --pull-never --name "leaderbot-check-$$" "$IMAGE")
   readarray -t entrypoint < <(buildah inspect --format '{{range .Docker.Config.Entrypoint}}{{println .}}{{end}}' "$CTR")
   readarray -t cmd < <(buildah inspect --format '{{range .Docker.Config.Cmd}}{{println .}}{{end}}' "$CTR")
