@@ -101,6 +101,16 @@ def register(sub: Any) -> None:
     db_sub.required = True
     upgrade = db_sub.add_parser("upgrade", help="apply migrations")
     upgrade.set_defaults(runner=_db_upgrade)
+    backup = db_sub.add_parser(
+        "backup", help="copy the SQLite database to PATH while the bot runs (online backup)"
+    )
+    backup.add_argument("path", metavar="PATH", help="the new backup file (must not exist)")
+    backup.set_defaults(runner=_db_backup)
+    restore = db_sub.add_parser(
+        "restore", help="overwrite the SQLite database with the backup PATH (bot stopped)"
+    )
+    restore.add_argument("path", metavar="PATH", help="a file made by `leaderbot db backup`")
+    restore.set_defaults(runner=_db_restore)
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -138,6 +148,46 @@ async def _secret_key(args: argparse.Namespace, settings: Settings) -> int:
     from bot.store.token_cipher import new_key
 
     print(new_key())
+    return 0
+
+
+async def _db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from bot.store import backup
+
+    try:
+        database = backup.sqlite_file(settings.database_url)
+        snapshot = backup.backup(database, Path(args.path).resolve())
+    except backup.BackupError as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"backed up {database} to {snapshot.path} "
+        f"({snapshot.bytes:,} bytes, schema {snapshot.schema or 'none'})"
+    )
+    return 0
+
+
+async def _db_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC
+    from pathlib import Path
+
+    from bot.store import backup
+
+    try:
+        database = backup.sqlite_file(settings.database_url)
+        snapshot = backup.restore(
+            Path(args.path).resolve(),
+            database,
+            stale=timedelta(seconds=settings.process_stale_s),
+            now=datetime.now(UTC),
+        )
+    except backup.BackupError as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"restored {database} from {Path(args.path).resolve()} (schema "
+        f"{snapshot.schema or 'none'}; the next start applies any newer migrations)"
+    )
     return 0
 
 
