@@ -152,6 +152,14 @@ async def _secret_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    return _db_backup_now(args, settings)  # file I/O only: nothing else runs meanwhile
+
+
+async def _db_restore(args: argparse.Namespace, settings: Settings) -> int:
+    return _db_restore_now(args, settings)
+
+
+def _db_backup_now(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from bot.store import backup
@@ -168,7 +176,7 @@ async def _db_backup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _db_restore(args: argparse.Namespace, settings: Settings) -> int:
+def _db_restore_now(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC
     from pathlib import Path
 
