@@ -21,6 +21,7 @@ Usable from async code too: the only blocking wait is for the child to start (on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import multiprocessing as mp
 import queue
@@ -125,25 +126,52 @@ async def _catcher() -> AsyncIterator[tuple[web.AppRunner, dict[str, float]]]:
 
 
 @asynccontextmanager
+async def _poster_report(fake: Any) -> AsyncIterator[str]:
+    """GET {url}posts: the top-level messages the fake holds, as {"channel": [ts, ...]}: what
+    a benchmark counts duplicates and lost posts from, and times the last post by."""
+
+    async def report(request: web.Request) -> web.Response:
+        posts: dict[str, list[str]] = {}
+        for message in fake.messages():
+            if not message.is_reply:
+                posts.setdefault(message.channel, []).append(message.ts)
+        return web.json_response(posts)
+
+    app = web.Application()
+    app.router.add_get("/posts", report)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
 async def slack_fake(
     latency: float = 0.0,
     users: dict[str, bool] | None = None,
     channels: list[str] | None = None,
     catcher: bool = False,
+    report: bool = False,
 ) -> AsyncIterator[dict[str, Any]]:
     """FakeSlack (tests/fakes/slack_api.py) with `latency` per Web API call, `users` ({id:
     is workspace admin}) and `channels` (every user a member). With `catcher`, also a
     response_url receiver: "catcher" is its base URL (POST {catcher}r/{n}, GET
-    {catcher}answers)."""
+    {catcher}answers). With `report`, "report" is the base URL of GET {report}posts (see
+    `_poster_report`)."""
     from tests.fakes.slack_api import FakeSlack
 
-    async with FakeSlack(latency=latency) as fake:
+    async with FakeSlack(latency=latency) as fake, contextlib.AsyncExitStack() as stack:
         members = list(users or {})
         for uid, is_admin in (users or {}).items():
             fake.add_user(uid, uid.lower(), is_admin=is_admin)
         for cid in channels or []:
             fake.add_channel(cid, cid.lower(), members=members)
         info: dict[str, Any] = {"url": fake.url, "bot_token": fake.bot_token, "port": fake.port}
+        if report:
+            info["report"] = await stack.enter_async_context(_poster_report(fake))
         if not catcher:
             yield info
             return
