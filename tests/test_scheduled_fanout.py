@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from bot.scheduling import jobs
 from bot.scheduling.runner import BotScheduler
 from bot.services import schedules
 from bot.services.ask import plan_questions
@@ -98,3 +99,20 @@ async def test_planners_in_several_processes_at_once_record_each_row_once(
             select(func.count(Post.id)).where(Post.question_id == "Q1")
         )
     assert count == len(CHANNELS) and first_question == len(CHANNELS)
+
+
+async def test_a_due_minute_bigger_than_one_delivery_batch_is_sent_in_one_tick(
+    sqlite_url, make_context, clock, monkeypatch
+) -> None:
+    """More posts due than one delivery claims: the tick claims again while batches come
+    back full, so none waits for the next sweep."""
+    monkeypatch.setattr(jobs, "DELIVERY_BATCH", 30)
+    clock.set(FUTURE)
+    ctx = await make_context(sqlite_url)
+    await schedule_all(ctx)
+    clock.set(MONDAY_9)
+    report = await jobs.tick(ctx)
+    assert len(report.sent) == len(CHANNELS) == report.count
+    messages = only_platform(ctx).messages  # type: ignore[attr-defined]
+    assert all(len(messages.get(c, [])) == 1 for c in CHANNELS)
+    assert (await jobs.tick(ctx)).count == 0

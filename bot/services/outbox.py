@@ -103,6 +103,9 @@ class NotReady(Exception):
         self.retry_after = retry_after
 
 
+_OUTCOMES = ("sent", "found", "missed", "failed", "deferred", "held")
+
+
 @dataclass
 class DeliveryReport:
     sent: list[str] = field(default_factory=list)
@@ -112,8 +115,13 @@ class DeliveryReport:
     deferred: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # a quiet period holds them (not posted)
 
+    @property
+    def count(self) -> int:
+        """Rows this delivery claimed (each has one outcome)."""
+        return sum(len(getattr(self, name)) for name in _OUTCOMES)
+
     def merge(self, other: DeliveryReport) -> None:
-        for name in ("sent", "found", "missed", "failed", "deferred", "held"):
+        for name in _OUTCOMES:
             getattr(self, name).extend(getattr(other, name))
 
 
