@@ -241,7 +241,7 @@ async def run(
             fire_epoch = time.time() + lead
             bots = [await _start_bot(url, slack, fire_epoch) for _ in range(n_processes)]
             try:
-                ready = [await _line(bot, lead) for bot in bots]
+                ready = [await _line(bot, lead + 60) for bot in bots]
                 late = time.time() - fire_epoch
                 assert all(r["due"] == len(all_channels) for r in ready), ready
                 deadline = time.monotonic() + max(lead, 0) + wait_s
