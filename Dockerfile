@@ -15,6 +15,9 @@ ARG BASE=docker.io/library/python:3.11-slim-bookworm
 # --- build: the dependencies (a layer of their own, reused until pyproject.toml changes), then
 # the wheel of leaderbot itself, all into a venv at the path the final image uses.
 FROM ${BASE} AS build
+# Marks this stage's images (never the final one), so deploy/container-check.sh can remove the
+# build stages that older builds left unnamed and keep only the newest (its layer cache).
+LABEL org.leaderbot.stage=build
 ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
 ARG PIP_TRUSTED_HOST

@@ -21,12 +21,12 @@
 # file for mmdebstrap (default: the host's debian.sources when it names bookworm, else
 # mmdebstrap's default mirror). LEADERBOT_IMAGE: the tag to build (localhost/leaderbot:check).
 #
-# What it leaves: the rootfs tarball, the base image, the checked image and buildah's layer
-# cache (what makes the next run take seconds). What it removes, pass or fail, interrupted too:
+# What it leaves: the rootfs tarball, the base image, the checked image and the newest build
+# stage's image, buildah's layer cache (what makes the next run take seconds). What it removes, pass or fail, interrupted too:
 # its working container (and any left by an earlier run that was killed), its temp directory,
 # a partial rootfs tarball, the image a new build replaces, and the intermediate containers of
-# a failed build. `--clean` also removes the checked image, the base image and the tarball,
-# leaving nothing behind but buildah's unnamed layer cache (`podman image prune` removes that).
+# a failed build, and the build stages of older builds. `--clean` also removes the checked
+# image, its build stage (the layer cache), the base image and the tarball.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,8 +95,12 @@ remove_all() {
       timeout 120 podman rmi "$image" >/dev/null 2>&1 || say "could not remove image $image"
     fi
   done
+  while IFS= read -r image; do
+    timeout 120 podman rmi "$image" >/dev/null 2>&1 || say "could not remove build stage $image"
+  done < <(podman images --filter label=org.leaderbot.stage=build --filter dangling=true \
+    --format '{{.ID}}' 2>/dev/null)
   rm -f "$ROOTFS"
-  say "--clean: removed $IMAGE, $BASE_IMAGE and $ROOTFS"
+  say "--clean: removed $IMAGE, its build stage, $BASE_IMAGE and $ROOTFS"
 }
 
 # Working containers left by an earlier run that was killed before its EXIT trap ran: named
@@ -278,7 +282,22 @@ build() {
   if [[ -n $old && $old != "$new" ]]; then
     timeout 120 podman rmi "$old" >/dev/null 2>&1 || say "could not remove the previous image ${old:0:12}"
   fi
+  remove_old_build_stages
   say "image size: $(image_size)"
+}
+
+# The build stage's image of an older build (labelled in the Dockerfile, unnamed once a newer
+# build replaces it): all but the newest, which holds the layer cache of the next build. Their
+# shared layers (the dependencies) stay while the newest uses them.
+remove_old_build_stages() {
+  local ids=() id
+  readarray -t ids < <(podman images --filter label=org.leaderbot.stage=build --filter dangling=true \
+    --sort created --format '{{.ID}}' 2>/dev/null)
+  # --sort created lists the newest first.
+  for id in "${ids[@]:1}"; do
+    timeout 120 podman rmi "$id" >/dev/null 2>&1 || say "could not remove old build stage $id"
+  done
+  ((${#ids[@]} <= 1)) || say "removed $((${#ids[@]} - 1)) old build stage image(s)"
 }
 
 # buildah run in the working container, bounded.
