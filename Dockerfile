@@ -40,6 +40,7 @@ RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir 
 
 # --- the image: the base, a user, the venv. Nothing else: no compiler, no pip, no build tools.
 FROM ${BASE}
+LABEL org.leaderbot.stage=image
 RUN useradd --system --user-group --uid 10001 --home-dir /var/lib/leaderbot --no-create-home \
       --shell /usr/sbin/nologin leaderbot \
  && install -d -o leaderbot -g leaderbot -m 0750 /var/lib/leaderbot

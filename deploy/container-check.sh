@@ -25,7 +25,7 @@
 # stage's image, buildah's layer cache (what makes the next run take seconds). What it removes, pass or fail, interrupted too:
 # its working container (and any left by an earlier run that was killed), its temp directory,
 # a partial rootfs tarball, the image a new build replaces, and the intermediate containers of
-# a failed build, and the build stages of older builds. `--clean` also removes the checked
+# a failed build, and the unnamed images older or failed builds left. `--clean` also removes the checked
 # image, its build stage (the layer cache), the base image and the tarball.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +70,7 @@ cleanup() {
     timeout 60 buildah rm "$CTR" >/dev/null 2>&1 || say "could not remove working container $CTR"
   fi
   [[ -z $PART ]] || rm -rf "$PART"
+  remove_stale_images
   rm -rf "$WORK"
   ((CLEAN == 0)) || remove_all
   say "=== summary"
@@ -282,22 +283,27 @@ build() {
   if [[ -n $old && $old != "$new" ]]; then
     timeout 120 podman rmi "$old" >/dev/null 2>&1 || say "could not remove the previous image ${old:0:12}"
   fi
-  remove_old_build_stages
   say "image size: $(image_size)"
 }
 
-# The build stage's image of an older build (labelled in the Dockerfile, unnamed once a newer
-# build replaces it): all but the newest, which holds the layer cache of the next build. Their
-# shared layers (the dependencies) stay while the newest uses them.
-remove_old_build_stages() {
-  local ids=() id
-  readarray -t ids < <(podman images --filter label=org.leaderbot.stage=build --filter dangling=true \
-    --sort created --format '{{.ID}}' 2>/dev/null)
+# Images that older or failed builds left unnamed, found by the stage labels in the Dockerfile:
+# every unnamed final-stage image (the tagged one is the image; the others are what a new build
+# replaced or a failed build left half-made), and every unnamed build stage but the newest,
+# which holds the layer cache of the next build (their shared layers, the dependencies, stay
+# while it uses them).
+remove_stale_images() {
+  local ids=() old=() id
+  command -v podman >/dev/null || return 0
+  readarray -t old < <(podman images --filter label=org.leaderbot.stage=image \
+    --filter dangling=true --format '{{.ID}}' 2>/dev/null)
   # --sort created lists the newest first.
-  for id in "${ids[@]:1}"; do
-    timeout 120 podman rmi "$id" >/dev/null 2>&1 || say "could not remove old build stage $id"
+  readarray -t ids < <(podman images --filter label=org.leaderbot.stage=build \
+    --filter dangling=true --sort created --format '{{.ID}}' 2>/dev/null)
+  ((${#ids[@]} <= 1)) || old+=("${ids[@]:1}")
+  for id in "${old[@]}"; do
+    timeout 120 podman rmi "$id" >/dev/null 2>&1 || say "could not remove stale image $id"
   done
-  ((${#ids[@]} <= 1)) || say "removed $((${#ids[@]} - 1)) old build stage image(s)"
+  ((${#old[@]} == 0)) || say "removed ${#old[@]} stale image(s) of older or failed builds"
 }
 
 # buildah run in the working container, bounded.
