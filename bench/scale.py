@@ -103,6 +103,7 @@ async def seed_workspaces(db: Database, workspaces: list[str], per_workspace: in
 async def bot_process(database_url: str, slack: dict[str, str], fire_epoch: float) -> None:
     """One `leaderbot run`-like process until SIGTERM; prints "ready", then its figures."""
     from bot.runtime import open_context
+    from bot.scheduling import jobs
     from bot.scheduling.runner import BotScheduler
     from bot.services import processes
     from bot.settings import Settings
@@ -119,6 +120,23 @@ async def bot_process(database_url: str, slack: dict[str, str], fire_epoch: floa
     def clock() -> datetime:
         return datetime.now(UTC) + offset
 
+    # When this process's planning pass ran (relative to the due minute) and how many rows it
+    # recorded: with several processes, the others find those rows recorded.
+    planning: list[tuple[float, float, int]] = []
+
+    def timed(planner: Any) -> Any:
+        async def wrapper(ctx: Any) -> Any:
+            started = time.time() - fire_epoch
+            keys = await planner(ctx)
+            planning.append((started, time.time() - fire_epoch, len(keys)))
+            return keys
+
+        wrapper.__name__ = planner.__name__
+        return wrapper
+
+    jobs.PLANNERS = tuple(  # type: ignore[misc]
+        timed(p) if p.__name__ == "plan_questions" else p for p in jobs.PLANNERS
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -134,7 +152,13 @@ async def bot_process(database_url: str, slack: dict[str, str], fire_epoch: floa
         finally:
             await scheduler.shutdown()
     print(
-        json.dumps({"rss_mb": peak_rss_mb(), "cpu_s": time.process_time() - cpu}),
+        json.dumps(
+            {
+                "rss_mb": peak_rss_mb(),
+                "cpu_s": time.process_time() - cpu,
+                "planning": [p for p in planning if p[0] >= -1][:1],
+            }
+        ),
         flush=True,
     )
 
@@ -284,6 +308,7 @@ async def run(
         "by_process": owners,
         "rss_mb": [f["rss_mb"] for f in figures],
         "cpu_s": [f["cpu_s"] for f in figures],
+        "planning": [f["planning"][0] if f["planning"] else None for f in figures],
         "load_before": load_before,
         "load_after": os.getloadavg(),
     }
@@ -349,6 +374,13 @@ def main() -> None:
     print(f"posts per process   {f['by_process']}")
     print("peak RSS            " + ", ".join(f"{mb:.0f} MB" for mb in f["rss_mb"]))
     print("CPU per process     " + ", ".join(f"{s:.1f} s" for s in f["cpu_s"]))
+    print(
+        "planning pass       "
+        + ", ".join(
+            f"{p[0]:.2f}-{p[1]:.2f} s ({p[2]} rows)" if p else "none" for p in f["planning"]
+        )
+        + " (after the due minute; rows this process recorded)"
+    )
     print(
         "load average        before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
             *f["load_before"], *f["load_after"]
