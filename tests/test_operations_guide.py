@@ -116,14 +116,16 @@ class Block:
 def guide_blocks() -> list[Block]:
     text = GUIDE.read_text()
     blocks = []
-    for match in re.finditer(r"^```(\S*)\n(.*?)^```", text, re.S | re.M):
+    # Fences may be indented (inside a list item): the body loses the same indent.
+    for match in re.finditer(r"^( *)```(\S*)\n(.*?)^\1```", text, re.S | re.M):
+        indent, lang, body = match.groups()
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         marker = re.fullmatch(r"<!-- ops-test: (.*?) -->", before.strip())
         blocks.append(
             Block(
                 line=text.count("\n", 0, match.start()) + 1,
-                lang=match.group(1),
-                text=match.group(2),
+                lang=lang,
+                text="".join(line.removeprefix(indent) for line in body.splitlines(True)),
                 marker=marker.group(1) if marker else None,
             )
         )
@@ -274,7 +276,14 @@ def _check_privacy(out: str, cli: Any) -> None:
     assert "erased 0 replies of U0123ABCD" in out, out
 
 
+def _check_fernet_key(out: str, cli: Any) -> None:
+    from cryptography.fernet import Fernet
+
+    Fernet(out.strip().encode())  # raises unless it is a key
+
+
 CHECKS = {
+    "secret-key": _check_fernet_key,
     "pg-create": _check_tables,
     "replicas": _check_two_live,
     "sqlite-restore": _check_restored,
@@ -399,7 +408,9 @@ async def run_the_guide(postgres: bool, env: dict[str, str], cwd: Path, fake: An
 async def test_the_guide_s_sqlite_commands_run(tmp_path: Path, fake: Any) -> None:
     env = _clean_env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/leaderbot.db")
     done = await run_the_guide(False, env, tmp_path, fake)
-    assert {"sqlite-backup", "sqlite-restore", "logs", "metrics", "privacy"} <= set(done)
+    assert {"sqlite-backup", "sqlite-restore", "logs", "metrics", "privacy", "secret-key"} <= set(
+        done
+    )
     assert json.loads((tmp_path / "U0123ABCD.json").read_text())["user"] == "U0123ABCD"
 
 
