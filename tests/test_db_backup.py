@@ -56,19 +56,24 @@ def test_backup_then_restore_brings_back_what_the_backup_held(tmp_path: Path) ->
         assert conn.execute("pragma journal_mode").fetchone()[0] == "delete"
 
 
-async def test_a_backup_taken_during_writes_is_consistent_and_complete_to_its_moment(
-    tmp_path: Path,
-) -> None:
-    """A writer commits rows in pairs (a and b of one n in one transaction) while the backup
-    runs: the backup holds whole pairs only, passes the integrity check, and its row count is
-    one the writer committed."""
+async def test_a_backup_taken_during_writes_is_consistent_and_finishes(tmp_path: Path) -> None:
+    """A writer commits rows in pairs (a and b of one n in one transaction), as fast as it
+    can, all through the backup of a database too big for one step of 1,024 pages: the
+    backup finishes (a copy in several steps restarts at every write by another connection,
+    for ever), holds whole pairs only, and holds no more than the writer committed."""
     db = tmp_path / "live.db"
     with sqlite3.connect(db) as conn:
         conn.execute("pragma journal_mode=wal")
         conn.execute("create table alembic_version (version_num text)")
         conn.execute("insert into alembic_version values ('0009_processes')")
         conn.execute("create table pairs (n integer, side text, pad blob)")
+        conn.executemany(
+            "insert into pairs values (?, ?, ?)",
+            ((-n, side, b"x" * 2000) for n in range(1, 2001) for side in "ab"),
+        )
+    assert db.stat().st_size > 1024 * 4096
     stop = asyncio.Event()
+    committed = asyncio.Event()
 
     def write() -> int:
         n = 0
@@ -78,19 +83,27 @@ async def test_a_backup_taken_during_writes_is_consistent_and_complete_to_its_mo
                     for side in "ab":
                         conn.execute("insert into pairs values (?, ?, ?)", (n, side, b"x" * 2000))
                 n += 1
+                if n == 10:
+                    loop.call_soon_threadsafe(committed.set)
         return n
 
-    writer = asyncio.get_running_loop().run_in_executor(None, write)
-    await asyncio.sleep(0.3)  # some pairs committed before the backup starts
-    snapshot = await asyncio.to_thread(backup.backup, db, tmp_path / "copy.db")
-    stop.set()
-    written = await writer
+    loop = asyncio.get_running_loop()
+    writer = loop.run_in_executor(None, write)
+    await committed.wait()  # some pairs committed before the backup starts
+    copying = asyncio.ensure_future(asyncio.to_thread(backup.backup, db, tmp_path / "copy.db"))
+    try:
+        snapshot = await asyncio.wait_for(asyncio.shield(copying), 60)
+    except TimeoutError:
+        raise AssertionError("the backup never finished under constant writes") from None
+    finally:
+        stop.set()
+        written = await writer
+        await copying
 
     with sqlite3.connect(tmp_path / "copy.db") as conn:
-        rows = conn.execute("select side, count(*) from pairs group by side").fetchall()
-    counts = dict(rows)
-    assert counts["a"] == counts["b"] > 0
-    assert counts["a"] <= written
+        counts = dict(conn.execute("select side, count(*) from pairs group by side").fetchall())
+    assert counts["a"] == counts["b"] >= 2000 + 10
+    assert counts["a"] <= 2000 + written
     assert snapshot.schema == "0009_processes"
 
 

@@ -1,9 +1,11 @@
 """Backing up and restoring a SQLite database, with SQLite's online backup API.
 
-The backup API copies a consistent snapshot page by page while the bot keeps running (readers
-and the writer go on; pages the writer changes mid-copy make the copy restart from them), so
-a backup needs no downtime, unlike copying the file (which may catch a write half-done, and
-misses what is still in the `-wal` file). A backup is written beside its target and renamed
+The backup API copies the database in one step, inside one read transaction: in WAL mode (as
+leaderbot opens SQLite) the bot's writer goes on meanwhile, and the copy is the database as of
+the moment that read began. So a backup needs no downtime, unlike copying the file (which may
+catch a write half-done, and misses what is still in the `-wal` file). Not in several steps:
+a write by another connection between two steps restarts the copy, and a busy bot could keep
+it restarting for ever. A backup is written beside its target and renamed
 into place once complete and checked, so a failed one never leaves a half file under the
 name given. PostgreSQL has its own tools (`pg_dump`, `pg_restore`): see docs/operations.md.
 
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-PAGES_PER_STEP = 1024  # pages copied per step: the writer gets the lock between steps
+ALL_PAGES = -1  # one backup step: one read transaction, never restarted by the bot's writes
 _PG_TOOLS = "for PostgreSQL use pg_dump and pg_restore (docs/operations.md, Backups)"
 
 
@@ -64,7 +66,7 @@ def backup(database: Path, target: Path) -> Snapshot:
             contextlib.closing(_connect(database, readonly=True)) as source,
             contextlib.closing(sqlite3.connect(partial)) as copy,
         ):
-            source.backup(copy, pages=PAGES_PER_STEP)
+            source.backup(copy, pages=ALL_PAGES)
             # A backup is kept in one file: no -wal beside it.
             copy.execute("PRAGMA journal_mode=DELETE")
         snapshot = check(partial)
@@ -112,7 +114,7 @@ def restore(source: Path, database: Path, *, stale: timedelta, now: datetime) ->
             contextlib.closing(_connect(source, readonly=True)) as backup_conn,
             contextlib.closing(sqlite3.connect(database)) as target,
         ):
-            backup_conn.backup(target, pages=PAGES_PER_STEP)
+            backup_conn.backup(target, pages=ALL_PAGES)
     except sqlite3.Error as exc:
         raise BackupError(f"restore into {database} failed: {exc}") from None
     return Snapshot(database, database.stat().st_size, snapshot.schema)
