@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.domain.command_grammar import (
@@ -43,8 +44,11 @@ from bot.domain.command_grammar import (
     SetSchedule,
     Status,
 )
+from bot.domain.language import N_
+from bot.domain.messages import Msg
 from bot.domain.parsing import ParseError
 from bot.port import PlatformError
+from bot.services import channels
 from bot.services import schedules as schedule_service
 from bot.services.admin import (
     admins_commands,
@@ -95,16 +99,26 @@ _HANDLERS: dict[type, Handler] = {
 
 
 async def run(ctx: Context, text: str, inv: Invocation) -> Outcome:
-    """Read what followed `/leadership` (with the platform's reader, `inv.read`) and execute it."""
+    """Read what followed `/leadership` (with the platform's reader, `inv.read`) and execute it.
+    The reply is in the language of the channel it was typed in."""
+    inv = await in_channel_language(ctx, inv)
     try:
         command = parse(ctx, text, inv)
     except ParseError as exc:
-        return refused(inv.style.escape(exc.message))
+        return refused(inv.style.escape(exc.text(inv.t)))
     return await execute(ctx, command, inv)
+
+
+async def in_channel_language(ctx: Context, inv: Invocation) -> Invocation:
+    """`inv` with the language of the channel it was typed in (unless already known)."""
+    if inv.language is not None:
+        return inv
+    return replace(inv, language=await channels.language_of(ctx, inv.channel_id))
 
 
 async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
     """Check the channel and the person's rights, then carry the command out."""
+    inv = await in_channel_language(ctx, inv)
     where = resolve(command.channel, inv)
     if isinstance(where, Outcome):
         return where
@@ -127,7 +141,7 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
         workspace_id=inv.workspace_id,
     )
     if not decision.allowed:
-        return refused(inv.style.escape(decision.reason))
+        return refused(inv.style.escape(decision.text(inv.t)))
     handler = _HANDLERS[type(command)]
     try:
         return await handler(ctx, command, where, inv)
@@ -135,8 +149,8 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
         return refused(inv.style.escape(as_sentence(str(exc))))
     except PlatformError as exc:
         log.warning("%s failed on the platform: %s", command.action, exc)
-        return refused(
-            inv.style.escape(
-                f"The chat platform said no ({exc}). Nothing was changed; try again in a minute."
-            )
+        said_no = Msg(
+            N_("The chat platform said no ({error}). Nothing was changed; try again in a minute."),
+            error=str(exc),
         )
+        return refused(inv.style.escape(inv.write(said_no)))
