@@ -44,7 +44,7 @@ from bot.domain.command_grammar import (
     SetSchedule,
     Status,
 )
-from bot.domain.language import N_
+from bot.domain.language import N_, translator
 from bot.domain.messages import Msg
 from bot.domain.parsing import ParseError
 from bot.port import PlatformError
@@ -107,6 +107,22 @@ async def run(ctx: Context, text: str, inv: Invocation) -> Outcome:
     except ParseError as exc:
         return refused(inv.style.escape(exc.text(inv.t)))
     return await execute(ctx, command, inv)
+
+
+WENT_WRONG = N_(
+    "Something went wrong on my side, so that may not have worked. "
+    "{status} shows the current settings; try again in a minute."
+)
+
+
+async def went_wrong(ctx: Context, channel_id: str, status: str) -> str:
+    """The answer when a command failed on our side, in the channel's language (English if
+    even that cannot be read). `status` is how the platform types the status command."""
+    try:
+        language = await channels.language_of(ctx, channel_id)
+    except Exception:  # whatever broke the command may break this too
+        language = "en"
+    return translator(language).each(Msg(WENT_WRONG, status=status).render, "\n")
 
 
 async def in_channel_language(ctx: Context, inv: Invocation) -> Invocation:
