@@ -114,6 +114,7 @@ async def pause(ctx: Context, cmd: Pause, where: Where, inv: Invocation) -> Outc
             day = f"{until:%A} {until.day} {until:%B %Y}"
         else:
             day = t.format_date(until, "EEEE d MMMM y")
+            day = day[:1].lower() + day[1:]  # CLDR's "Dydd Llun", mid-sentence
         text = t.gettext("Paused: no weekly question in {channel} before {day}.").format(
             channel=channel, day=day
         )
