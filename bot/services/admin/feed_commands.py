@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.domain.command_grammar import SLASH, AddFeed, ListFeeds, RemoveFeed, SetAlerts
 from bot.domain.language import N_, Translator
+from bot.domain.messages import Msg
 from bot.services.admin.channel_settings import remember_channel
 from bot.services.admin.formats import show_question
 from bot.services.admin.replies import (
@@ -40,10 +41,16 @@ def _feed_line(feed: FeedView, s: Style, t: Translator) -> str:
     return text
 
 
-def _feed_error(exc: FeedAdminError, s: Style) -> str:
-    # The feed service words its errors for the CLI and Slack alike ("`feeds` lists them").
-    text = s.escape(as_sentence(str(exc))).replace("`feeds`", f"`{SLASH} feeds`")
-    return text if SLASH in text else f"{text} `{SLASH} feeds` lists the feeds."
+def _feed_error(exc: FeedAdminError, inv: Invocation) -> str:
+    # The feed service words its errors for the CLI and chat alike ("`feeds` lists them").
+    def written(t: Translator) -> str:
+        said = exc.msg.render(t) if isinstance(exc.msg, Msg) else str(exc)
+        text = inv.style.escape(as_sentence(said)).replace("`feeds`", f"`{SLASH} feeds`")
+        if SLASH in text:
+            return text
+        return text + t.gettext(" `{slash} feeds` lists the feeds.").format(slash=SLASH)
+
+    return inv.write(written)
 
 
 ALERTS_OFF_HINT = N_(
@@ -89,7 +96,7 @@ async def add_feed(ctx: Context, cmd: AddFeed, where: Where, inv: Invocation) ->
             ctx, cmd.url, channel_id=where.id, keywords=cmd.keywords, actor=inv.user_id
         )
     except FeedAdminError as exc:
-        return refused(_feed_error(exc, s))
+        return refused(_feed_error(exc, inv))
 
     def reply(t: Translator) -> str:
         text = t.gettext(
@@ -120,7 +127,7 @@ async def remove_feed(ctx: Context, cmd: RemoveFeed, where: Where, inv: Invocati
     try:
         feed = await feed_admin.remove_feed(ctx, cmd.feed_id, actor=inv.user_id)
     except FeedAdminError as exc:
-        return refused(_feed_error(exc, s))
+        return refused(_feed_error(exc, inv))
     return change_made(
         inv.write(
             lambda t: t.gettext("Stopped watching feed {id} ({source}).").format(
