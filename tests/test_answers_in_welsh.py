@@ -284,3 +284,29 @@ async def test_teams_a_welsh_channels_refusal_card_is_welsh(
     assert "Dim ond gweinyddwyr a pherchnogion y gweithle" in card
     assert "@leaderbot admins" in card  # the command as typed in Teams
     assert "Only workspace admins" not in card
+
+
+async def test_feed_quiet_and_admin_answers_are_welsh(sqlite_url: str, make_context: Any) -> None:
+    ctx = await console_in(make_context, sqlite_url, "cy")
+
+    no_feed = await printed(ctx, "/leadership feeds remove 99")
+    quiet = await printed(ctx, "/leadership quiet")
+    admins = await printed(ctx, "/leadership admins")
+
+    assert no_feed == "Does dim ffrwd 99: mae `/leadership feeds` yn eu rhestru.\n"
+    assert quiet.startswith("Dim cyfnodau tawel i ddod ar gyfer #console.")
+    assert admins.startswith(
+        "Gall gweinyddwyr a pherchnogion y gweithle newid gosodiadau leaderbot bob amser."
+    )
+
+
+async def test_the_console_itself_speaks_its_channels_language(
+    sqlite_url: str, make_context: Any
+) -> None:
+    ctx = await console_in(make_context, sqlite_url, "cy")
+
+    before = await printed(ctx, "hello")
+    unknown = await printed(ctx, "/frob")
+
+    assert before == "Does dim cwestiwn wedi'i bostio eto: teipiwch `/ask` i bostio un nawr.\n"
+    assert unknown.startswith("Gorchymyn anhysbys /frob. Teipiwch ateb i'r cwestiwn diweddaraf")
