@@ -43,6 +43,4 @@ async def show_status(ctx: Context, cmd: Status, where: Where, inv: Invocation) 
     summary = await summarise(
         ctx, where.id, audit_entries=STATUS_AUDIT_ENTRIES, workspace_id=inv.workspace_id
     )
-    return Outcome(
-        inv.t.each(lambda t: status_text(summary, inv.style, ctx.questions, t), "\n\n")
-    )
+    return Outcome(inv.t.each(lambda t: status_text(summary, inv.style, ctx.questions, t), "\n\n"))
