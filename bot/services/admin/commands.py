@@ -140,9 +140,14 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
         return where
     if await is_foreign(ctx, where.id, inv.workspace_id):
         # Reading too: one workspace's settings, replies and audit are not another's to see.
+        channel = inv.style.channel(where.id)
         return refused(
-            f"{inv.style.channel(where.id)} is in another workspace: its settings are read and "
-            "changed from there only. Name a channel of this workspace, or none for this one."
+            inv.write(
+                lambda t: t.gettext(
+                    "{channel} is in another workspace: its settings are read and changed from "
+                    "there only. Name a channel of this workspace, or none for this one."
+                ).format(channel=channel)
+            )
         )
     platform = ctx.platform_for(inv.channel_id)
     # Standing is asked where the change is made (a Teams owner owns one team, not all).

@@ -24,9 +24,14 @@ async def set_digest(ctx: Context, cmd: SetDigest, where: Where, inv: Invocation
         if isinstance(resolved, Outcome):
             return resolved
         if await is_foreign(ctx, resolved.id, inv.workspace_id):
+            elsewhere = inv.style.channel(resolved.id)
             return refused(
-                f"{inv.style.channel(resolved.id)} is in another workspace: a digest goes to a "
-                "channel of this workspace. Name one, or none for this channel."
+                inv.write(
+                    lambda t: t.gettext(
+                        "{channel} is in another workspace: a digest goes to a channel of this "
+                        "workspace. Name one, or none for this channel."
+                    ).format(channel=elsewhere)
+                )
             )
         destination = resolved
     if (refusal := await join(ctx, destination, inv)) is not None:

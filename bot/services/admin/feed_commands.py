@@ -117,13 +117,20 @@ async def remove_feed(ctx: Context, cmd: RemoveFeed, where: Where, inv: Invocati
     feed = next((f for f in await feed_admin.list_feeds(ctx) if f.id == cmd.feed_id), None)
     if feed is not None and feed.channel_id is None:
         if await refuses_every_channel(ctx, inv.workspace_id):
+            shared = feed.id
             return refused(
-                f"Feed {feed.id} alerts every channel with alerts on, in other workspaces "
-                "served here too, so only whoever runs leaderbot removes it (`leaderbot feeds "
-                f"remove {feed.id}`). `{SLASH} alerts off` stops its alerts here."
+                inv.write(
+                    lambda t: t.gettext(
+                        "Feed {id} alerts every channel with alerts on, in other workspaces "
+                        "served here too, so only whoever runs leaderbot removes it "
+                        "(`leaderbot feeds remove {id}`). `{slash} alerts off` stops its alerts "
+                        "here."
+                    ).format(id=shared, slash=SLASH)
+                )
             )
     elif feed is not None and await is_foreign(ctx, feed.channel_id, inv.workspace_id):
-        return refused(_feed_error(FeedAdminError(f"There is no feed {cmd.feed_id}."), s))
+        missing = FeedAdminError(Msg(N_("There is no feed {id}."), id=cmd.feed_id))
+        return refused(_feed_error(missing, inv))
     try:
         feed = await feed_admin.remove_feed(ctx, cmd.feed_id, actor=inv.user_id)
     except FeedAdminError as exc:

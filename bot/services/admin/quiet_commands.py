@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bot.domain.command_grammar import SLASH, AddQuiet, ListQuiet, ReleaseQuiet, RemoveQuiet
 from bot.domain.language import N_, Translator
+from bot.domain.messages import Msg
 from bot.domain.quiet import QuietError, QuietPeriod
 from bot.services import outbox, quiet
 from bot.services.admin.command_parsing import local_today
@@ -15,10 +16,13 @@ from bot.services.context import Context
 from bot.services.workspaces import is_foreign, refuses_every_channel
 
 # Several workspaces share this deployment: "every channel" reaches theirs too.
-_OPERATORS_ONLY = (
-    "A quiet period for every channel would reach other workspaces served here too, so only "
-    "whoever runs leaderbot sets or ends one (`leaderbot quiet`). Name this channel instead: "
-    f"`{SLASH} quiet add YYYY-MM-DD YYYY-MM-DD [reason]`."
+_OPERATORS_ONLY = Msg(
+    N_(
+        "A quiet period for every channel would reach other workspaces served here too, so only "
+        "whoever runs leaderbot sets or ends one (`leaderbot quiet`). Name this channel instead: "
+        "`{slash} quiet add YYYY-MM-DD YYYY-MM-DD [reason]`."
+    ),
+    slash=SLASH,
 )
 
 _HOLDS = {"questions": N_("questions"), "alerts": N_("alerts"), "digests": N_("digests")}
@@ -72,7 +76,7 @@ async def list_quiet(ctx: Context, cmd: ListQuiet, where: Where, inv: Invocation
 
 async def add_quiet(ctx: Context, cmd: AddQuiet, where: Where, inv: Invocation) -> Outcome:
     if cmd.every_channel and await refuses_every_channel(ctx, inv.workspace_id):
-        return refused(_OPERATORS_ONLY)
+        return refused(inv.write(_OPERATORS_ONLY))
     try:
         period = await quiet.add_period(
             ctx,
@@ -105,11 +109,17 @@ async def remove_quiet(ctx: Context, cmd: RemoveQuiet, where: Where, inv: Invoca
     found = {p.id: p for p in await quiet.periods(ctx)}.get(cmd.period_id)
     if found is not None and found.channel_id is None:
         if await refuses_every_channel(ctx, inv.workspace_id):
-            return refused(_OPERATORS_ONLY)
+            return refused(inv.write(_OPERATORS_ONLY))
     elif found is not None and await is_foreign(ctx, found.channel_id, inv.workspace_id):
         found = None  # another workspace's: not this one's to see or end
     if found is None:
-        return refused(f"There is no quiet period {cmd.period_id}: `{SLASH} quiet` lists them.")
+        return refused(
+            inv.write(
+                lambda t: t.gettext(
+                    "There is no quiet period {id}: `{slash} quiet` lists them."
+                ).format(id=cmd.period_id, slash=SLASH)
+            )
+        )
     try:
         period = await quiet.remove_period(ctx, cmd.period_id, actor=inv.user_id)
     except QuietError:

@@ -105,7 +105,9 @@ async def add_feed(
     `catalogue` (by default, what `ctx.feed_catalogue` reads) takes its name, keywords and
     interval from there unless given."""
     if channel_id is not None and not channel_id.strip():
-        raise FeedAdminError("Name the channel to alert, or leave the channel out for all.")
+        raise FeedAdminError(
+            Msg(N_("Name the channel to alert, or leave the channel out for all."))
+        )
     url = validate_url(url)
     chosen = validate_keywords(keywords)
     if interval_minutes is not None and not (
