@@ -56,10 +56,11 @@ def show(text: str) -> str:
     return flat if len(flat) <= _MAX_ECHO else flat[: _MAX_ECHO - 1] + "…"
 
 
-def quote(text: str) -> str:
-    """User input quoted in backticks for a message, or "nothing" if there was none."""
+def quote(text: str) -> str | Msg:
+    """User input quoted in backticks for a message, or "nothing" if there was none (a Msg:
+    written in the message's language)."""
     shown = show(text)
-    return f"`{shown}`" if shown else "nothing"
+    return f"`{shown}`" if shown else Msg(N_("nothing"))
 
 
 def _squash(text: str) -> str:
