@@ -10,7 +10,8 @@ channel's language:
 
 A value may itself be a `Msg` (a sentence wrapped in "... Try `/leadership help`."): it is
 written in the same language. Plain strings (what the user typed, ids) are inserted as they
-are. `render` takes a one-language translator; for `both`, use `t.each(msg.render)`.
+are. For `both`, `render` writes each half whole and joins them with " / "; a reply uses
+`t.each(msg.render, "\n")` for one language per line.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Msg:
         self.params: Mapping[str, Any] = params
 
     def render(self, t: Translator) -> str:
+        if t.language == "both":  # each half whole, values included: "Cymraeg / English"
+            return t.each(self.render)
         values = {k: render(v, t) for k, v in self.params.items()}
         return t.gettext(self.msgid).format(**values) if values else t.gettext(self.msgid)
 
@@ -56,6 +59,18 @@ Text = str | Msg
 def render(value: Any, t: Translator) -> Any:
     """A `Msg` written with `t`; anything else as it is."""
     return value.render(t) if isinstance(value, Msg) else value
+
+
+class MessageError(ValueError):
+    """A refusal whose message may be a `Msg`: `str(error)` is the English (the CLI, the
+    logs); `text(t)` writes it in `t`'s language for a chat answer."""
+
+    def __init__(self, message: str | Msg) -> None:
+        self.msg = message
+        super().__init__(str(message))
+
+    def text(self, t: Translator) -> str:
+        return render(self.msg, t)
 
 
 def one_line(text: str) -> str:

@@ -136,7 +136,8 @@ async def handle_line(
         try:
             await ask_and_deliver(ctx, channel_id, parts[1] if len(parts) > 1 else None)
         except UnknownQuestion as exc:
-            platform.out.write(f"{exc}\n")
+            t = await _translator(ctx, channel_id)
+            platform.out.write(t.each(exc.text, "\n") + "\n")
         return True
     if word == "/leadership":
         answer = await console_commands.handle(ctx, channel_id, platform.user, text)

@@ -45,7 +45,7 @@ from bot.domain.command_grammar import (
     Status,
 )
 from bot.domain.language import N_, translator
-from bot.domain.messages import Msg
+from bot.domain.messages import Msg, render
 from bot.domain.parsing import ParseError
 from bot.port import PlatformError
 from bot.services import channels
@@ -166,7 +166,12 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
     handler = _HANDLERS[type(command)]
     try:
         return await handler(ctx, command, where, inv)
-    except (schedule_service.ScheduleError, UnknownQuestion) as exc:
+    except UnknownQuestion as unknown:
+        message = unknown.msg
+        said = inv.write(lambda t: as_sentence(render(message, t)))
+        return refused(inv.style.escape(said))
+    except schedule_service.ScheduleError as exc:
+        # Worded for the CLI as well (it names `leaderbot schedule`): English.
         return refused(inv.style.escape(as_sentence(str(exc))))
     except PlatformError as exc:
         log.warning("%s failed on the platform: %s", command.action, exc)

@@ -44,7 +44,7 @@ def _feed_line(feed: FeedView, s: Style, t: Translator) -> str:
 def _feed_error(exc: FeedAdminError, inv: Invocation) -> str:
     # The feed service words its errors for the CLI and chat alike ("`feeds` lists them").
     def written(t: Translator) -> str:
-        said = exc.msg.render(t) if isinstance(exc.msg, Msg) else str(exc)
+        said = exc.text(t)
         text = inv.style.escape(as_sentence(said)).replace("`feeds`", f"`{SLASH} feeds`")
         if SLASH in text:
             return text

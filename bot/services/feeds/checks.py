@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from bot.domain.feed_addresses import address_refusal
 from bot.domain.feed_match import Keywords
 from bot.domain.language import N_
-from bot.domain.messages import Msg
+from bot.domain.messages import MessageError, Msg
 
 MAX_URL_CHARS = 2048
 MAX_KEYWORDS = 20
@@ -25,13 +25,9 @@ RESOLVE_TIMEOUT_S = 5.0
 PRIVATE_HINT = "set LEADERBOT_ALLOW_PRIVATE_FEEDS=true to allow intranet feeds"
 
 
-class FeedAdminError(ValueError):
+class FeedAdminError(MessageError):
     """A refused change; the message is for the person who asked (`str(exc)` in English; a
-    chat answer writes `msg` in the channel's language)."""
-
-    def __init__(self, message: str | Msg) -> None:
-        self.msg = message
-        super().__init__(str(message))
+    chat answer writes it in the channel's language with `text(t)`)."""
 
 
 def validate_url(url: str) -> str:
