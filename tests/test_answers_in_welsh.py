@@ -310,3 +310,21 @@ async def test_the_console_itself_speaks_its_channels_language(
 
     assert before == "Does dim cwestiwn wedi'i bostio eto: teipiwch `/ask` i bostio un nawr.\n"
     assert unknown.startswith("Gorchymyn anhysbys /frob. Teipiwch ateb i'r cwestiwn diweddaraf")
+
+
+async def test_status_in_a_welsh_channel_is_welsh(sqlite_url: str, make_context: Any) -> None:
+    ctx = await console_in(make_context, sqlite_url, "cy")
+    await printed(ctx, "/leadership schedule mon 09:00")
+
+    status = await printed(ctx, "/leadership status")
+
+    assert status.startswith(
+        "leaderbot yn #console\n"
+        "Cwestiwn wythnosol: bob dydd Llun am 09:00 (Europe/London).\n"
+        "Y neges nesaf: Llun 19 Ion 2026, 09:00 GMT.\n"
+        "Y cwestiwn diwethaf: dim eto.\n"
+    )
+    assert "Rhybuddion am adroddiadau newydd gan Socitm: i ffwrdd." in status
+    # The date in Welsh; the audit record's own words as recorded.
+    assert "Newidiadau diweddar:\n• 14 Ion 12:00 UTC · tester · digest.schedule:" in status
+    assert "• 14 Ion 12:00 UTC · test · language: language en → cy" in status

@@ -135,7 +135,7 @@ def status_text(summary: ChannelSummary, s: Style, questions: Any, t: Translator
     if summary.recent:
         lines.append(s.bold(t.gettext("Recent changes:")))
         # The audit log's own words (actions and settings, before -> after) are a record.
-        lines += [f"• {audit_line(e, s)}" for e in summary.recent]
+        lines += [f"• {audit_line(e, s, t=t)}" for e in summary.recent]
     else:
         lines.append(t.gettext("Recent changes: none yet."))
     return "\n".join(lines)
