@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import ClassVar
 
-from bot.domain.language import Language, LanguageError, parse_language
+from bot.domain.language import N_, Language, LanguageError, parse_language
+from bot.domain.messages import Msg, Text
 from bot.domain.parsing import (
     DAY_NAMES,
     ChannelId,
@@ -313,8 +314,13 @@ class _Context:
     users: dict[str, UserId]  # the people mentioned, by the text that stands for them
 
 
-def _fail(message: str, example: str) -> ParseError:
-    return ParseError(f"{message} Try `{SLASH} {example}`.")
+def _fail(message: Text, example: str) -> ParseError:
+    return ParseError(
+        Msg(N_("{message} Try `{slash} {example}`."), message=message, slash=SLASH, example=example)
+    )
+
+
+_MEANT_THIS = Msg(N_(" Did you mean this?"))
 
 
 def tokenize(text: str) -> list[str]:
@@ -360,7 +366,7 @@ def _take_channels(
         try:
             ref = parse_channel(token)
         except ParseError as exc:
-            raise _fail(exc.message, "status #general") from None
+            raise _fail(exc.msg, "status #general") from None
         connector = rest.pop().lower() if rest and rest[-1].lower() in _CONNECTORS else None
         found.append((connector, ref))
     return rest, found, users
@@ -370,7 +376,7 @@ def _one_channel(
     channels: Sequence[tuple[str | None, ChannelRef]], example: str
 ) -> ChannelRef | None:
     if len(channels) > 1:
-        raise _fail("Name one channel at most.", example)
+        raise _fail(Msg(N_("Name one channel at most.")), example)
     return channels[0][1] if channels else None
 
 
@@ -397,7 +403,7 @@ def parse_command(
         tokens = tokens[1:]  # pasted with the command name: harmless
     if not tokens:
         if channels:
-            raise _fail("Say what to do in that channel.", "status #general")
+            raise _fail(Msg(N_("Say what to do in that channel.")), "status #general")
         return Help()
     word = tokens[0].lower()
     name = _ALIASES.get(word, word)
@@ -405,10 +411,16 @@ def parse_command(
         guess = _suggest(name, [*SUBCOMMANDS, *_ALIASES])
         if guess is not None:
             raise ParseError(
-                f"I don't know {quote(tokens[0])}. "
-                f"Did you mean `{_ALIASES.get(guess, guess)}`? Try `{SLASH} help`."
+                Msg(
+                    N_("I don't know {word}. Did you mean `{guess}`? Try `{slash} help`."),
+                    word=quote(tokens[0]),
+                    guess=_ALIASES.get(guess, guess),
+                    slash=SLASH,
+                )
             )
-        raise ParseError(f"I don't know {quote(tokens[0])}. Try `{SLASH} help`.")
+        raise ParseError(
+            Msg(N_("I don't know {word}. Try `{slash} help`."), word=quote(tokens[0]), slash=SLASH)
+        )
     ctx = _Context(today=today, question_ids=question_ids, any_id=any_id, users=users)
     return _HANDLERS[name](tokens[1:], channels, ctx)
 
@@ -418,7 +430,7 @@ Channels = list[tuple[str | None, ChannelRef]]
 
 def _no_more(args: Sequence[str], usage: str) -> None:
     if args:
-        raise _fail(f"I didn't expect {quote(' '.join(args))} there.", usage)
+        raise _fail(Msg(N_("I didn't expect {words} there."), words=quote(" ".join(args))), usage)
 
 
 def _help(args: list[str], channels: Channels, ctx: _Context) -> Command:
@@ -427,8 +439,16 @@ def _help(args: list[str], channels: Channels, ctx: _Context) -> Command:
     topic = _ALIASES.get(args[0].lower(), args[0].lower())
     if topic not in SUBCOMMANDS:
         guess = _suggest(topic, SUBCOMMANDS)
-        hint = f"Did you mean `{guess}`? " if guess else ""
-        raise _fail(f"There is no {quote(args[0])} command. {hint}", "help schedule")
+        message = (
+            Msg(
+                N_("There is no {word} command. Did you mean `{guess}`?"),
+                word=quote(args[0]),
+                guess=guess,
+            )
+            if guess
+            else Msg(N_("There is no {word} command."), word=quote(args[0]))
+        )
+        raise _fail(message, "help schedule")
     return Help(topic=topic, channel=_one_channel(channels, "help"))
 
 
@@ -449,10 +469,13 @@ def _ask(args: list[str], channels: Channels, ctx: _Context) -> Command:
     try:
         question_id = parse_question_id(args[0])
     except ParseError as exc:
-        raise _fail(exc.message, example) from None
+        raise _fail(exc.msg, example) from None
     ids = ctx.question_ids
     if ids is not None and question_id not in ids:
-        raise _fail(f"There is no {question_id}: choose {describe_ids(ids)}.", example)
+        raise _fail(
+            Msg(N_("There is no {id}: choose {ids}."), id=question_id, ids=describe_ids(ids)),
+            example,
+        )
     return Ask(question_id=question_id, channel=channel)
 
 
@@ -473,8 +496,15 @@ def _day_and_time(args: list[str], verb: str) -> tuple[int, str, str | None]:
     example = f"{verb} mon 09:00"
     if len(words) < 2:
         raise ParseError(
-            f"Give a day and a time, e.g. `{SLASH} {example}`, or turn it off with "
-            f"`{SLASH} {verb} off`; `{SLASH} status` shows the current one."
+            Msg(
+                N_(
+                    "Give a day and a time, e.g. `{slash} {example}`, or turn it off with "
+                    "`{slash} {verb} off`; `{slash} status` shows the current one."
+                ),
+                slash=SLASH,
+                example=example,
+                verb=verb,
+            )
         )
     try:
         weekday, at = parse_day(words[0]), parse_time(words[1])
@@ -483,7 +513,7 @@ def _day_and_time(args: list[str], verb: str) -> tuple[int, str, str | None]:
             weekday, at = parse_day(words[1]), parse_time(words[0])
         except ParseError:
             day_ok = _parses(parse_day, words[0])
-            raise _fail(first.message, _fix_example(verb, words, first, day_ok)) from None
+            raise _fail(first.msg, _fix_example(verb, words, first, day_ok)) from None
     zone = None
     if words[2:]:
         try:
@@ -491,7 +521,7 @@ def _day_and_time(args: list[str], verb: str) -> tuple[int, str, str | None]:
         except ParseError as exc:
             suggestion = exc.suggestion or "Europe/London"
             day = DAY_NAMES[weekday][:3].lower()
-            raise _fail(exc.message, f"{verb} {day} {at} {suggestion}") from None
+            raise _fail(exc.msg, f"{verb} {day} {at} {suggestion}") from None
     return weekday, at, zone
 
 
@@ -523,18 +553,25 @@ def _pause(args: list[str], channels: Channels, ctx: _Context) -> Command:
     channel = _one_channel(channels, f"pause until {later} #general")
     words = args[1:] if args and args[0].lower() == "until" else args
     if args and not words:
-        raise _fail("Pause until when? Give a date as YYYY-MM-DD.", f"pause until {later}")
+        raise _fail(Msg(N_("Pause until when? Give a date as YYYY-MM-DD.")), f"pause until {later}")
     if not words:
         return Pause(channel=channel)
     try:
         until = parse_date(words[0], today=ctx.today)
     except ParseError as exc:
-        raise _fail(exc.message, f"pause until {exc.suggestion or later}") from None
+        raise _fail(exc.msg, f"pause until {exc.suggestion or later}") from None
     _no_more(words[1:], f"pause until {later}")
     if ctx.today is not None and until == ctx.today:
         raise ParseError(
-            f"That is today, so nothing would pause: give a later date, e.g. "
-            f"`{SLASH} pause until {later}`, or pause until you resume with `{SLASH} pause`."
+            Msg(
+                N_(
+                    "That is today, so nothing would pause: give a later date, e.g. "
+                    "`{slash} pause until {later}`, or pause until you resume with "
+                    "`{slash} pause`."
+                ),
+                slash=SLASH,
+                later=later,
+            )
         )
     return Pause(until=until, channel=channel)
 
@@ -555,7 +592,9 @@ def _digest(args: list[str], channels: Channels, ctx: _Context) -> Command:
     if len(args) == 1:
         guess = _suggest(args[0], ("now", "off"))
         if guess is not None and not _parses(parse_day, args[0]):
-            raise _fail(f"I don't know `digest {show(args[0])}`.", f"digest {guess}")
+            raise _fail(
+                Msg(N_("I don't know `digest {word}`."), word=show(args[0])), f"digest {guess}"
+            )
     # Here a bare #channel (or "to"/"in" #channel) is where the digest goes; "for" #channel is
     # whose digest it is.
     example = "digest fri 16:00 #leaders"
@@ -580,25 +619,29 @@ def _feeds(args: list[str], channels: Channels, ctx: _Context) -> Command:
     if sub == "add":
         example = "feeds add https://www.socitm.net/feed/ digital"
         if len(args) < 2:
-            raise _fail("Give the feed's web address, and keywords if you like.", example)
+            raise _fail(Msg(N_("Give the feed's web address, and keywords if you like.")), example)
         try:
             url = parse_url(args[1])
         except ParseError as exc:
-            raise _fail(exc.message, example) from None
+            raise _fail(exc.msg, example) from None
         return AddFeed(url=url, keywords=_keywords(args[2:], example), channel=channel)
     if sub in _REMOVE:
         example = "feeds remove 3"
         if len(args) != 2:
-            raise _fail("Give the number of one feed (`/leadership feeds` lists them).", example)
+            raise _fail(
+                Msg(N_("Give the number of one feed (`/leadership feeds` lists them).")), example
+            )
         digits = args[1].lstrip("#")
         if not digits.isdigit() or int(digits) == 0:
-            raise _fail(f"{quote(args[1])} is not a feed number.", example)
+            raise _fail(Msg(N_("{word} is not a feed number."), word=quote(args[1])), example)
         return RemoveFeed(feed_id=int(digits), channel=channel)
     guess = _suggest(sub, ("add", "remove", "list"))
     examples = {"add": "feeds add https://www.socitm.net/feed/", "remove": "feeds remove 3"}
     example = examples.get(guess or "add", "feeds")
-    hint = " Did you mean this?" if guess else ""
-    raise _fail(f"I don't know `feeds {show(args[0])}`.{hint}", example)
+    hint = _MEANT_THIS if guess else ""
+    raise _fail(
+        Msg(N_("I don't know `feeds {word}`.{hint}"), word=show(args[0]), hint=hint), example
+    )
 
 
 def _keywords(words: Sequence[str], example: str) -> tuple[str, ...]:
@@ -611,11 +654,14 @@ def _keywords(words: Sequence[str], example: str) -> tuple[str, ...]:
             if not keyword or keyword.casefold() in seen:
                 continue
             if len(keyword) > MAX_KEYWORD_LENGTH:
-                raise _fail(f"Keywords can be {MAX_KEYWORD_LENGTH} characters at most.", example)
+                raise _fail(
+                    Msg(N_("Keywords can be {n} characters at most."), n=MAX_KEYWORD_LENGTH),
+                    example,
+                )
             seen.add(keyword.casefold())
             keywords.append(keyword)
     if len(keywords) > MAX_KEYWORDS:
-        raise _fail(f"Give {MAX_KEYWORDS} keywords at most.", example)
+        raise _fail(Msg(N_("Give {n} keywords at most."), n=MAX_KEYWORDS), example)
     return tuple(keywords)
 
 
@@ -624,27 +670,38 @@ def _alerts(args: list[str], channels: Channels, ctx: _Context) -> Command:
     if len(args) == 1 and args[0].lower() in _ON | _OFF | _NO:
         return SetAlerts(enabled=args[0].lower() in _ON, channel=channel)
     if not args:
-        raise _fail("Say `on` or `off`.", "alerts on")
+        raise _fail(Msg(N_("Say `on` or `off`.")), "alerts on")
     guess = _suggest(args[0], ("on", "off"))
-    hint = f" Did you mean `alerts {guess}`?" if guess else ""
-    raise _fail(f"Alerts are `on` or `off`.{hint}", f"alerts {guess or 'on'}")
+    message = (
+        Msg(N_("Alerts are `on` or `off`. Did you mean `alerts {guess}`?"), guess=guess)
+        if guess
+        else Msg(N_("Alerts are `on` or `off`."))
+    )
+    raise _fail(message, f"alerts {guess or 'on'}")
 
 
 def _language(args: list[str], channels: Channels, ctx: _Context) -> Command:
     channel = _one_channel(channels, "language cy #general")
     if not args:
-        raise _fail("Say `cy`, `en` or `both`.", "language cy")
+        raise _fail(Msg(N_("Say `cy`, `en` or `both`.")), "language cy")
     if len(args) > 1:
-        raise _fail("Give one language: `cy`, `en` or `both`.", "language both")
+        raise _fail(Msg(N_("Give one language: `cy`, `en` or `both`.")), "language both")
     try:
         return SetLanguage(language=parse_language(args[0]), channel=channel)
     except LanguageError:
         guess = _suggest(args[0], ("cy", "en", "both"))
-        hint = f" Did you mean `language {guess}`?" if guess else ""
-        raise _fail(
-            f"The bot writes Welsh (`cy`), English (`en`) or `both`.{hint}",
-            f"language {guess or 'cy'}",
-        ) from None
+        message = (
+            Msg(
+                N_(
+                    "The bot writes Welsh (`cy`), English (`en`) or `both`."
+                    " Did you mean `language {guess}`?"
+                ),
+                guess=guess,
+            )
+            if guess
+            else Msg(N_("The bot writes Welsh (`cy`), English (`en`) or `both`."))
+        )
+        raise _fail(message, f"language {guess or 'cy'}") from None
 
 
 def _admins(args: list[str], channels: Channels, ctx: _Context) -> Command:
@@ -657,19 +714,21 @@ def _admins(args: list[str], channels: Channels, ctx: _Context) -> Command:
         verb = "add" if sub == "add" else "remove"
         example = f"admins {verb} @jane"
         if len(args) != 2:
-            raise _fail("Name one person, picked as you type @.", example)
+            raise _fail(Msg(N_("Name one person, picked as you type @.")), example)
         try:
             user = ctx.users.get(args[1]) or parse_user(args[1], any_id=ctx.any_id)
         except ParseError as exc:
-            raise _fail(exc.message, example) from None
+            raise _fail(exc.msg, example) from None
         if verb == "add":
             return AddAdmin(user=user, channel=channel)
         return RemoveAdmin(user=user, channel=channel)
     guess = _suggest(sub, ("add", "remove", "list"))
     examples = {"add": "admins add @jane", "remove": "admins remove @jane"}
     example = examples.get(guess or "add", "admins")
-    hint = " Did you mean this?" if guess else ""
-    raise _fail(f"I don't know `admins {show(args[0])}`.{hint}", example)
+    hint = _MEANT_THIS if guess else ""
+    raise _fail(
+        Msg(N_("I don't know `admins {word}`.{hint}"), word=show(args[0]), hint=hint), example
+    )
 
 
 def _quiet(args: list[str], channels: Channels, ctx: _Context) -> Command:
@@ -683,11 +742,14 @@ def _quiet(args: list[str], channels: Channels, ctx: _Context) -> Command:
         example = "quiet remove 3"
         if len(args) != 2:
             raise _fail(
-                "Give the number of one quiet period (`/leadership quiet` lists them).", example
+                Msg(N_("Give the number of one quiet period (`/leadership quiet` lists them).")),
+                example,
             )
         digits = args[1].lstrip("#")
         if not digits.isdigit() or int(digits) == 0:
-            raise _fail(f"{quote(args[1])} is not a quiet period number.", example)
+            raise _fail(
+                Msg(N_("{word} is not a quiet period number."), word=quote(args[1])), example
+            )
         return RemoveQuiet(period_id=int(digits), channel=_one_channel(channels, example))
     if sub == "release":
         _no_more(args[1:], "quiet release")
@@ -700,24 +762,32 @@ def _quiet(args: list[str], channels: Channels, ctx: _Context) -> Command:
         "release": "quiet release",
     }
     example = examples.get(guess or "add", "quiet")
-    hint = " Did you mean this?" if guess else ""
-    raise _fail(f"I don't know `quiet {show(args[0])}`.{hint}", example)
+    hint = _MEANT_THIS if guess else ""
+    raise _fail(
+        Msg(N_("I don't know `quiet {word}`.{hint}"), word=show(args[0]), hint=hint), example
+    )
 
 
 def _quiet_add(args: list[str], channels: Channels, ctx: _Context) -> Command:
     later = _later_date(ctx)
     example = f"quiet add {later} {later} all questions,digests local elections"
     if len(args) < 2:
-        raise _fail("Give the first and last days, as YYYY-MM-DD.", example)
+        raise _fail(Msg(N_("Give the first and last days, as YYYY-MM-DD.")), example)
     try:
         first_day = parse_date(args[0])  # a period may already have begun
         last_day = parse_date(args[1], today=ctx.today)
     except ParseError as exc:
-        raise _fail(exc.message, example) from None
+        raise _fail(exc.msg, example) from None
     if last_day < first_day:
         raise _fail(
-            f"It ends ({last_day}) before it starts ({first_day}): give the first day, then "
-            "the last.",
+            Msg(
+                N_(
+                    "It ends ({last}) before it starts ({first}): give the first day, then "
+                    "the last."
+                ),
+                last=str(last_day),
+                first=str(first_day),
+            ),
             f"quiet add {first_day} {first_day}",
         )
     rest = args[2:]
@@ -725,7 +795,10 @@ def _quiet_add(args: list[str], channels: Channels, ctx: _Context) -> Command:
     if every_channel:
         rest = rest[1:]
         if channels:
-            raise _fail("Name a channel or say `all`, not both.", f"quiet add {later} {later} all")
+            raise _fail(
+                Msg(N_("Name a channel or say `all`, not both.")),
+                f"quiet add {later} {later} all",
+            )
     holds = ALL_HOLDS
     if rest and _looks_like_holds(rest[0]):
         holds = _holds(rest[0], f"quiet add {later} {later} questions,digests")
@@ -751,11 +824,21 @@ def _holds(word: str, example: str) -> tuple[str, ...]:
     for name in names:
         if name not in HOLDABLE:
             guess = _suggest(name, ALL_HOLDS)
-            hint = f" Did you mean `{guess}`?" if guess else ""
-            raise _fail(
-                f"{quote(name)} cannot be held: say which of {','.join(ALL_HOLDS)}.{hint}",
-                example,
+            message = (
+                Msg(
+                    N_("{word} cannot be held: say which of {holds}. Did you mean `{guess}`?"),
+                    word=quote(name),
+                    holds=",".join(ALL_HOLDS),
+                    guess=guess,
+                )
+                if guess
+                else Msg(
+                    N_("{word} cannot be held: say which of {holds}."),
+                    word=quote(name),
+                    holds=",".join(ALL_HOLDS),
+                )
             )
+            raise _fail(message, example)
     return tuple(name for name in ALL_HOLDS if name in names)
 
 

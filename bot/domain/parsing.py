@@ -19,6 +19,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
+from bot.domain.language import N_, Translator
+from bot.domain.messages import Msg, one_line, render
+
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 Nation = Literal["england-and-wales", "scotland", "northern-ireland"]
@@ -35,10 +38,16 @@ class ParseError(ValueError):
     build a full corrected command from it.
     """
 
-    def __init__(self, message: str, *, suggestion: str | None = None) -> None:
-        self.message = " ".join(message.split())  # one line, whatever was passed in
+    def __init__(self, message: str | Msg, *, suggestion: str | None = None) -> None:
+        # A Msg is written in the channel's language by `text`; `message` is the English.
+        self.msg = message
+        self.message = one_line(str(message))  # one line, whatever was passed in
         self.suggestion = suggestion
         super().__init__(self.message)
+
+    def text(self, t: Translator) -> str:
+        """The message in `t`'s language (one line), Welsh then English for `both`."""
+        return t.each(lambda one: one_line(render(self.msg, one)))
 
 
 def show(text: str) -> str:
@@ -47,10 +56,11 @@ def show(text: str) -> str:
     return flat if len(flat) <= _MAX_ECHO else flat[: _MAX_ECHO - 1] + "…"
 
 
-def quote(text: str) -> str:
-    """User input quoted in backticks for a message, or "nothing" if there was none."""
+def quote(text: str) -> str | Msg:
+    """User input quoted in backticks for a message, or "nothing" if there was none (a Msg:
+    written in the message's language)."""
     shown = show(text)
-    return f"`{shown}`" if shown else "nothing"
+    return f"`{shown}`" if shown else Msg(N_("nothing"))
 
 
 def _squash(text: str) -> str:
@@ -81,10 +91,16 @@ def parse_day(text: str) -> int:
     if close:
         name = DAY_NAMES[_DAY_ALIASES[close[0]]]
         raise ParseError(
-            f"{quote(text)} is not a day I know. Did you mean `{name}`?",
+            Msg(
+                N_("{text} is not a day I know. Did you mean `{name}`?"),
+                text=quote(text),
+                name=name,
+            ),
             suggestion=name[:3].lower(),
         )
-    raise ParseError(f"{quote(text)} is not a day of the week: use e.g. `mon` or `Monday`.")
+    raise ParseError(
+        Msg(N_("{text} is not a day of the week: use e.g. `mon` or `Monday`."), text=quote(text))
+    )
 
 
 def day_name(weekday: int) -> str:
@@ -97,7 +113,7 @@ _TIME_WORDS = {"noon": "12:00", "midday": "12:00", "midnight": "00:00"}
 # 9, 09, 930, 0930, 9:30, 09.30, 17h30, each optionally followed by am/pm.
 _TIME_RE = re.compile(r"(?P<h>\d{1,2})(?:[:.h](?P<m>\d{2}))?(?P<ap>am|pm|a|p)?")
 _TIME_COMPACT_RE = re.compile(r"(?P<h>\d{1,2})(?P<m>\d{2})(?P<ap>am|pm|a|p)?")
-_TIME_EXAMPLE = "use e.g. `09:00`, `17.30` or `9:30am`"
+_TIME_EXAMPLE = Msg(N_("use e.g. `09:00`, `17.30` or `9:30am`"))
 
 
 def parse_time(text: str) -> str:
@@ -112,22 +128,42 @@ def parse_time(text: str) -> str:
         return _TIME_WORDS[key]
     match = _TIME_RE.fullmatch(key) or _TIME_COMPACT_RE.fullmatch(key)
     if match is None:
-        raise ParseError(f"{quote(text)} is not a time: {_TIME_EXAMPLE}.")
+        raise ParseError(
+            Msg(N_("{text} is not a time: {example}."), text=quote(text), example=_TIME_EXAMPLE)
+        )
     hour = int(match["h"])
     minute = int(match["m"] or 0)
     meridiem = match["ap"]
     if minute > 59:
-        raise ParseError(f"{quote(text)} has minutes past 59: {_TIME_EXAMPLE}.")
+        raise ParseError(
+            Msg(
+                N_("{text} has minutes past 59: {example}."),
+                text=quote(text),
+                example=_TIME_EXAMPLE,
+            )
+        )
     if meridiem:
         if not 1 <= hour <= 12:
             raise ParseError(
-                f"{quote(text)} mixes 24-hour and am/pm: with am/pm use 1–12, e.g. `1pm`, "
-                f"or drop it, e.g. `13:00`."
+                Msg(
+                    N_(
+                        "{text} mixes 24-hour and am/pm: with am/pm use 1–12, e.g. `1pm`, "
+                        "or drop it, e.g. `13:00`."
+                    ),
+                    text=quote(text),
+                )
             )
         hour = hour % 12 + (12 if meridiem.startswith("p") else 0)
     elif hour > 23:
-        hint = " (for midnight use `00:00`)" if hour == 24 and minute == 0 else ""
-        raise ParseError(f"{quote(text)} is past 23:59{hint}: {_TIME_EXAMPLE}.")
+        hint = Msg(N_(" (for midnight use `00:00`)")) if hour == 24 and minute == 0 else ""
+        raise ParseError(
+            Msg(
+                N_("{text} is past 23:59{hint}: {example}."),
+                text=quote(text),
+                hint=hint,
+                example=_TIME_EXAMPLE,
+            )
+        )
     return f"{hour:02d}:{minute:02d}"
 
 
@@ -214,22 +250,40 @@ def parse_zone(text: str) -> str:
         return found[0]
     if found:
         options = " or ".join(f"`{z}`" for z in found[:3])
-        raise ParseError(f"{quote(text)} could be {options}: give the full name.")
+        raise ParseError(
+            Msg(
+                N_("{text} could be {options}: give the full name."),
+                text=quote(text),
+                options=options,
+            )
+        )
     if re.fullmatch(r"(utc|gmt|z)?[+-]\d{1,2}(:?\d{2})?", key):
         # A fixed offset would go wrong at the clock change; a place follows it.
         raise ParseError(
-            f"{quote(text)} is an offset: name a place instead, so the clock change is "
-            f"followed, e.g. `Europe/London`."
+            Msg(
+                N_(
+                    "{text} is an offset: name a place instead, so the clock change is "
+                    "followed, e.g. `Europe/London`."
+                ),
+                text=quote(text),
+            )
         )
     guesses = _zone_guesses(key)
     if guesses:
         options = " or ".join(f"`{z}`" for z in guesses)
         raise ParseError(
-            f"{quote(text)} is not a time zone I know. Did you mean {options}?",
+            Msg(
+                N_("{text} is not a time zone I know. Did you mean {options}?"),
+                text=quote(text),
+                options=options,
+            ),
             suggestion=guesses[0],
         )
     raise ParseError(
-        f"{quote(text)} is not a time zone I know: use an IANA name such as `Europe/London`."
+        Msg(
+            N_("{text} is not a time zone I know: use an IANA name such as `Europe/London`."),
+            text=quote(text),
+        )
     )
 
 
@@ -288,7 +342,6 @@ class UserId:
 Word = str | ChannelId | UserId
 
 _CHANNEL_NAME_RE = re.compile(r"#([^\s#<>@|`]{1,80})")
-_CHANNEL_EXAMPLE = "e.g. `#general`"
 
 
 def _single_word(raw: str) -> bool:
@@ -305,14 +358,17 @@ def parse_channel(word: Word, *, any_id: bool = False) -> ChannelRef:
         return word
     if isinstance(word, UserId):
         raise ParseError(
-            f"{quote(word_text(word))} is a person, not a channel: {_CHANNEL_EXAMPLE}."
+            Msg(
+                N_("{text} is a person, not a channel: e.g. `#general`."),
+                text=quote(word_text(word)),
+            )
         )
     raw = word.strip()
     if match := _CHANNEL_NAME_RE.fullmatch(raw):
         return ChannelName(match[1].lower())
     if any_id and _single_word(raw):
         return ChannelId(raw)
-    raise ParseError(f"{quote(word)} is not a channel: {_CHANNEL_EXAMPLE}.")
+    raise ParseError(Msg(N_("{text} is not a channel: e.g. `#general`."), text=quote(word)))
 
 
 def looks_like_channel(word: Word) -> bool:
@@ -339,10 +395,17 @@ def parse_user(word: Word, *, any_id: bool = False) -> UserId:
         # An @name the platform did not turn into a mention: nobody matched, or it was typed
         # by hand.
         raise ParseError(
-            f"I can't tell who {quote(text)} is: pick them from the list that appears as you "
-            f"type @, e.g. `@Jane Smith`."
+            Msg(
+                N_(
+                    "I can't tell who {text} is: pick them from the list that appears as you "
+                    "type @, e.g. `@Jane Smith`."
+                ),
+                text=quote(text),
+            )
         )
-    raise ParseError(f"{quote(text)} is not a person: mention them, e.g. `@Jane Smith`.")
+    raise ParseError(
+        Msg(N_("{text} is not a person: mention them, e.g. `@Jane Smith`."), text=quote(text))
+    )
 
 
 def word_text(word: Word) -> str:
@@ -371,19 +434,29 @@ def parse_date(text: str, *, today: date | None = None) -> date:
             # A UK-style date (day first): show the same date the way we need it.
             guess = f"{uk[3]}-{int(uk[2]):02d}-{int(uk[1]):02d}"
             raise ParseError(
-                f"Write dates as YYYY-MM-DD: did you mean `{guess}`?", suggestion=guess
+                Msg(N_("Write dates as YYYY-MM-DD: did you mean `{guess}`?"), guess=guess),
+                suggestion=guess,
             )
-        raise ParseError(f"{quote(text)} is not a date: use YYYY-MM-DD, e.g. `2026-12-01`.")
+        raise ParseError(
+            Msg(N_("{text} is not a date: use YYYY-MM-DD, e.g. `2026-12-01`."), text=quote(text))
+        )
     try:
         value = date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         raise ParseError(
-            f"{quote(text)} is not a real date: use YYYY-MM-DD, e.g. `2026-12-01`."
+            Msg(
+                N_("{text} is not a real date: use YYYY-MM-DD, e.g. `2026-12-01`."),
+                text=quote(text),
+            )
         ) from None
     if today is not None and value < today:
         later = (today + timedelta(days=14)).isoformat()
         raise ParseError(
-            f"{value.isoformat()} has already passed: give a later date, e.g. `{later}`."
+            Msg(
+                N_("{day} has already passed: give a later date, e.g. `{later}`."),
+                day=value.isoformat(),
+                later=later,
+            )
         )
     return value
 
@@ -435,10 +508,21 @@ def parse_question_id(text: str, ids: Sequence[str] | None = None) -> str:
     elif re.fullmatch(r"Q\d{1,2}", key):
         key = f"Q{int(key[1:])}"  # "Q03" -> "Q3"
     else:
-        raise ParseError(f"{quote(text)} is not a question ID: use e.g. `{example_id(ids)}`.")
+        raise ParseError(
+            Msg(
+                N_("{text} is not a question ID: use e.g. `{example}`."),
+                text=quote(text),
+                example=example_id(ids),
+            )
+        )
     if ids is not None and key not in ids:
         raise ParseError(
-            f"There is no {key}: choose {describe_ids(ids)}. Example: `{example_id(ids)}`."
+            Msg(
+                N_("There is no {id}: choose {ids}. Example: `{example}`."),
+                id=key,
+                ids=describe_ids(ids),
+                example=example_id(ids),
+            )
         )
     return key
 
@@ -450,7 +534,7 @@ def example_id(ids: Sequence[str] | None) -> str:
     return ids[0]
 
 
-_URL_EXAMPLE = "e.g. `https://www.socitm.net/feed/`"
+_URL_EXAMPLE = "`https://www.socitm.net/feed/`"
 
 
 def parse_url(text: str) -> str:
@@ -459,15 +543,35 @@ def parse_url(text: str) -> str:
     try:
         parts = urlsplit(raw)
     except ValueError:
-        raise ParseError(f"{quote(text)} is not a web address: {_URL_EXAMPLE}.") from None
+        raise ParseError(
+            Msg(
+                N_("{text} is not a web address: e.g. {example}."),
+                text=quote(text),
+                example=_URL_EXAMPLE,
+            )
+        ) from None
     if any(ch.isspace() or ord(ch) < 32 for ch in raw):
-        raise ParseError(f"{quote(text)} has spaces in it: {_URL_EXAMPLE}.")
+        raise ParseError(
+            Msg(
+                N_("{text} has spaces in it: e.g. {example}."),
+                text=quote(text),
+                example=_URL_EXAMPLE,
+            )
+        )
     if parts.scheme.lower() in ("http", "https") and parts.hostname:
         return raw
     if not parts.scheme and "." in raw.split("/", 1)[0]:
         guess = "https://" + raw
         raise ParseError(
-            f"A feed address starts with https://: did you mean {quote(guess)}?",
+            Msg(
+                N_("A feed address starts with https://: did you mean {guess}?"), guess=quote(guess)
+            ),
             suggestion=guess,
         )
-    raise ParseError(f"{quote(text)} is not a web (http/https) address: {_URL_EXAMPLE}.")
+    raise ParseError(
+        Msg(
+            N_("{text} is not a web (http/https) address: e.g. {example}."),
+            text=quote(text),
+            example=_URL_EXAMPLE,
+        )
+    )

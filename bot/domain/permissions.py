@@ -9,10 +9,12 @@ is, we refuse (fail closed) and say so: a stale "yes" is worse than a retry.
 from __future__ import annotations
 
 from collections.abc import Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.domain.command_grammar import SLASH, CommandBase, is_change
 from bot.domain.content import UserInfo
+from bot.domain.language import N_, Translator
+from bot.domain.messages import Msg, one_line
 from bot.domain.parsing import show
 
 
@@ -23,6 +25,19 @@ class Decision:
 
     allowed: bool
     reason: str
+    # A refusal as a catalogue message, written in the channel's language by `text`.
+    message: Msg | None = field(default=None, compare=False)
+
+    def text(self, t: Translator) -> str:
+        """The reason in `t`'s language (Welsh then English for `both`)."""
+        if self.message is None:
+            return self.reason
+        message = self.message
+        return t.each(lambda one: one_line(message.render(one)))
+
+
+def _refuse(message: Msg) -> Decision:
+    return Decision(False, one_line(str(message)), message)
 
 
 # The roles that allow a change, in the order they are checked (the audit log names the first).
@@ -32,19 +47,33 @@ ALLOW_LISTED = "listed in LEADERBOT_ADMINS"
 BOT_ADMIN = f"added with {SLASH} admins add"
 READING = "reading is open to everyone"
 
-WHO_CAN_CHANGE = (
-    "Only workspace admins and owners, and people added as leaderbot admins, can change "
-    f"settings. Ask one of them (`{SLASH} admins` lists them); `{SLASH} status` shows the "
-    "current settings."
+WHO_CAN_CHANGE_MSG = Msg(
+    N_(
+        "Only workspace admins and owners, and people added as leaderbot admins, can change "
+        "settings. Ask one of them (`{slash} admins` lists them); `{slash} status` shows the "
+        "current settings."
+    ),
+    slash=SLASH,
 )
+WHO_CAN_CHANGE = str(WHO_CAN_CHANGE_MSG)
 
 
 def _lookup_failed(why: str, platform_label: str | None) -> Decision:
-    role = f"your {platform_label} role" if platform_label else "your role in the workspace"
-    return Decision(
-        False,
-        f"I couldn't check {role} ({show(why)}), so I can't make changes right now. "
-        f"Try again in a minute. (Reading still works, e.g. `{SLASH} status`.)",
+    role = (
+        Msg(N_("your {platform} role"), platform=platform_label)
+        if platform_label
+        else Msg(N_("your role in the workspace"))
+    )
+    return _refuse(
+        Msg(
+            N_(
+                "I couldn't check {role} ({why}), so I can't make changes right now. "
+                "Try again in a minute. (Reading still works, e.g. `{slash} status`.)"
+            ),
+            role=role,
+            why=show(why),
+            slash=SLASH,
+        )
     )
 
 
@@ -70,22 +99,34 @@ def decide_admin(
         return _lookup_failed("the answer was about someone else", platform_label)
     # The hard "never"s come before every list: a guest on LEADERBOT_ADMINS is still a guest.
     if user.deleted:
-        return Decision(
-            False,
-            "Deactivated accounts can't change leaderbot settings. "
-            f"Ask someone who can (`{SLASH} admins` lists them).",
+        return _refuse(
+            Msg(
+                N_(
+                    "Deactivated accounts can't change leaderbot settings. "
+                    "Ask someone who can (`{slash} admins` lists them)."
+                ),
+                slash=SLASH,
+            )
         )
     if user.is_bot:
-        return Decision(
-            False,
-            "Bots and apps can't change leaderbot settings. "
-            f"Ask someone who can (`{SLASH} admins` lists them).",
+        return _refuse(
+            Msg(
+                N_(
+                    "Bots and apps can't change leaderbot settings. "
+                    "Ask someone who can (`{slash} admins` lists them)."
+                ),
+                slash=SLASH,
+            )
         )
     if user.is_guest:
-        return Decision(
-            False,
-            "Guests can't change leaderbot settings, even when listed as admins. "
-            f"Ask someone who can (`{SLASH} admins` lists them).",
+        return _refuse(
+            Msg(
+                N_(
+                    "Guests can't change leaderbot settings, even when listed as admins. "
+                    "Ask someone who can (`{slash} admins` lists them)."
+                ),
+                slash=SLASH,
+            )
         )
     if user.is_owner:
         return Decision(True, WORKSPACE_OWNER)
@@ -95,7 +136,7 @@ def decide_admin(
         return Decision(True, ALLOW_LISTED)
     if user_id in bot_admins:
         return Decision(True, BOT_ADMIN)
-    return Decision(False, WHO_CAN_CHANGE)
+    return _refuse(WHO_CAN_CHANGE_MSG)
 
 
 def decide_command(

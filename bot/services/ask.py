@@ -11,6 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.content import Notice, QuestionPost
+from bot.domain.language import N_
+from bot.domain.messages import MessageError, Msg
 from bot.domain.rotation import next_question
 from bot.domain.schedule import Occurrence
 from bot.services import outbox, planning
@@ -23,8 +25,8 @@ log = logging.getLogger(__name__)
 ASKED_STATUSES = ("pending", "sending", "sent")
 
 
-class UnknownQuestion(ValueError):
-    pass
+class UnknownQuestion(MessageError):
+    """A question id that is not in the question set."""
 
 
 def question_content(row: Post, ctx: Context) -> QuestionPost:
@@ -99,7 +101,14 @@ async def ask_now(ctx: Context, channel_id: str, question_id: str | None = None)
     """Record an immediate question post in a channel (the caller delivers it)."""
     if question_id is not None and ctx.questions.get(question_id) is None:
         ids = ctx.questions.ids
-        raise UnknownQuestion(f"there is no {question_id}: choose {ids[0]}–{ids[-1]}")
+        raise UnknownQuestion(
+            Msg(
+                N_("there is no {id}: choose {first}–{last}"),
+                id=question_id,
+                first=ids[0],
+                last=ids[-1],
+            )
+        )
     async with ctx.db.write() as session:
         await ensure_channel(session, ctx, channel_id)
         chosen = (

@@ -20,24 +20,32 @@ import threading
 from collections.abc import AsyncIterator
 from typing import TextIO
 
+from bot.domain.language import N_, Translator, translator
 from bot.platforms.console.platform import CONSOLE_CHANNEL, ConsolePlatform
 from bot.port import ReplyPosted
-from bot.services import console_commands
+from bot.services import channels, console_commands
 from bot.services.ask import UnknownQuestion, ask_and_deliver
 from bot.services.collect import record
 from bot.services.context import Context
 
 log = logging.getLogger(__name__)
 
-GREETING = (
+# msgids: the console writes in its channel's language (Welsh, then English, for `both`).
+GREETING = N_(
     "leaderbot on the console. Type a reply to the latest question, `/ask` to post one now, "
     "`/leadership help` for admin commands, Ctrl-D to quit."
 )
-HELP = (
+HELP = N_(
     "Type a reply to the latest question, `/ask [Qn]` to post a question now, "
     "`/leadership <command>` for admin commands (`/leadership help` lists them), "
     "`/quit` to leave."
 )
+
+
+async def _translator(ctx: Context, channel_id: str) -> Translator:
+    return translator(await channels.language_of(ctx, channel_id))
+
+
 CHUNK = 65536
 
 
@@ -128,18 +136,35 @@ async def handle_line(
         try:
             await ask_and_deliver(ctx, channel_id, parts[1] if len(parts) > 1 else None)
         except UnknownQuestion as exc:
-            platform.out.write(f"{exc}\n")
+            t = await _translator(ctx, channel_id)
+            platform.out.write(t.each(exc.text, "\n") + "\n")
         return True
     if word == "/leadership":
         answer = await console_commands.handle(ctx, channel_id, platform.user, text)
         platform.out.write(answer + "\n")
         return True
     if word.startswith("/"):
-        platform.out.write(f"Unknown command {word}. {HELP}\n")
+        t = await _translator(ctx, channel_id)
+        unknown = t.each(
+            lambda one: (
+                one.gettext("Unknown command {word}.").format(word=word) + " " + one.gettext(HELP)
+            ),
+            "\n",
+        )
+        platform.out.write(unknown + "\n")
         return True
     question = await platform.latest_question(channel_id)
     if question is None:
-        platform.out.write("No question has been posted yet: type `/ask` to post one now.\n")
+        t = await _translator(ctx, channel_id)
+        platform.out.write(
+            t.each(
+                lambda one: one.gettext(
+                    "No question has been posted yet: type `/ask` to post one now."
+                ),
+                "\n",
+            )
+            + "\n"
+        )
         return True
     message = await platform.add_reply(channel_id, question.message_id, platform.user, text)
     await record(
@@ -153,14 +178,18 @@ async def handle_line(
             posted_at=message.posted_at,
         ),
     )
-    platform.out.write(f"(reply recorded in the thread of {question.text.splitlines()[0]})\n")
+    t = await _translator(ctx, channel_id)
+    first_line = question.text.splitlines()[0]
+    recorded = t.gettext("(reply recorded in the thread of {question})").format(question=first_line)
+    platform.out.write(recorded + "\n")
     return True
 
 
 async def run_console(
     ctx: Context, platform: ConsolePlatform, stream: TextIO, channel_id: str = CONSOLE_CHANNEL
 ) -> None:
-    platform.out.write(GREETING + "\n")
+    t = await _translator(ctx, channel_id)
+    platform.out.write(t.each(lambda one: one.gettext(GREETING), "\n") + "\n")
     platform.out.flush()
     lines = _lines(stream)
     try:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 
 from bot.domain.command_grammar import QUOTED, SLASH
+from bot.domain.language import N_
+from bot.domain.messages import Msg
 from bot.domain.parsing import ChannelId, ParseError, UserId, Word, quote
 from bot.platforms.slack.text import unescape
 
@@ -51,13 +53,25 @@ def _escape_word(token: str) -> Word:
         return unescape(match[1])
     if token.startswith("<#"):
         raise ParseError(
-            f"{quote(unescape(token))} is not a channel: e.g. `#general` or an ID like "
-            f"`C0123ABCD`. Try `{SLASH} status #general`."
+            Msg(
+                N_(
+                    "{text} is not a channel: e.g. `#general` or an ID like `C0123ABCD`. "
+                    "Try `{slash} status #general`."
+                ),
+                text=quote(unescape(token)),
+                slash=SLASH,
+            )
         )
     if token.startswith("<@"):
         raise ParseError(
-            f"{quote(unescape(token))} is not a person: mention them, e.g. `@Jane Smith`, or "
-            f"give their ID, e.g. `U0123ABCD`. Try `{SLASH} admins add @jane`."
+            Msg(
+                N_(
+                    "{text} is not a person: mention them, e.g. `@Jane Smith`, or give their "
+                    "ID, e.g. `U0123ABCD`. Try `{slash} admins add @jane`."
+                ),
+                text=quote(unescape(token)),
+                slash=SLASH,
+            )
         )
     return unescape(token)
 

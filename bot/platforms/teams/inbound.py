@@ -43,7 +43,7 @@ from bot.platforms.teams.auth import BotFrameworkAuth, Unauthorized
 from bot.platforms.teams.directory import TeamsDirectory
 from bot.platforms.teams.platform import TeamsPlatform
 from bot.port import Installed, PlatformError, Uninstalled
-from bot.services.admin import Invocation, Outcome, Style, run
+from bot.services.admin import Invocation, Outcome, Style, run, went_wrong
 from bot.services.context import Context
 from bot.services.inbound import Inbound
 
@@ -53,10 +53,6 @@ MESSAGES_PATH = "/api/messages"
 MAX_BODY_BYTES = 512 * 1024  # activities are small; Teams caps messages near 100 KB
 INSTALL_LOOKUP_TIMEOUT_S = 5.0  # Graph's channel list at install: best effort, Teams waits 15 s
 COMMAND_TIMEOUT_S = 120.0
-SOMETHING_WENT_WRONG = (
-    "Something went wrong on my side, so that may not have worked. "
-    "@leaderbot status shows the current settings; try again in a minute."
-)
 
 
 def _markdown_link(url: str, label: str) -> str:
@@ -295,7 +291,8 @@ class TeamsInbound:
                 outcome = await run(self.ctx, command.text, invocation)
         except Exception:
             log.exception("@leaderbot command %r failed", command.text[:80])
-            outcome = Outcome(SOMETHING_WENT_WRONG, ok=False)
+            said = await went_wrong(self.ctx, command.channel_id, f"{TEAMS_COMMAND} status")
+            outcome = Outcome(said, ok=False)
         card = cards.tag(reply_card(outcome), f"command:{command.activity_id}")
         try:
             await self.platform.send(command.channel_id, card, thread_id=command.root_id)

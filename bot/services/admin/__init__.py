@@ -23,7 +23,7 @@ from bot.services.admin.authorization import ROLE_CACHE_TTL, admin_decision, aut
 from bot.services.admin.bot_admins import add_bot_admin, remove_bot_admin
 from bot.services.admin.channel_settings import find_schedule
 from bot.services.admin.command_parsing import local_today, parse
-from bot.services.admin.commands import execute, run
+from bot.services.admin.commands import execute, run, went_wrong
 from bot.services.admin.formats import rule_text, show_question, when
 from bot.services.admin.replies import PLAIN, Invocation, Outcome, Style
 from bot.services.admin.summary import ChannelSummary, feeds_of, served_channels, summarise
@@ -61,6 +61,7 @@ __all__ = [
     "served_channels",
     "show_question",
     "summarise",
+    "went_wrong",
     "when",
     "who_is",
 ]

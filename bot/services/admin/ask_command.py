@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.domain.command_grammar import SLASH, Ask
+from bot.domain.language import Translator
 from bot.services.admin.channel_settings import record
 from bot.services.admin.replies import Invocation, Outcome, change_made, refused
 from bot.services.admin.targets import Where, join
@@ -23,15 +24,23 @@ async def ask(ctx: Context, cmd: Ask, where: Where, inv: Invocation) -> Outcome:
         None,
         {"question": post.question_id, "status": post.status},
     )
+    channel = inv.style.channel(where.id)
     if result.delivered:
-        link = f" ({inv.style.link(post.link, 'see it')})" if post.link else ""
-        return change_made(
-            f"Posted {post.question_id} in {inv.style.channel(where.id)}{link}. "
-            "Replies in its thread go into the digest.",
-            posted=True,
-        )
+
+        def posted(t: Translator) -> str:
+            see_it = t.gettext("see it")
+            link = f" ({inv.style.link(post.link, see_it)})" if post.link else ""
+            return t.gettext(
+                "Posted {id} in {channel}{link}. Replies in its thread go into the digest."
+            ).format(id=post.question_id, channel=channel, link=link)
+
+        return change_made(inv.write(posted), posted=True)
+    # The platform's error, as recorded (else the post's status, a code such as "failed").
     why = inv.style.escape(post.error or post.status)
     return refused(
-        f"{post.question_id} was not posted ({why}). "
-        f"Try again with `{SLASH} ask {post.question_id}` in a minute."
+        inv.write(
+            lambda t: t.gettext(
+                "{id} was not posted ({why}). Try again with `{slash} ask {id}` in a minute."
+            ).format(id=post.question_id, why=why, slash=SLASH)
+        )
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.domain.language import ENGLISH, Translator
 from bot.services.admin.replies import Style
 from bot.store.models import AuditEntry
 
@@ -44,7 +45,14 @@ def actor_text(actor: str, s: Style) -> str:
     return s.actor(actor)
 
 
-def audit_line(entry: AuditEntry, s: Style, arrow: str = "→") -> str:
+def audit_line(entry: AuditEntry, s: Style, arrow: str = "→", t: Translator = ENGLISH) -> str:
+    """One entry as the status shows it: the date in `t`'s language; the action and the change
+    as the audit log recorded them (a record: the same words in every language)."""
     actor = actor_text(entry.actor, s)
     change = s.escape(describe_change(entry.before, entry.after, arrow=arrow))
-    return f"{entry.at:%d %b %H:%M} UTC · {actor} · {entry.action}: {change}"
+    at = (
+        f"{entry.at:%d %b %H:%M}"
+        if t.language == "en"
+        else t.format_datetime(entry.at, "dd MMM HH:mm")
+    )
+    return f"{at} UTC · {actor} · {entry.action}: {change}"

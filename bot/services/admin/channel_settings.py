@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.domain.language import ENGLISH, Translator
 from bot.services import audit
 from bot.services import schedules as schedule_service
 from bot.services.admin.formats import when
@@ -26,19 +27,19 @@ async def find_schedule(
         )
 
 
-async def next_due(ctx: Context, schedule: Schedule) -> str | None:
+async def next_due(ctx: Context, schedule: Schedule, t: Translator = ENGLISH) -> str | None:
     """When the schedule next posts, as people in its zone read it; None if it won't."""
     views = await schedule_service.list_schedules(ctx, channel_id=schedule.channel_id, history=0)
     view = next((v for v in views if v.schedule.kind == schedule.kind), None)
     if view is None or view.next is None:
         return None
-    return when(view.next.due_at, schedule.timezone)
+    return when(view.next.due_at, schedule.timezone, t)
 
 
-async def next_sentence(ctx: Context, schedule: Schedule) -> str:
+async def next_sentence(ctx: Context, schedule: Schedule, t: Translator = ENGLISH) -> str:
     """A reply's ending naming when the schedule next posts; nothing if it won't."""
-    nxt = await next_due(ctx, schedule)
-    return f" Next: {nxt}." if nxt else ""
+    nxt = await next_due(ctx, schedule, t)
+    return t.gettext(" Next: {when}.").format(when=nxt) if nxt else ""
 
 
 async def remember_channel(ctx: Context, where: Where, inv: Invocation) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.domain.command_grammar import (
@@ -43,8 +44,11 @@ from bot.domain.command_grammar import (
     SetSchedule,
     Status,
 )
+from bot.domain.language import N_, translator
+from bot.domain.messages import Msg, render
 from bot.domain.parsing import ParseError
 from bot.port import PlatformError
+from bot.services import channels
 from bot.services import schedules as schedule_service
 from bot.services.admin import (
     admins_commands,
@@ -95,24 +99,55 @@ _HANDLERS: dict[type, Handler] = {
 
 
 async def run(ctx: Context, text: str, inv: Invocation) -> Outcome:
-    """Read what followed `/leadership` (with the platform's reader, `inv.read`) and execute it."""
+    """Read what followed `/leadership` (with the platform's reader, `inv.read`) and execute it.
+    The reply is in the language of the channel it was typed in."""
+    inv = await in_channel_language(ctx, inv)
     try:
         command = parse(ctx, text, inv)
     except ParseError as exc:
-        return refused(inv.style.escape(exc.message))
+        return refused(inv.style.escape(exc.text(inv.t)))
     return await execute(ctx, command, inv)
+
+
+WENT_WRONG = N_(
+    "Something went wrong on my side, so that may not have worked. "
+    "{status} shows the current settings; try again in a minute."
+)
+
+
+async def went_wrong(ctx: Context, channel_id: str, status: str) -> str:
+    """The answer when a command failed on our side, in the channel's language (English if
+    even that cannot be read). `status` is how the platform types the status command."""
+    try:
+        language = await channels.language_of(ctx, channel_id)
+    except Exception:  # whatever broke the command may break this too
+        language = "en"
+    return translator(language).each(Msg(WENT_WRONG, status=status).render, "\n")
+
+
+async def in_channel_language(ctx: Context, inv: Invocation) -> Invocation:
+    """`inv` with the language of the channel it was typed in (unless already known)."""
+    if inv.language is not None:
+        return inv
+    return replace(inv, language=await channels.language_of(ctx, inv.channel_id))
 
 
 async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
     """Check the channel and the person's rights, then carry the command out."""
+    inv = await in_channel_language(ctx, inv)
     where = resolve(command.channel, inv)
     if isinstance(where, Outcome):
         return where
     if await is_foreign(ctx, where.id, inv.workspace_id):
         # Reading too: one workspace's settings, replies and audit are not another's to see.
+        channel = inv.style.channel(where.id)
         return refused(
-            f"{inv.style.channel(where.id)} is in another workspace: its settings are read and "
-            "changed from there only. Name a channel of this workspace, or none for this one."
+            inv.write(
+                lambda t: t.gettext(
+                    "{channel} is in another workspace: its settings are read and changed from "
+                    "there only. Name a channel of this workspace, or none for this one."
+                ).format(channel=channel)
+            )
         )
     platform = ctx.platform_for(inv.channel_id)
     # Standing is asked where the change is made (a Teams owner owns one team, not all).
@@ -127,16 +162,21 @@ async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
         workspace_id=inv.workspace_id,
     )
     if not decision.allowed:
-        return refused(inv.style.escape(decision.reason))
+        return refused(inv.style.escape(decision.text(inv.t)))
     handler = _HANDLERS[type(command)]
     try:
         return await handler(ctx, command, where, inv)
-    except (schedule_service.ScheduleError, UnknownQuestion) as exc:
+    except UnknownQuestion as unknown:
+        message = unknown.msg
+        said = inv.write(lambda t: as_sentence(render(message, t)))
+        return refused(inv.style.escape(said))
+    except schedule_service.ScheduleError as exc:
+        # Worded for the CLI as well (it names `leaderbot schedule`): English.
         return refused(inv.style.escape(as_sentence(str(exc))))
     except PlatformError as exc:
         log.warning("%s failed on the platform: %s", command.action, exc)
-        return refused(
-            inv.style.escape(
-                f"The chat platform said no ({exc}). Nothing was changed; try again in a minute."
-            )
+        said_no = Msg(
+            N_("The chat platform said no ({error}). Nothing was changed; try again in a minute."),
+            error=str(exc),
         )
+        return refused(inv.style.escape(inv.write(said_no)))

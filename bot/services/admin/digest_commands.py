@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.domain.command_grammar import SLASH, DigestNow, DigestOff, SetDigest
+from bot.domain.language import Translator
 from bot.services import schedules as schedule_service
 from bot.services.admin.channel_settings import find_schedule, next_sentence, record, set_weekly
 from bot.services.admin.formats import rule_text
@@ -23,9 +24,14 @@ async def set_digest(ctx: Context, cmd: SetDigest, where: Where, inv: Invocation
         if isinstance(resolved, Outcome):
             return resolved
         if await is_foreign(ctx, resolved.id, inv.workspace_id):
+            elsewhere = inv.style.channel(resolved.id)
             return refused(
-                f"{inv.style.channel(resolved.id)} is in another workspace: a digest goes to a "
-                "channel of this workspace. Name one, or none for this channel."
+                inv.write(
+                    lambda t: t.gettext(
+                        "{channel} is in another workspace: a digest goes to a channel of this "
+                        "workspace. Name one, or none for this channel."
+                    ).format(channel=elsewhere)
+                )
             )
         destination = resolved
     if (refusal := await join(ctx, destination, inv)) is not None:
@@ -47,14 +53,22 @@ async def set_digest(ctx: Context, cmd: SetDigest, where: Where, inv: Invocation
         target_channel_id=destination.id,
     )
     s = inv.style
-    text = (
-        f"Done: the digest of {s.channel(where.id)} goes out {rule_text(schedule)} "
-        f"in {s.channel(destination.id)}."
-    )
-    text += await next_sentence(ctx, schedule)
-    if question is None:
-        text += f" (There is no weekly question here yet: `{SLASH} schedule mon 09:00`.)"
-    return change_made(text)
+    endings = {one.language: await next_sentence(ctx, schedule, one) for one in inv.t.languages()}
+
+    def reply(t: Translator) -> str:
+        text = t.gettext("Done: the digest of {channel} goes out {rule} in {target}.").format(
+            channel=s.channel(where.id),
+            rule=rule_text(schedule, t),
+            target=s.channel(destination.id),
+        )
+        text += endings[t.language]
+        if question is None:
+            text += t.gettext(
+                " (There is no weekly question here yet: `{slash} schedule mon 09:00`.)"
+            ).format(slash=SLASH)
+        return text
+
+    return change_made(inv.write(reply))
 
 
 async def digest_now(ctx: Context, cmd: DigestNow, where: Where, inv: Invocation) -> Outcome:
@@ -79,22 +93,44 @@ async def digest_now(ctx: Context, cmd: DigestNow, where: Where, inv: Invocation
     s = inv.style
     if delivered:
         return change_made(
-            f"Posted the digest of the last {DIGEST_NOW_DAYS} days of {s.channel(where.id)} "
-            f"in {s.channel(target.id)}.",
+            inv.write(
+                lambda t: t.gettext(
+                    "Posted the digest of the last {days} days of {channel} in {target}."
+                ).format(
+                    days=DIGEST_NOW_DAYS, channel=s.channel(where.id), target=s.channel(target.id)
+                )
+            ),
             posted=True,
         )
     async with ctx.db.read() as session:
         fresh = await session.get(Post, row.id)
-    why = s.escape((fresh.error if fresh else None) or "not delivered yet")
-    return refused(f"The digest was not posted ({why}). Try `{SLASH} digest now` again later.")
+    error = fresh.error if fresh else None  # the platform's words, as recorded
+
+    def not_posted(t: Translator) -> str:
+        why = s.escape(error or t.gettext("not delivered yet"))
+        return t.gettext(
+            "The digest was not posted ({why}). Try `{slash} digest now` again later."
+        ).format(why=why, slash=SLASH)
+
+    return refused(inv.write(not_posted))
 
 
 async def digest_off(ctx: Context, cmd: DigestOff, where: Where, inv: Invocation) -> Outcome:
     existing = await find_schedule(ctx, where.id, "digest")
     channel = inv.style.channel(where.id)
     if existing is None or not existing.enabled:
-        return Outcome(f"{channel} has no weekly digest on. `{SLASH} digest fri 16:00` sets one.")
+        return Outcome(
+            inv.write(
+                lambda t: t.gettext(
+                    "{channel} has no weekly digest on. `{slash} digest fri 16:00` sets one."
+                ).format(channel=channel, slash=SLASH)
+            )
+        )
     await schedule_service.turn_off(ctx, where.id, kind="digest", actor=inv.user_id)
     return change_made(
-        f"The weekly digest of {channel} is off. `{SLASH} digest fri 16:00` sets it again."
+        inv.write(
+            lambda t: t.gettext(
+                "The weekly digest of {channel} is off. `{slash} digest fri 16:00` sets it again."
+            ).format(channel=channel, slash=SLASH)
+        )
     )

@@ -5,6 +5,8 @@ The same periods as `leaderbot quiet` (`bot.services.quiet`, which audits each c
 from __future__ import annotations
 
 from bot.domain.command_grammar import SLASH, AddQuiet, ListQuiet, ReleaseQuiet, RemoveQuiet
+from bot.domain.language import N_, Translator
+from bot.domain.messages import Msg
 from bot.domain.quiet import QuietError, QuietPeriod
 from bot.services import outbox, quiet
 from bot.services.admin.command_parsing import local_today
@@ -14,18 +16,33 @@ from bot.services.context import Context
 from bot.services.workspaces import is_foreign, refuses_every_channel
 
 # Several workspaces share this deployment: "every channel" reaches theirs too.
-_OPERATORS_ONLY = (
-    "A quiet period for every channel would reach other workspaces served here too, so only "
-    "whoever runs leaderbot sets or ends one (`leaderbot quiet`). Name this channel instead: "
-    f"`{SLASH} quiet add YYYY-MM-DD YYYY-MM-DD [reason]`."
+_OPERATORS_ONLY = Msg(
+    N_(
+        "A quiet period for every channel would reach other workspaces served here too, so only "
+        "whoever runs leaderbot sets or ends one (`leaderbot quiet`). Name this channel instead: "
+        "`{slash} quiet add YYYY-MM-DD YYYY-MM-DD [reason]`."
+    ),
+    slash=SLASH,
 )
 
+_HOLDS = {"questions": N_("questions"), "alerts": N_("alerts"), "digests": N_("digests")}
 
-def _period_text(period: QuietPeriod, s: Style) -> str:
-    where = s.channel(period.channel_id) if period.channel_id else "every channel"
-    return (
-        f"{period.id}: {period.first_day} to {period.last_day} in {where}, holding "
-        f"{', '.join(period.holds)} ({s.escape(period.reason)})"
+
+def _period_text(period: QuietPeriod, s: Style, t: Translator) -> str:
+    holds = ", ".join(t.gettext(_HOLDS[h]) if h in _HOLDS else h for h in period.holds)
+    values = {
+        "id": period.id,
+        "first": period.first_day,
+        "last": period.last_day,
+        "holds": holds,
+        "reason": s.escape(period.reason),
+    }
+    if period.channel_id:
+        return t.gettext("{id}: {first} to {last} in {channel}, holding {holds} ({reason})").format(
+            channel=s.channel(period.channel_id), **values
+        )
+    return t.gettext("{id}: {first} to {last} in every channel, holding {holds} ({reason})").format(
+        **values
     )
 
 
@@ -36,20 +53,30 @@ async def list_quiet(ctx: Context, cmd: ListQuiet, where: Where, inv: Invocation
         for p in await quiet.periods(ctx, ending_from=local_today(ctx))
         if p.channel_id in (None, where.id)
     ]
+    channel = s.channel(where.id)
     if not found:
         return Outcome(
-            f"No quiet periods to come for {s.channel(where.id)}. Add one with "
-            f"`{SLASH} quiet add YYYY-MM-DD YYYY-MM-DD [all] [reason]`."
+            inv.write(
+                lambda t: t.gettext(
+                    "No quiet periods to come for {channel}. Add one with "
+                    "`{slash} quiet add YYYY-MM-DD YYYY-MM-DD [all] [reason]`."
+                ).format(channel=channel, slash=SLASH)
+            )
         )
-    lines = [s.bold(f"Quiet periods for {s.channel(where.id)} (current and to come):")]
-    lines += [f"• {_period_text(p, s)}" for p in found]
-    lines.append(f"`{SLASH} quiet remove NUMBER` ends one.")
-    return Outcome("\n".join(lines))
+
+    def written(t: Translator) -> str:
+        title = t.gettext("Quiet periods for {channel} (current and to come):")
+        lines = [s.bold(title.format(channel=channel))]
+        lines += [f"• {_period_text(p, s, t)}" for p in found]
+        lines.append(t.gettext("`{slash} quiet remove NUMBER` ends one.").format(slash=SLASH))
+        return "\n".join(lines)
+
+    return Outcome(inv.t.each(written, "\n\n"))
 
 
 async def add_quiet(ctx: Context, cmd: AddQuiet, where: Where, inv: Invocation) -> Outcome:
     if cmd.every_channel and await refuses_every_channel(ctx, inv.workspace_id):
-        return refused(_OPERATORS_ONLY)
+        return refused(inv.write(_OPERATORS_ONLY))
     try:
         period = await quiet.add_period(
             ctx,
@@ -62,12 +89,19 @@ async def add_quiet(ctx: Context, cmd: AddQuiet, where: Where, inv: Invocation) 
         )
     except QuietError:
         return refused(
-            f"That quiet period ends before it starts: give the first day, then the last, "
-            f"e.g. `{SLASH} quiet add {cmd.first_day} {cmd.first_day}`."
+            inv.write(
+                lambda t: t.gettext(
+                    "That quiet period ends before it starts: give the first day, then the last, "
+                    "e.g. `{slash} quiet add {day} {day}`."
+                ).format(slash=SLASH, day=cmd.first_day)
+            )
         )
     return change_made(
-        f"Quiet period {_period_text(period, inv.style)}. "
-        f"`{SLASH} quiet remove {period.id}` ends it."
+        inv.write(
+            lambda t: t.gettext(
+                "Quiet period {period}. `{slash} quiet remove {id}` ends it."
+            ).format(period=_period_text(period, inv.style, t), slash=SLASH, id=period.id)
+        )
     )
 
 
@@ -75,17 +109,33 @@ async def remove_quiet(ctx: Context, cmd: RemoveQuiet, where: Where, inv: Invoca
     found = {p.id: p for p in await quiet.periods(ctx)}.get(cmd.period_id)
     if found is not None and found.channel_id is None:
         if await refuses_every_channel(ctx, inv.workspace_id):
-            return refused(_OPERATORS_ONLY)
+            return refused(inv.write(_OPERATORS_ONLY))
     elif found is not None and await is_foreign(ctx, found.channel_id, inv.workspace_id):
         found = None  # another workspace's: not this one's to see or end
     if found is None:
-        return refused(f"There is no quiet period {cmd.period_id}: `{SLASH} quiet` lists them.")
+        return refused(
+            inv.write(
+                lambda t: t.gettext(
+                    "There is no quiet period {id}: `{slash} quiet` lists them."
+                ).format(id=cmd.period_id, slash=SLASH)
+            )
+        )
     try:
         period = await quiet.remove_period(ctx, cmd.period_id, actor=inv.user_id)
     except QuietError:
-        return refused(f"There is no quiet period {cmd.period_id}: `{SLASH} quiet` lists them.")
+        return refused(
+            inv.write(
+                lambda t: t.gettext(
+                    "There is no quiet period {id}: `{slash} quiet` lists them."
+                ).format(id=cmd.period_id, slash=SLASH)
+            )
+        )
     return change_made(
-        f"Removed quiet period {period.id} ({period.first_day} to {period.last_day})."
+        inv.write(
+            lambda t: t.gettext("Removed quiet period {id} ({first} to {last}).").format(
+                id=period.id, first=period.first_day, last=period.last_day
+            )
+        )
     )
 
 
@@ -93,17 +143,35 @@ async def release_quiet(ctx: Context, cmd: ReleaseQuiet, where: Where, inv: Invo
     channel = inv.style.channel(where.id)
     released = await quiet.release_held_digests(ctx, channel_id=where.id, actor=inv.user_id)
     if not released.keys:
-        return Outcome(f"No held digests in {channel}: `{SLASH} quiet` lists the quiet periods.")
-    report = await outbox.deliver_due(ctx, only_keys=released.keys)
-    text = (
-        f"Released {len(released.keys)} held digest(s) of {channel}: {len(report.sent)} sent, "
-        f"{len(report.found)} already there, {len(report.deferred)} to retry."
-    )
-    if report.held:
-        text += (
-            f" {len(report.held)} held again by a quiet period still running: "
-            f"`{SLASH} quiet release` again once it ends."
+        return Outcome(
+            inv.write(
+                lambda t: t.gettext(
+                    "No held digests in {channel}: `{slash} quiet` lists the quiet periods."
+                ).format(channel=channel, slash=SLASH)
+            )
         )
-    if report.failed:
-        text += f" {len(report.failed)} could not be sent: try `{SLASH} quiet release` later."
-    return change_made(text, posted=bool(report.sent))
+    report = await outbox.deliver_due(ctx, only_keys=released.keys)
+
+    def reply(t: Translator) -> str:
+        text = t.gettext(
+            "Released {count} held digest(s) of {channel}: {sent} sent, {found} already there, "
+            "{deferred} to retry."
+        ).format(
+            count=len(released.keys),
+            channel=channel,
+            sent=len(report.sent),
+            found=len(report.found),
+            deferred=len(report.deferred),
+        )
+        if report.held:
+            text += t.gettext(
+                " {count} held again by a quiet period still running: "
+                "`{slash} quiet release` again once it ends."
+            ).format(count=len(report.held), slash=SLASH)
+        if report.failed:
+            text += t.gettext(
+                " {count} could not be sent: try `{slash} quiet release` later."
+            ).format(count=len(report.failed), slash=SLASH)
+        return text
+
+    return change_made(inv.write(reply), posted=bool(report.sent))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.domain.language import Language, Translator, translator
+from bot.domain.messages import Msg
 from bot.domain.parsing import Word
 
 # How a platform reads a command's text into words (mentions as ChannelId / UserId).
@@ -49,6 +51,20 @@ class Invocation:
     read: Reader | None = None
     # The platform's name for messages that need it ("your Slack role"); None: neutral words.
     platform_label: str | None = None
+    # The language of the channel it was typed in, which the reply is written in; None: not
+    # looked up yet (`commands.run` and `execute` look it up).
+    language: Language | None = None
+
+    @property
+    def t(self) -> Translator:
+        return translator(self.language or "en")
+
+    def write(self, message: Msg | Callable[[Translator], str]) -> str:
+        """A reply in the channel's language: for `both`, the Welsh, a new line, the English.
+        `message` is a Msg, or a function that writes the reply with a one-language
+        translator (for replies made of several sentences)."""
+        build = message.render if isinstance(message, Msg) else message
+        return self.t.each(build, "\n")
 
 
 @dataclass(frozen=True)

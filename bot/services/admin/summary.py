@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -22,10 +23,12 @@ class ChannelSummary:
     name: str | None = None
     question: Schedule | None = None
     question_state: str | None = None
-    question_next: str | None = None
+    question_next: str | None = None  # English; `question_due` to write it in another
+    question_due: datetime | None = None
     digest: Schedule | None = None
     digest_state: str | None = None
     digest_next: str | None = None
+    digest_due: datetime | None = None
     last_question: Post | None = None
     last_problem: Post | None = None  # the newest question post, when it failed or was missed
     alerts: bool = False
@@ -52,10 +55,13 @@ async def summarise(
     for view in await schedule_service.list_schedules(ctx, channel_id=channel_id, history=0):
         s = view.schedule
         due = when(view.next.due_at, s.timezone) if view.next else None
+        due_at = view.next.due_at if view.next else None
         if s.kind == "question":
             summary.question, summary.question_state, summary.question_next = s, view.state, due
+            summary.question_due = due_at
         elif s.kind == "digest":
             summary.digest, summary.digest_state, summary.digest_next = s, view.state, due
+            summary.digest_due = due_at
     summary.feeds = await channel_feeds(ctx, channel_id)
     async with ctx.db.read() as session:
         channel = await session.get(Channel, channel_id)

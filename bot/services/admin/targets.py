@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.domain.command_grammar import SLASH
+from bot.domain.language import N_
+from bot.domain.messages import Msg
 from bot.domain.parsing import ChannelId, ChannelName, ChannelRef, show
 from bot.port import NEEDS_INVITE, NOT_INSTALLED, PermanentFailure, PlatformError
 from bot.services.admin.replies import Invocation, Outcome, refused
@@ -30,10 +32,15 @@ def resolve(ref: ChannelRef | None, inv: Invocation) -> Where | Outcome:
 def _unknown_channel(ref: ChannelName, inv: Invocation) -> str:
     # The platform turns every channel the person can see into a mention (a ChannelId); a
     # bare #name means there is no such channel, or one they cannot see.
-    return inv.style.escape(
-        f"I can't find `#{show(ref.name)}`. Pick the channel from the list that appears as "
-        f"you type #, e.g. `{SLASH} status #general`."
+    message = Msg(
+        N_(
+            "I can't find `#{name}`. Pick the channel from the list that appears as "
+            "you type #, e.g. `{slash} status #general`."
+        ),
+        name=show(ref.name),
+        slash=SLASH,
     )
+    return inv.style.escape(inv.write(message))
 
 
 async def join(ctx: Context, where: Where, inv: Invocation) -> Outcome | None:
@@ -42,14 +49,23 @@ async def join(ctx: Context, where: Where, inv: Invocation) -> Outcome | None:
     try:
         await ctx.platform_for(where.id).ensure_channel(where.id)
     except PermanentFailure as exc:
-        return refused(
-            escape(f"I can't post in that channel: {exc}. Then try again.")
+        # The platform's reason stays in its own words (English): it names its own settings.
+        message = (
+            Msg(N_("I can't post in that channel: {error}. Then try again."), error=str(exc))
             if exc.code in (NEEDS_INVITE, NOT_INSTALLED)
-            else escape(
-                f"I can't post in that channel ({exc}). Nothing was changed; name another "
-                f"channel, e.g. `{SLASH} schedule mon 09:00 #general`."
+            else Msg(
+                N_(
+                    "I can't post in that channel ({error}). Nothing was changed; name another "
+                    "channel, e.g. `{slash} schedule mon 09:00 #general`."
+                ),
+                error=str(exc),
+                slash=SLASH,
             )
         )
+        return refused(escape(inv.write(message)))
     except PlatformError as exc:
-        return refused(escape(f"I couldn't join that channel ({exc}). Try again in a minute."))
+        message = Msg(
+            N_("I couldn't join that channel ({error}). Try again in a minute."), error=str(exc)
+        )
+        return refused(escape(inv.write(message)))
     return None

@@ -16,6 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.feed_catalogue import CatalogueFeed, find_in_catalogue
+from bot.domain.language import N_
+from bot.domain.messages import Msg
 from bot.services import audit
 from bot.services.channels import ensure_channel
 from bot.services.context import Context
@@ -103,7 +105,9 @@ async def add_feed(
     `catalogue` (by default, what `ctx.feed_catalogue` reads) takes its name, keywords and
     interval from there unless given."""
     if channel_id is not None and not channel_id.strip():
-        raise FeedAdminError("Name the channel to alert, or leave the channel out for all.")
+        raise FeedAdminError(
+            Msg(N_("Name the channel to alert, or leave the channel out for all."))
+        )
     url = validate_url(url)
     chosen = validate_keywords(keywords)
     if interval_minutes is not None and not (
@@ -124,7 +128,9 @@ async def add_feed(
         before = None
         if row is not None:
             if row.enabled:
-                raise FeedAdminError(f"That feed is already watched, as feed {row.id}.")
+                raise FeedAdminError(
+                    Msg(N_("That feed is already watched, as feed {id}."), id=row.id)
+                )
             before = {"enabled": False}
             # Coming back after a removal: its backlog is recorded again, not alerted.
             row.enabled = True
@@ -182,7 +188,7 @@ async def remove_feed(ctx: Context, feed_id: int, *, actor: str = "cli") -> Feed
     async with ctx.db.write() as session:
         row = await session.get(Feed, feed_id)
         if row is None or not row.enabled:
-            raise FeedAdminError(f"There is no feed {feed_id}: `feeds` lists them.")
+            raise FeedAdminError(Msg(N_("There is no feed {id}: `feeds` lists them."), id=feed_id))
         view = FeedView.of(row)
         if row.from_catalogue:
             row.enabled = False

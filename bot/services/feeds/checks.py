@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from bot.domain.feed_addresses import address_refusal
 from bot.domain.feed_match import Keywords
+from bot.domain.language import N_
+from bot.domain.messages import MessageError, Msg
 
 MAX_URL_CHARS = 2048
 MAX_KEYWORDS = 20
@@ -23,25 +25,28 @@ RESOLVE_TIMEOUT_S = 5.0
 PRIVATE_HINT = "set LEADERBOT_ALLOW_PRIVATE_FEEDS=true to allow intranet feeds"
 
 
-class FeedAdminError(ValueError):
-    """A refused change; the message is for the person who asked."""
+class FeedAdminError(MessageError):
+    """A refused change; the message is for the person who asked (`str(exc)` in English; a
+    chat answer writes it in the channel's language with `text(t)`)."""
 
 
 def validate_url(url: str) -> str:
     url = url.strip()
     if len(url) > MAX_URL_CHARS:
-        raise FeedAdminError("That address is too long (2,048 characters at most).")
+        raise FeedAdminError(Msg(N_("That address is too long (2,048 characters at most).")))
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError on a bad port)
     except ValueError:
-        raise FeedAdminError(f"{url!r} is not a web address.") from None
+        raise FeedAdminError(Msg(N_("{url} is not a web address."), url=repr(url))) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise FeedAdminError("A feed address starts with https:// (or http://).")
+        raise FeedAdminError(Msg(N_("A feed address starts with https:// (or http://).")))
     if parts.username is not None or parts.password is not None:
-        raise FeedAdminError("Feed addresses with a user name or password are not supported.")
+        raise FeedAdminError(
+            Msg(N_("Feed addresses with a user name or password are not supported."))
+        )
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise FeedAdminError("A feed address has no spaces in it.")
+        raise FeedAdminError(Msg(N_("A feed address has no spaces in it.")))
     return url
 
 
@@ -49,10 +54,12 @@ def validate_keywords(words: Iterable[str]) -> Keywords:
     cleaned = [" ".join(w.split()) for w in words]
     cleaned = [w for w in dict.fromkeys(cleaned) if w]
     if len(cleaned) > MAX_KEYWORDS:
-        raise FeedAdminError(f"Give {MAX_KEYWORDS} keywords at most.")
+        raise FeedAdminError(Msg(N_("Give {n} keywords at most."), n=MAX_KEYWORDS))
     for word in cleaned:
         if len(word) > MAX_KEYWORD_LENGTH:
-            raise FeedAdminError(f"Keywords can be {MAX_KEYWORD_LENGTH} characters at most.")
+            raise FeedAdminError(
+                Msg(N_("Keywords can be {n} characters at most."), n=MAX_KEYWORD_LENGTH)
+            )
     return Keywords.parse(cleaned)
 
 
@@ -91,6 +98,14 @@ async def check_public(url: str, *, allow_private: bool) -> None:
         why = address_refusal(ip)
         if why is not None:
             raise FeedAdminError(
-                f"{host} is not a public address ({ip}: {why}): feeds must be on the public "
-                f"internet ({PRIVATE_HINT})."
+                Msg(
+                    N_(
+                        "{host} is not a public address ({ip}: {why}): feeds must be on the "
+                        "public internet ({hint})."
+                    ),
+                    host=host,
+                    ip=str(ip),
+                    why=why,
+                    hint=PRIVATE_HINT,
+                )
             )

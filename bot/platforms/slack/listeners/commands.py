@@ -27,16 +27,12 @@ from bot.domain.schedule import NATIONS, bank_holiday
 from bot.platforms.slack.blocks import escape_mrkdwn, link
 from bot.platforms.slack.command_text import command_words
 from bot.platforms.slack.replays import first_time
-from bot.services.admin import Invocation, Outcome, Style, run
+from bot.services.admin import Invocation, Outcome, Style, run, went_wrong
 from bot.services.context import Context
 
 log = logging.getLogger(__name__)
 
 RESPONSE_TIMEOUT_S = 10
-SOMETHING_WENT_WRONG = (
-    "Something went wrong on my side, so that may not have worked. "
-    f"`{SLASH} status` shows the current settings; try again in a minute."
-)
 
 
 # mrkdwn: channels and people as mentions (shown as names, no notification in a reply only
@@ -100,7 +96,8 @@ async def answer(
         outcome = await run(ctx, str(body.get("text") or ""), invocation(body))
     except Exception:
         log.exception("/leadership %r failed", body.get("text"))
-        outcome = Outcome(SOMETHING_WENT_WRONG, ok=False)
+        channel = str(body.get("channel_id") or "")
+        outcome = Outcome(await went_wrong(ctx, channel, f"`{SLASH} status`"), ok=False)
     await reply(client, body, outcome.text, urls)
     return outcome
 
