@@ -217,7 +217,7 @@ async def build_all(
 ) -> list[tuple[float, float]]:
     """(data seconds, chart seconds) for each run; see the module's docstring."""
     from bot.domain.chart import participation_chart
-    from bot.domain.digest import DigestWindow
+    from bot.domain.digest import Digest, DigestWindow
     from bot.domain.questions import load_question_set
     from bot.platforms.console.platform import ConsolePlatform
     from bot.runtime import CONTENT_BUILDERS
@@ -242,8 +242,11 @@ async def build_all(
     ids = channel_ids(channels)
     timings = []
     data_cpus: list[float] = []  # CPU of this process (all threads): steadier than wall time
+    digests: dict[str, Digest] = {}
     try:
         for run in range(runs):
+            # The last run's digests go first: the peak is what one build holds, not two.
+            digests = {}
             started, cpu = time.perf_counter(), time.process_time()
             digests = await build_channel_digests(ctx, ids, window, reconcile=False)
             data = time.perf_counter() - started
@@ -258,7 +261,7 @@ async def build_all(
                 f"  run {run + 1}: {replies} replies in {len(digests)} digests, {found} themes"
                 f" | data {data:.3f} s ({data_cpus[-1]:.3f} s CPU) | {len(charts)} charts"
                 f" {chart:.3f} s"
-                f" | total {data + chart:.3f} s"
+                f" | total {data + chart:.3f} s | peak RSS so far {peak_rss_mb():.0f} MB"
             )
             if run == 0:  # the same digests as building one channel at a time (not timed)
                 for cid in ids[:: max(1, channels // 20)]:

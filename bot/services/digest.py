@@ -7,13 +7,13 @@ import dataclasses
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, Row, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
@@ -58,7 +58,14 @@ async def _cached_names(
 ) -> list[tuple[str, str, datetime]]:
     """(id, display name, fetched at) of the cached users matching `which`."""
     query = select(ChatUser.id, ChatUser.display_name, ChatUser.fetched_at).where(which)
-    return [(uid, name, at) for uid, name, at in (await session.execute(query)).all()]
+    return [(uid, name, at) for uid, name, at in await _rows(session, query)]
+
+
+async def _rows(session: AsyncSession, query: Select[Any]) -> Sequence[Row[Any]]:
+    """The rows of a select of columns through Core: the session's connection and
+    transaction, without the ORM's result layer (plain columns need none of it); fetched in
+    one call, not row by row."""
+    return (await (await session.connection()).execute(query)).all()
 
 
 async def _complete_names(
@@ -148,21 +155,27 @@ def _series_weeks(window: DigestWindow) -> list[date]:
 
 
 async def _read_inputs(
-    session: AsyncSession, channel_ids: list[str], posts: list[Post], window: DigestWindow
+    session: AsyncSession,
+    channel_ids: list[str],
+    posts: list[Post],
+    window: DigestWindow,
+    *,
+    known: Collection[str] = (),
 ) -> _Reads:
     """One query per table, for every channel at once (each id is one bound parameter).
 
     The window's replies are read once: their rows make the threads and count in the
     participation history; replies to other posts count there through one aggregate query
-    (distinct users and replies per channel, week and user), not row by row.
+    (distinct users and replies per channel, week and user), not row by row. Cached display
+    names are read for the authors not in `known`.
     """
     reads = _Reads()
     post_ids = [p.id for p in posts]
     wanted = set(channel_ids)
     reads.channel_names = {
         cid: name
-        for cid, name in await session.execute(
-            select(Channel.id, Channel.name).where(Channel.id.in_(channel_ids))
+        for cid, name in await _rows(
+            session, select(Channel.id, Channel.name).where(Channel.id.in_(channel_ids))
         )
     }
     history_since = window.end - timedelta(weeks=WEEKS + 1)
@@ -178,12 +191,13 @@ async def _read_inputs(
             Reply.edited,
             Reply.posted_at,
         ).where(Reply.post_id.in_(post_ids))
-        rows = await session.execute(thread_replies.order_by(Reply.id))
-        authors: set[str] = set()
+        rows = await _rows(session, thread_replies.order_by(Reply.id))
+        # Each author's id as one string, shared by all their replies (and digests).
+        authors: dict[str, str] = {}
         weeks: dict[date, date] = {}  # local date -> its Monday
         for post_id, cid, user_id, text, ts, edited, posted_at in rows:
+            user_id = authors.setdefault(user_id, user_id)
             reads.replies[post_id].append((user_id, text, ts, edited, posted_at))
-            authors.add(user_id)
             if cid in wanted and posted_at >= history_since:
                 day = posted_at.astimezone(tz).date()
                 week = weeks.get(day)
@@ -191,7 +205,7 @@ async def _read_inputs(
                     week = weeks[day] = week_start(day)
                 week_users[cid][week].add(user_id)
                 week_replies[cid][week] += 1
-        ids = sorted(authors)
+        ids = sorted(authors.keys() - known)
         for start in range(0, len(ids), NAME_CHUNK):
             reads.cached_names += await _cached_names(
                 session, ChatUser.id.in_(ids[start : start + NAME_CHUNK])
@@ -215,22 +229,24 @@ async def _read_inputs(
     if post_ids:
         others = others.where(Reply.post_id.not_in(post_ids))
     sub = others.subquery()
-    for cid, n, user_id, count in await session.execute(
+    for cid, n, user_id, count in await _rows(
+        session,
         select(sub.c.cid, sub.c.week, sub.c.uid, func.count()).group_by(
             sub.c.cid, sub.c.week, sub.c.uid
-        )
+        ),
     ):
         week = mondays[n]
         week_users[cid][week].add(user_id)
         week_replies[cid][week] += count
     # `asked_history` for every channel at once.
-    for cid, qid in await session.execute(
+    for cid, qid in await _rows(
+        session,
         select(Post.channel_id, Post.question_id).where(
             Post.channel_id.in_(channel_ids),
             Post.kind == "question",
             Post.status.in_(ASKED_STATUSES),
             Post.question_id.is_not(None),
-        )
+        ),
     ):
         if qid:
             reads.asked[cid].append(qid)
@@ -244,21 +260,44 @@ async def build_channel_digests(
 
     With `reconcile`, each question thread is first reconciled with the platform (one thread
     at a time); a thread that cannot be read counts in the digest's `unread_threads` (it
-    says it may be incomplete). Then one read session, one query per table for all the
-    channels: posts, channels, replies, participation history, questions asked, cached display
-    names. Names not cached come from users.info (the id if that fails); member counts from
-    the platform.
+    says it may be incomplete). Then, per batch of `BATCH_CHANNELS` channels, one read
+    session, one query per table for all the batch's channels: posts, channels, replies,
+    participation history, questions asked, cached display names. Names not cached come from
+    users.info (the id if that fails; each user once per call); member counts from the
+    platform. A batch's rows are dropped once its digests are built.
     """
     with metrics.DIGEST_BUILD.time():
         return await _build_channel_digests(ctx, channel_ids, window, reconcile=reconcile)
+
+
+BATCH_CHANNELS = 50
+"""Channels whose digests are built together (one set of reads, one pass for the themes):
+only one batch's reply rows, threads and themes' inputs are held at a time, beside the
+finished digests, however many channels are asked for."""
 
 
 async def _build_channel_digests(
     ctx: Context, channel_ids: Iterable[str], window: DigestWindow, *, reconcile: bool
 ) -> dict[str, Digest]:
     ids = list(dict.fromkeys(channel_ids))
-    if not ids:
-        return {}
+    digests: dict[str, Digest] = {}
+    names: dict[str, str] = {}  # display names found so far: each user is looked up once
+    for start in range(0, len(ids), BATCH_CHANNELS):
+        batch = ids[start : start + BATCH_CHANNELS]
+        digests |= await _build_batch(ctx, batch, window, names, reconcile=reconcile)
+    return digests
+
+
+async def _build_batch(
+    ctx: Context,
+    ids: list[str],
+    window: DigestWindow,
+    names: dict[str, str],
+    *,
+    reconcile: bool,
+) -> dict[str, Digest]:
+    """The digests of a batch of channels; `names` (user id -> display name) is read and
+    completed with the batch's authors."""
     posts: list[Post] | None = None
     unread: dict[str, int] = defaultdict(int)  # threads not read back, by channel
     if reconcile:
@@ -270,24 +309,30 @@ async def _build_channel_digests(
     async with ctx.db.read() as session:
         if posts is None:
             posts = await _window_questions(session, ids, window)
-        reads = await _read_inputs(session, ids, posts, window)
+        reads = await _read_inputs(session, ids, posts, window, known=names.keys())
     channel_of = {post.id: post.channel_id for post in posts}
     authors = {
-        row[0]: channel_of[post_id] for post_id, rows in reads.replies.items() for row in rows
+        row[0]: channel_of[post_id]
+        for post_id, rows in reads.replies.items()
+        for row in rows
+        if row[0] not in names
     }
-    names = await _complete_names(ctx, authors, reads.cached_names)
+    names |= await _complete_names(ctx, authors, reads.cached_names)
 
     threads: dict[str, list[QuestionThread]] = {cid: [] for cid in ids}
     thread_posts: dict[str, list[Post]] = {cid: [] for cid in ids}
     for post in posts:
         question = ctx.questions.get(post.question_id or "")
+        # The rows are dropped as they become `DigestReply`s: one copy of a thread at a time.
+        rows = reads.replies.pop(post.id, ())
         if question is None:
             log.warning("post %s asked %s, not in the question set", post.key, post.question_id)
             continue
         replies = [
             DigestReply(user_id, names.get(user_id, user_id), text, ts, edited, posted_at)
-            for user_id, text, ts, edited, posted_at in reads.replies.get(post.id, ())
+            for user_id, text, ts, edited, posted_at in rows
         ]
+        del rows
         threads[post.channel_id].append(
             QuestionThread(
                 question=question,
@@ -309,7 +354,7 @@ async def _build_channel_digests(
         digests[cid] = build_digest(
             channel=ChannelRef(cid, reads.channel_names.get(cid)),
             window=window,
-            threads=threads[cid],
+            threads=threads.pop(cid),
             member_count=members,
             question_set=ctx.questions,
             asked_ids=reads.asked.get(cid, ()),
