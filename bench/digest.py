@@ -18,7 +18,9 @@ per run:
 - charts: draws each digest's PNG participation chart (`participation_chart`), as posting
   or the HTML export does;
 
-and prints both, their total and this process's peak RSS. Not included: seeding, imports,
+and prints both, their total and this process's peak RSS over the runs (each run first drops
+the last run's digests and charts, so it is what one build holds; printed again after the
+themes are timed alone). Not included: seeding, imports,
 rendering Slack blocks, JSON or HTML, and anything over the network. After the first run,
 the batched digests are checked against `build_channel_digest` (one channel at a time) for a
 sample of channels (not timed); `--per-channel` also times that for every channel, for
@@ -214,8 +216,9 @@ async def build_all(
     *,
     per_channel: bool = False,
     themes: bool = True,
-) -> list[tuple[float, float]]:
-    """(data seconds, chart seconds) for each run; see the module's docstring."""
+) -> tuple[list[tuple[float, float]], float]:
+    """(data seconds, chart seconds) for each run, and the peak RSS (MB) over the runs, before
+    the themes are timed alone; see the module's docstring."""
     from bot.domain.chart import participation_chart
     from bot.domain.digest import Digest, DigestWindow
     from bot.domain.questions import load_question_set
@@ -243,10 +246,11 @@ async def build_all(
     timings = []
     data_cpus: list[float] = []  # CPU of this process (all threads): steadier than wall time
     digests: dict[str, Digest] = {}
+    charts: list[bytes] = []
     try:
         for run in range(runs):
-            # The last run's digests go first: the peak is what one build holds, not two.
-            digests = {}
+            # The last run's digests and charts go first: the peak is what one build holds.
+            digests, charts = {}, []
             started, cpu = time.perf_counter(), time.process_time()
             digests = await build_channel_digests(ctx, ids, window, reconcile=False)
             data = time.perf_counter() - started
@@ -269,6 +273,7 @@ async def build_all(
                     if one != digests[cid]:
                         raise SystemExit(f"the batched digest of {cid} differs from its own")
         print(f"  data CPU, median of {runs}: {statistics.median(data_cpus):.3f} s")
+        runs_rss = peak_rss_mb()
         if themes:  # the themes' share of the data figure, timed alone on the same replies
             from bot.domain.themes import ThemeReply, find_themes_batch
 
@@ -296,7 +301,7 @@ async def build_all(
             print(f"  for comparison, build_channel_digest channel by channel: data {wall:.3f} s")
     finally:
         await db.dispose()
-    return timings
+    return timings, runs_rss
 
 
 def main() -> None:
@@ -342,7 +347,7 @@ def main() -> None:
             " data = build_channel_digests for all channels, charts = one PNG per digest;"
             f" themes {'off' if args.no_themes else 'on'}"
         )
-        timings = asyncio.run(
+        timings, rss = asyncio.run(
             build_all(
                 url,
                 args.channels,
@@ -352,7 +357,9 @@ def main() -> None:
                 themes=not args.no_themes,
             )
         )
-        rss = peak_rss_mb()  # before the baseline, which reads every row at once
+        # `rss` is the runs' peak; then the themes timed alone (100,000 `ThemeReply`s at once
+        # at 100,000 replies) and, below, the baseline, which reads every row at once.
+        all_rss = peak_rss_mb()
         bare = None
         if not args.no_baseline:
             bare = asyncio.run(bare_reads(url, args.channels, args.runs))
@@ -363,7 +370,10 @@ def main() -> None:
         f"median of {len(timings)}: data {data:.3f} s, charts {chart:.3f} s, total {total:.3f} s"
         f" ({data / args.channels * 1000:.2f} + {chart / args.channels * 1000:.2f} ms a digest)"
     )
-    print(f"peak RSS {rss:.0f} MB ({base_rss:.0f} MB after imports)")
+    print(
+        f"peak RSS {rss:.0f} MB over the runs ({base_rss:.0f} MB after imports;"
+        f" {all_rss:.0f} MB with the themes timed alone)"
+    )
     if bare is not None:
         via_db, via_sqlite, rows = bare
         print(

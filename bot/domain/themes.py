@@ -54,7 +54,7 @@ PHRASE_BOOST = 1.5
 QUOTE_CHARS = 240
 """A quote longer than this is cut at a word boundary, with an ellipsis."""
 
-CHUNK_REPLIES = 4000
+CHUNK_REPLIES = 2000
 """Replies scored together (whole threads): bounds the memory of a large batch."""
 
 MAX_CHARS = 4000
