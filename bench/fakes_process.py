@@ -202,9 +202,7 @@ async def slack_fake(
                 tokens[team] = fake.issue_token(team)
                 for cid in team_channels:
                     fake.add_channel(cid, cid.lower(), members=members, team_id=team)
-            info.update(
-                tokens=tokens, client_id=fake.client_id, client_secret=fake.client_secret
-            )
+            info.update(tokens=tokens, client_id=fake.client_id, client_secret=fake.client_secret)
         if report:
             info["report"] = await stack.enter_async_context(_poster_report(fake))
         if not catcher:

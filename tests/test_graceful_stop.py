@@ -82,8 +82,8 @@ async def _stop_mid_fanout(
     fake: FakeSlack, slack_context, tmp_path: Path, *, hold_s: float, **extra: str
 ) -> tuple[Path, dict[str, str], str]:
     """A question due in each of FANOUT channels, every post held `hold_s` by Slack; the bot
-    is sent SIGTERM with half of them in flight (in its sweep job). Returns the database, the environment and
-    the first run's log; the run has exited 0."""
+    is sent SIGTERM with half of them in flight (in its sweep job). Returns the database, the
+    environment and the first run's log; the run has exited 0."""
     db = tmp_path / "bot.db"
     for channel in [*_channels(), LATE]:
         fake.add_channel(channel, channel.lower())
