@@ -128,7 +128,10 @@ async def _catcher() -> AsyncIterator[tuple[web.AppRunner, dict[str, float]]]:
 @asynccontextmanager
 async def _poster_report(fake: Any) -> AsyncIterator[str]:
     """GET {url}posts: the top-level messages the fake holds, as {"channel": [ts, ...]}: what
-    a benchmark counts duplicates and lost posts from, and times the last post by."""
+    a benchmark counts duplicates and lost posts from, and times the last post by.
+    GET {url}tokens: the chat.postMessage calls by whose token they came with:
+    {"own": n, "wrong": n, "unknown": n} ("wrong": a token of another workspace than the
+    channel's, which the fake refuses with channel_not_found, as Slack does)."""
 
     async def report(request: web.Request) -> web.Response:
         posts: dict[str, list[str]] = {}
@@ -137,8 +140,20 @@ async def _poster_report(fake: Any) -> AsyncIterator[str]:
                 posts.setdefault(message.channel, []).append(message.ts)
         return web.json_response(posts)
 
+    async def tokens(request: web.Request) -> web.Response:
+        counts = {"own": 0, "wrong": 0, "unknown": 0}
+        for call in fake.calls("chat.postMessage"):
+            grant = fake.tokens.get(_bearer(call.headers, call.body))
+            channel = fake.channels.get(str(call.body.get("channel") or ""))
+            if grant is None or channel is None:
+                counts["unknown"] += 1
+            else:
+                counts["own" if grant.team_id == channel.team_id else "wrong"] += 1
+        return web.json_response(counts)
+
     app = web.Application()
     app.router.add_get("/posts", report)
+    app.router.add_get("/tokens", tokens)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -148,6 +163,13 @@ async def _poster_report(fake: Any) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+def _bearer(headers: Any, body: dict[str, Any]) -> str:
+    header = str(headers.get("Authorization", ""))
+    if header.startswith("Bearer "):
+        return header.removeprefix("Bearer ").strip()
+    return str(body.get("token") or "")
+
+
 @asynccontextmanager
 async def slack_fake(
     latency: float = 0.0,
@@ -155,12 +177,15 @@ async def slack_fake(
     channels: list[str] | None = None,
     catcher: bool = False,
     report: bool = False,
+    workspaces: dict[str, list[str]] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """FakeSlack (tests/fakes/slack_api.py) with `latency` per Web API call, `users` ({id:
     is workspace admin}) and `channels` (every user a member). With `catcher`, also a
     response_url receiver: "catcher" is its base URL (POST {catcher}r/{n}, GET
     {catcher}answers). With `report`, "report" is the base URL of GET {report}posts (see
-    `_poster_report`)."""
+    `_poster_report`). With `workspaces` ({team id: its channel ids}), each is a workspace of
+    its own with a bot token of its own, issued as an install would ("tokens": {team id:
+    token}; "client_id" and "client_secret" are the app's, for OAuth mode)."""
     from tests.fakes.slack_api import FakeSlack
 
     async with FakeSlack(latency=latency) as fake, contextlib.AsyncExitStack() as stack:
@@ -170,6 +195,14 @@ async def slack_fake(
         for cid in channels or []:
             fake.add_channel(cid, cid.lower(), members=members)
         info: dict[str, Any] = {"url": fake.url, "bot_token": fake.bot_token, "port": fake.port}
+        if workspaces is not None:
+            tokens: dict[str, str] = {}
+            for team, team_channels in workspaces.items():
+                fake.add_team(team, f"Council {team}")
+                tokens[team] = fake.issue_token(team)
+                for cid in team_channels:
+                    fake.add_channel(cid, cid.lower(), members=members, team_id=team)
+            info.update(tokens=tokens, client_id=fake.client_id, client_secret=fake.client_secret)
         if report:
             info["report"] = await stack.enter_async_context(_poster_report(fake))
         if not catcher:

@@ -20,9 +20,13 @@ Prints: workspaces, channels, processes, the wall time from the due minute to th
 (a channel with more than one question), lost (a channel with none), how the posts split
 between the processes, each process's peak RSS, and the load average before and after.
 
-Workspaces: the channels of workspace n have workspace_id T{n:06d}; the bench uses one bot
-token for all of them until per-workspace installations land (OAuth distribution, another
-branch), and `seed_workspaces` is the one place to store one installation per workspace then.
+Workspaces: the bot runs in OAuth distribution mode (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET,
+SLACK_STATE_SECRET, LEADERBOT_SECRET_KEY set). Workspace n is team T{n:06d} in the fake Slack,
+with its channels and a bot token of its own; `seed_workspaces` stores one installation per
+workspace through the installation store (`DatabaseInstallationStore`, the token encrypted),
+as the install flow would, beside its channels (their workspace_id set). Every post must go
+out with its own workspace's token: the fake refuses another workspace's token for a channel
+(channel_not_found), and the bench counts each post made with a wrong token as an error.
 """
 
 from __future__ import annotations
@@ -44,15 +48,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import func, insert, select
 
 from bench import fakes_process
 from bench._support import peak_rss_mb
+from bot.platforms.slack.installations import DatabaseInstallationStore
 from bot.store.db import Database
 from bot.store.models import Channel, Post, Schedule
+from bot.store.token_cipher import TokenCipher, new_key
 
 DUE = datetime(2030, 1, 21, 9, 0, tzinfo=UTC)  # a Monday, 09:00 Europe/London (GMT)
 SEED_BATCH = 1000  # rows per insert
+STATE_SECRET = "bench-scale-state-secret-0123456789"  # the install flow's; unused here
 
 
 def workspace_ids(workspaces: int) -> list[str]:
@@ -63,12 +71,29 @@ def channel_ids(workspace: str, per_workspace: int) -> list[str]:
     return [f"C{workspace[1:]}{k:02d}" for k in range(per_workspace)]
 
 
-async def seed_workspaces(db: Database, workspaces: list[str], per_workspace: int) -> list[str]:
-    """Store each workspace's channels (their workspace_id set) with a weekly question due
-    Mondays 09:00; returns the channel ids. One bot token serves them all for now: when
-    installations are stored per workspace, this is where each workspace's installation
-    (team id, its bot token) is written, beside its channels."""
+async def seed_workspaces(
+    db: Database, tokens: dict[str, str], per_workspace: int, secret_key: str
+) -> list[str]:
+    """Install each workspace of `tokens` ({team id: its bot token}) through the installation
+    store (the token encrypted with `secret_key`), and store its channels (their workspace_id
+    set) with a weekly question due Mondays 09:00; returns the channel ids."""
     now = DUE - timedelta(days=1)
+    workspaces = list(tokens)
+    store = DatabaseInstallationStore(db, TokenCipher(secret_key), clock=lambda: now)
+    for team, token in tokens.items():
+        await store.async_save(
+            Installation(
+                app_id="A0FAKE",
+                team_id=team,
+                team_name=f"Council {team}",
+                bot_token=token,
+                bot_id="B0FAKE",
+                bot_user_id="UBOT",
+                bot_scopes="chat:write,channels:read,channels:history",
+                user_id="UINSTALLER",
+                installed_at=now.timestamp(),
+            )
+        )
     channels = [
         {"id": cid, "platform": "slack", "workspace_id": ws, "name": cid.lower(), "created_at": now}
         for ws in workspaces
@@ -111,7 +136,10 @@ async def bot_process(database_url: str, slack: dict[str, str], fire_epoch: floa
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=slack["bot_token"],
+        SLACK_CLIENT_ID=slack["client_id"],
+        SLACK_CLIENT_SECRET=slack["client_secret"],
+        SLACK_STATE_SECRET=STATE_SECRET,
+        LEADERBOT_SECRET_KEY=slack["secret_key"],
         SLACK_API_URL=slack["url"],
     )
     fire = datetime.fromtimestamp(fire_epoch, UTC)
@@ -198,12 +226,17 @@ async def database(postgres: str | None) -> AsyncIterator[str]:
 
 
 async def _start_bot(
-    database_url: str, slack: dict[str, Any], fire_epoch: float
+    database_url: str, slack: dict[str, Any], secret_key: str, fire_epoch: float
 ) -> asyncio.subprocess.Process:
     spec = json.dumps(
         {
             "database_url": database_url,
-            "slack": {"url": slack["url"], "bot_token": slack["bot_token"]},
+            "slack": {
+                "url": slack["url"],
+                "client_id": slack["client_id"],
+                "client_secret": slack["client_secret"],
+                "secret_key": secret_key,
+            },
             "fire_epoch": fire_epoch,
         }
     )
@@ -250,20 +283,23 @@ async def run(
     lead: float,
     wait_s: float,
 ) -> dict[str, Any]:
-    spaces = workspace_ids(workspaces)
-    all_channels = [cid for ws in spaces for cid in channel_ids(ws, per_workspace)]
+    spaces = {ws: channel_ids(ws, per_workspace) for ws in workspace_ids(workspaces)}
+    all_channels = [cid for channels in spaces.values() for cid in channels]
+    secret_key = new_key()
     load_before = os.getloadavg()
     async with database(postgres) as url:
-        db = Database(url)
-        try:
-            await db.upgrade()
-            seeded = await seed_workspaces(db, spaces, per_workspace)
-        finally:
-            await db.dispose()
-        assert seeded == all_channels
-        with fakes_process.slack(latency=latency, channels=all_channels, report=True) as slack:
+        with fakes_process.slack(latency=latency, workspaces=spaces, report=True) as slack:
+            db = Database(url)
+            try:
+                await db.upgrade()
+                seeded = await seed_workspaces(db, slack["tokens"], per_workspace, secret_key)
+            finally:
+                await db.dispose()
+            assert seeded == all_channels
             fire_epoch = time.time() + lead
-            bots = [await _start_bot(url, slack, fire_epoch) for _ in range(n_processes)]
+            bots = [
+                await _start_bot(url, slack, secret_key, fire_epoch) for _ in range(n_processes)
+            ]
             try:
                 ready = [await _line(bot, lead + 60) for bot in bots]
                 late = time.time() - fire_epoch
@@ -288,6 +324,11 @@ async def run(
                 http.get(f"{slack['report']}posts") as response,
             ):
                 posts: dict[str, list[str]] = await response.json()
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"{slack['report']}tokens") as response,
+            ):
+                tokens: dict[str, int] = await response.json()
         owners = await _owners(url)
     per_channel = {cid: len(posts.get(cid, [])) for cid in all_channels}
     stamps = sorted(float(ts) for tss in posts.values() for ts in tss)
@@ -304,6 +345,8 @@ async def run(
         "posts_per_s": len(stamps) / last_s if stamps else 0.0,
         "duplicates": sum(n - 1 for n in per_channel.values() if n > 1),
         "lost": sum(1 for n in per_channel.values() if n == 0),
+        "wrong_token": tokens["wrong"] + tokens["unknown"],
+        "own_token": tokens["own"],
         "statuses": sent,
         "by_process": owners,
         "rss_mb": [f["rss_mb"] for f in figures],
@@ -370,6 +413,7 @@ def main() -> None:
     print(f"posts/s             {f['posts_per_s']:.0f} ({f['posts']} posts)")
     print(f"duplicates          {f['duplicates']}")
     print(f"lost                {f['lost']}")
+    print(f"wrong-token posts   {f['wrong_token']} ({f['own_token']} with their own)")
     print(f"outbox              {f['statuses']}")
     print(f"posts per process   {f['by_process']}")
     print("peak RSS            " + ", ".join(f"{mb:.0f} MB" for mb in f["rss_mb"]))

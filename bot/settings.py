@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     max_concurrent_posts: int = Field(
         50, ge=1, le=1000, validation_alias=_env("LEADERBOT_MAX_CONCURRENT_POSTS")
     )
+    # On a stop (SIGTERM, Ctrl-C): how long a running job (a fan-out) may take to finish before
+    # it is cancelled; below the 10 s a container runtime waits before it kills.
+    shutdown_grace_s: float = Field(
+        8.0, ge=0, le=300, validation_alias=_env("LEADERBOT_SHUTDOWN_GRACE_SECONDS")
+    )
     # Inbound HTTP: how long a client may take to send a request's headers or its body (and
     # how long an idle keep-alive connection is held), and the largest body accepted.
     http_read_timeout_s: float = Field(

@@ -4,6 +4,7 @@ pages, token rotation, and start-up without a key."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from bot.domain.content import Notice
 from bot.platforms.slack.oauth import BOT_SCOPES
@@ -66,6 +67,53 @@ async def test_a_channel_set_up_from_the_cli_is_found_in_its_workspace(
         async with bot.ctx.db.read() as session:
             channel = await session.get(Channel, CB)
         assert channel is not None and channel.workspace_id == TB
+
+
+async def test_a_fan_out_reads_the_channels_workspaces_once_and_finds_one_recorded_later(
+    make_context, database_url
+) -> None:
+    """Thousands of channels due at once: which workspace each is in comes from one read, not
+    one a channel; a channel recorded after that read is still found (a read of its own)."""
+    async with deployment(make_context, database_url) as bot:
+        for team, admin in ((TA, A_ADMIN), (TB, B_ADMIN)):
+            assert (await bot.install(team, admin)).status == 200
+        channels = {f"C{team[-1]}FAN{i:02d}": team for team in (TA, TB) for i in range(10)}
+        for cid, team in [*channels.items(), ("CALATER01", TA)]:
+            bot.fake.add_channel(cid, cid.lower(), team_id=team)
+        async with bot.ctx.db.write() as session:
+            session.add_all(
+                Channel(id=cid, platform="slack", workspace_id=team, name=cid.lower())
+                for cid, team in channels.items()
+            )
+        lookups: list[str] = []
+
+        def seen(conn, cursor, statement: str, *args: object) -> None:
+            sql = " ".join(statement.split()).lower()
+            if sql.startswith("select channels.id, channels.workspace_id from"):
+                lookups.append("all")
+            elif sql.startswith("select channels.workspace_id from"):
+                lookups.append("one")
+
+        event.listen(bot.ctx.db.engine.sync_engine, "before_cursor_execute", seen)
+        slack = bot.ctx.platform_for(CA)
+        await asyncio.gather(
+            *(slack.post(cid, Notice("hello"), key=f"fan-{cid}") for cid in channels)
+        )
+        sent = {
+            c.body["channel"]: c.headers["Authorization"].removeprefix("Bearer ")
+            for c in bot.fake.calls("chat.postMessage")
+        }
+        assert set(sent) == set(channels)
+        assert all(sent[cid] in bot.fake.bot_tokens(team) for cid, team in channels.items())
+        assert lookups == ["all"]
+
+        async with bot.ctx.db.write() as session:
+            session.add(Channel(id="CALATER01", platform="slack", workspace_id=TA, name="later"))
+        await slack.post("CALATER01", Notice("later"), key="later")
+        post = bot.fake.calls("chat.postMessage")[-1]
+        assert post.status == 200
+        assert post.headers["Authorization"].removeprefix("Bearer ") in bot.fake.bot_tokens(TA)
+        assert lookups == ["all", "one"]
 
 
 async def test_tokens_are_unreadable_in_the_database_without_the_key(

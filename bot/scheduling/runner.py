@@ -6,11 +6,16 @@ which knows bank holidays; a cron trigger does not): 200 channels due at 09:00 M
 job, which plans everything due in one pass (one transaction), delivers it, and rebuilds the
 jobs once. The sweep runs every few seconds for retries, catch-up after downtime, and changes
 made by another process (the CLI).
+
+A stop waits for the jobs running then (a fan-out finishes and records what it sent), up to
+LEADERBOT_SHUTDOWN_GRACE_SECONDS; what still runs after that is cancelled with one line in the
+log, and its claimed posts are taken over at the next start (or by another process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -92,25 +97,74 @@ class BotScheduler:
         self._reload_task: asyncio.Task[None] | None = None
         self._backoff: dict[str, Backoff] = {}
         self._reload_again = False
+        # The jobs running now (their tasks), so that a stop can wait for them.
+        self._running: set[asyncio.Task[object]] = set()
+        self._stopping = False
         ctx.schedule_changed = self.request_reload
 
     async def start(self) -> None:
         self.scheduler.start()
         for job in jobs.PERIODIC_JOBS:
             self.scheduler.add_job(
-                self._guarded(job.name, job.run, job.seconds),
+                self._tracked(self._guarded(job.name, job.run, job.seconds)),
                 IntervalTrigger(seconds=job.seconds, timezone=UTC),
                 id=f"periodic:{job.name}",
             )
         await self.rebuild()
         await self._sweep()  # catch up at once on anything due while we were down
         self.scheduler.add_job(
-            self._sweep, IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC), id="sweep"
+            self._tracked(self._sweep),
+            IntervalTrigger(seconds=self.sweep_seconds, timezone=UTC),
+            id="sweep",
         )
 
-    async def shutdown(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+    async def shutdown(self, grace_s: float | None = None) -> None:
+        """Stop: no job starts from now on; the jobs running finish, for up to `grace_s`
+        (LEADERBOT_SHUTDOWN_GRACE_SECONDS), then are cancelled quietly, with one line."""
+        if not self.scheduler.running:
+            return
+        grace_s = self.ctx.settings.shutdown_grace_s if grace_s is None else grace_s
+        self._stopping = True
+        self.scheduler.pause()
+        # A job submitted just before the pause has its task but has not started: one turn of
+        # the loop and it has (and is in `_running`), so it is waited for, not cancelled unseen.
+        await asyncio.sleep(0)
+        running = set(self._running)
+        if self._reload_task is not None and not self._reload_task.done():
+            running.add(self._reload_task)
+        if running:
+            log.info("stopping: waiting up to %.0f s for %d running job(s)", grace_s, len(running))
+            _, pending = await asyncio.wait(running, timeout=grace_s)
+            if pending:
+                log.warning(
+                    "stopping: %d job(s) still running after %.0f s, cancelled; their claimed "
+                    "posts are taken over at the next start",
+                    len(pending),
+                    grace_s,
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=5)
+        self.scheduler.shutdown(wait=False)
+
+    def _tracked(self, fn):  # type: ignore[no-untyped-def]
+        """`fn` as a job whose run a stop waits for; cancelled by the stop, it ends quietly
+        (the stop has said so), not as a failed job with a traceback."""
+
+        @functools.wraps(fn)
+        async def run(*args: object, **kwargs: object) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                await fn(*args, **kwargs)
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+            finally:
+                self._running.discard(task)
+
+        return run
 
     def _backoff_for(self, name: str, base_s: float) -> Backoff:
         return self._backoff.setdefault(name, Backoff(base_s))
@@ -144,6 +198,8 @@ class BotScheduler:
 
     async def _reload(self) -> None:
         while True:
+            if self._stopping:
+                return
             self._reload_again = False
             try:
                 await self.rebuild()
@@ -178,7 +234,7 @@ class BotScheduler:
             job_id = f"due:{due_at.isoformat()}"
             wanted.add(job_id)
             self.scheduler.add_job(
-                self._fire,
+                self._tracked(self._fire),
                 DateTrigger(run_date=due_at, timezone=UTC),
                 id=job_id,
                 args=[due_at],

@@ -441,6 +441,10 @@ class FakeSlack:
             if grant.team_id == team_id:
                 grant.revoked = True
 
+    def issue_token(self, team_id: str) -> str:
+        """A bot token for the workspace, as an install issues (a benchmark's installations)."""
+        return str(self._issue(team_id)["access_token"])
+
     def _issue(self, team_id: str) -> dict[str, Any]:
         token = f"xoxb-{team_id}-{next(self._ids)}-{base64.b32encode(os.urandom(10)).decode()}"
         grant = FakeToken(team_id)

@@ -189,6 +189,7 @@ class SlackPlatform(ChatPlatform):
             raise ValueError("many workspaces need the database (which channel is where)")
         self._links: dict[str, _WorkspaceLink] = {}
         self._channel_teams: dict[str, str] = {}
+        self._channel_teams_loaded: asyncio.Future[None] | None = None
         self._sleep = sleep
         self._read_attempts = read_attempts
         self._page_size = page_size
@@ -277,6 +278,19 @@ class SlackPlatform(ChatPlatform):
         if channel_id in self._channel_teams:
             return self._channel_teams[channel_id]
         assert self.db is not None and self.tokens is not None
+        # A fan-out meets thousands of channels at once: every recorded one in one read (a
+        # channel never changes workspace), not a read per channel.
+        if self._channel_teams_loaded is None:
+            self._channel_teams_loaded = asyncio.ensure_future(self._load_channel_teams())
+        loading = self._channel_teams_loaded
+        try:
+            await asyncio.shield(loading)
+        except Exception:
+            if self._channel_teams_loaded is loading:
+                self._channel_teams_loaded = None  # the next call tries again
+            raise
+        if channel_id in self._channel_teams:
+            return self._channel_teams[channel_id]
         async with self.db.read() as session:
             team = await session.scalar(
                 select(Channel.workspace_id).where(Channel.id == channel_id)
@@ -291,6 +305,16 @@ class SlackPlatform(ChatPlatform):
             await self._record(channel_id, team)
         self._channel_teams[channel_id] = team
         return team
+
+    async def _load_channel_teams(self) -> None:
+        assert self.db is not None
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(Channel.id, Channel.workspace_id).where(
+                    Channel.platform == self.name, Channel.workspace_id.is_not(None)
+                )
+            )
+            self._channel_teams.update({cid: team for cid, team in rows if team})
 
     async def _probe(self, channel_id: str) -> str | None:
         """Which installed workspace has this channel (conversations.info with each token)."""
