@@ -236,3 +236,14 @@ async def test_signed_but_malformed_bodies_are_acked_not_500(http_server, body: 
 async def test_unsigned_garbage_is_refused_before_parsing(http_server) -> None:
     status, _ = await request(http_server, "POST", "/slack/events", "{{{ not json", {})
     assert status == 401
+
+
+def test_no_start_up_warning_about_an_unused_token(
+    fake: FakeSlack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Bolt reads SLACK_BOT_TOKEN from the environment itself and warned at every start that
+    # it was unused beside leaderbot's client: noise an operator could do nothing about.
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    with caplog.at_level("WARNING"):
+        build_bolt_app(settings_for(fake))
+    assert not [r for r in caplog.records if "unused" in r.getMessage()]

@@ -34,6 +34,8 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.logger import get_bolt_logger
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
@@ -58,6 +60,18 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 
 
+class _ClientGivenNotice(logging.Filter):
+    """Drops Bolt's start-up warning that its `token` is unused because a `client` is given.
+
+    AsyncApp reads SLACK_BOT_TOKEN from the environment by itself and warns when a client is
+    passed too, which leaderbot always does (the client carries SLACK_API_URL, timeouts and
+    retries, and the same token): at every start operators saw a warning that asked nothing of
+    them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 def build_bolt_app(
     settings: Settings,
     *,
@@ -69,6 +83,9 @@ def build_bolt_app(
     workspaces), each request is answered with the token of its workspace's installation,
     renewed first when it is about to expire."""
     client = client or build_web_client(settings, retry_rate_limits=True)
+    bolt_log = get_bolt_logger(AsyncApp)
+    if not any(isinstance(f, _ClientGivenNotice) for f in bolt_log.filters):
+        bolt_log.addFilter(_ClientGivenNotice())
     app = AsyncApp(
         name="leaderbot",
         client=client,
