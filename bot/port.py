@@ -21,7 +21,7 @@ Errors are reported as the kinds the outbox needs to decide what to do next.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -150,6 +150,12 @@ class ChatPlatform(ABC):
         """A link that opens the message (a reply in the thread `thread_id`), or None where
         the platform cannot make one. Never a call per message: links come from what the
         platform already knows."""
+        return None
+
+    async def prepare(self, channel_ids: Collection[str]) -> None:
+        """Before a fan-out to these channels (all of them this platform's): read in bulk what
+        each post would otherwise read on its own (Slack: the workspaces' tokens). Nothing by
+        default; a failure here costs only the bulk read, each post then reads its own."""
         return None
 
     @abstractmethod

@@ -8,6 +8,8 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,11 +18,13 @@ from sqlalchemy import event, select, text
 
 from bot.domain.content import Notice
 from bot.platforms.slack.oauth import BOT_SCOPES
+from bot.platforms.slack.platform import SlackPlatform
+from bot.services import outbox
 from bot.services.channels import ensure_channel
 from bot.store.models import Channel
 from bot.store.models_slack import SlackInstallation
 from bot.store.token_cipher import SecretKeyError, TokenCipher, new_key
-from tests.oauth_harness import A_ADMIN, B_ADMIN, CA, CB, TA, TB, deployment
+from tests.oauth_harness import A_ADMIN, B_ADMIN, CA, CB, TA, TB, add_workspace, deployment
 
 ROOT = Path(__file__).resolve().parent.parent
 START_AGAIN = "Start the install again"
@@ -114,6 +118,105 @@ async def test_a_fan_out_reads_the_channels_workspaces_once_and_finds_one_record
         assert post.status == 200
         assert post.headers["Authorization"].removeprefix("Bearer ") in bot.fake.bot_tokens(TA)
         assert lookups == ["all", "one"]
+
+
+def installation_reads(bot) -> Counter:
+    """SELECTs of installations from now on: "bulk" (IN ...) or "one" (a workspace's own)."""
+    reads: Counter = Counter()
+
+    def seen(conn, cursor, statement: str, *args: object) -> None:
+        sql = " ".join(statement.split()).lower()
+        if sql.startswith("select") and "from slack_installations" in sql:
+            reads["bulk" if "slack_installations.team_id in (" in sql else "one"] += 1
+
+    event.listen(bot.ctx.db.engine.sync_engine, "before_cursor_execute", seen)
+    return reads
+
+
+def notices(bot, channels: list[str], prefix: str) -> list[dict]:
+    due = bot.ctx.clock() - timedelta(seconds=1)
+    return [
+        {
+            "key": f"{prefix}:{cid}",
+            "kind": "notice",
+            "channel_id": cid,
+            "due_at": due,
+            "payload": {"text": f"hello {cid}"},
+        }
+        for cid in channels
+    ]
+
+
+async def test_a_fan_out_across_workspaces_reads_their_installations_in_one_query(
+    make_context, database_url
+) -> None:
+    """A delivery batch reads the installation of every workspace it posts to in one query
+    (not one a workspace); each post still goes out with its own workspace's token, and a
+    workspace not installed still gets its clear failure."""
+    async with deployment(make_context, database_url) as bot:
+        admins = {TA: A_ADMIN, TB: B_ADMIN}
+        channels = {CA: TA, CB: TB}
+        for n in range(6):
+            team, admin, channel = f"TCOUNCIL{n}", f"UADMIN{n}", f"CX{n}000001"
+            add_workspace(bot.fake, team, f"Council {n}", admin, f"UMEMBER{n}", channel)
+            admins[team], channels[channel] = admin, team
+        for team, admin in admins.items():
+            assert (await bot.install(team, admin)).status == 200
+        add_workspace(bot.fake, "TNOTTHERE", "Council X", "UADMINX", "UMEMBERX", "CXNOTTHR1")
+        channels["CXNOTTHR1"] = "TNOTTHERE"  # recorded, never installed
+        async with bot.ctx.db.write() as session:
+            for cid, team in channels.items():
+                await session.merge(
+                    Channel(id=cid, platform="slack", workspace_id=team, name=cid.lower())
+                )
+        slack = bot.ctx.platform_for(CA)
+        assert isinstance(slack, SlackPlatform) and slack.tokens is not None
+        for team in admins:
+            slack.tokens.forget(team)  # as in a fresh process
+        keys = await outbox.enqueue_many(bot.ctx, notices(bot, list(channels), "fan"))
+        reads = installation_reads(bot)
+
+        report = await outbox.deliver_due(bot.ctx, only_keys=keys)
+
+        assert sorted(report.sent) == sorted(k for k in keys if k != "fan:CXNOTTHR1")
+        assert report.failed == ["fan:CXNOTTHR1"]
+        posts = [c for c in bot.fake.calls("chat.postMessage") if c.status == 200]
+        used = {
+            c.body["channel"]: c.headers["Authorization"].removeprefix("Bearer ") for c in posts
+        }
+        assert set(used) == set(channels) - {"CXNOTTHR1"}
+        assert all(used[cid] in bot.fake.bot_tokens(channels[cid]) for cid in used)
+        # One read for the eight installed workspaces; the one not installed is asked for on
+        # its own (to say so), as before.
+        assert reads == Counter({"bulk": 1, "one": 1}), reads
+
+        # The next batch finds every token cached: no read at all.
+        again = await outbox.enqueue_many(bot.ctx, notices(bot, [CA, CB], "again"))
+        reads.clear()
+        assert sorted((await outbox.deliver_due(bot.ctx, only_keys=again)).sent) == sorted(again)
+        assert reads == Counter(), reads
+
+
+async def test_a_fan_out_still_renews_a_token_due_for_renewal(make_context, database_url) -> None:
+    """The bulk read caches only tokens far from expiry: one due for renewal is renewed
+    (under the workspace's lock) before the batch posts with it."""
+    async with deployment(make_context, database_url, token_lifetime_s=60) as bot:
+        assert (await bot.install(TA, A_ADMIN)).status == 200
+        [first] = bot.fake.bot_tokens(TA)
+        bot.fake.expire(first)
+        async with bot.ctx.db.write() as session:
+            await session.merge(Channel(id=CA, platform="slack", workspace_id=TA, name="ca"))
+        slack = bot.ctx.platform_for(CA)
+        assert isinstance(slack, SlackPlatform) and slack.tokens is not None
+        slack.tokens.forget(TA)
+        keys = await outbox.enqueue_many(bot.ctx, notices(bot, [CA], "renew"))
+
+        report = await outbox.deliver_due(bot.ctx, only_keys=keys)
+
+        assert report.sent == keys
+        post = bot.fake.calls("chat.postMessage")[-1]
+        used = post.headers["Authorization"].removeprefix("Bearer ")
+        assert post.status == 200 and used != first and used in bot.fake.bot_tokens(TA)
 
 
 async def test_tokens_are_unreadable_in_the_database_without_the_key(

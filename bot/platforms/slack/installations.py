@@ -36,6 +36,8 @@ from bot.store.token_cipher import TokenCipher
 
 log = logging.getLogger(__name__)
 
+READ_CHUNK = 500  # workspaces per IN (...) read: well under SQLite's bound-parameter limit
+
 STATE_LIFETIME = timedelta(minutes=10)
 _STATE = re.compile(r"([A-Za-z0-9_-]{16,64})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
 
@@ -171,8 +173,22 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         is_enterprise_install: bool | None = False,
     ) -> Bot | None:
         row = await self._row(team_id)
-        if row is None:
-            return None
+        return None if row is None else self._bot(row)
+
+    async def find_bots(self, team_ids: list[str]) -> list[Bot]:
+        """The bot installations of these workspaces (those installed), in one query per
+        READ_CHUNK workspaces rather than one each: a fan-out meets hundreds at once."""
+        bots: list[Bot] = []
+        async with self.db.read() as session:
+            for i in range(0, len(team_ids), READ_CHUNK):
+                chunk = team_ids[i : i + READ_CHUNK]
+                rows = await session.scalars(
+                    select(SlackInstallation).where(SlackInstallation.team_id.in_(chunk))
+                )
+                bots.extend(self._bot(row) for row in rows)
+        return bots
+
+    def _bot(self, row: SlackInstallation) -> Bot:
         return Bot(
             app_id=row.app_id,
             enterprise_id=row.enterprise_id,

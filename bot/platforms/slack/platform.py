@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -278,17 +278,7 @@ class SlackPlatform(ChatPlatform):
         if channel_id in self._channel_teams:
             return self._channel_teams[channel_id]
         assert self.db is not None and self.tokens is not None
-        # A fan-out meets thousands of channels at once: every recorded one in one read (a
-        # channel never changes workspace), not a read per channel.
-        if self._channel_teams_loaded is None:
-            self._channel_teams_loaded = asyncio.ensure_future(self._load_channel_teams())
-        loading = self._channel_teams_loaded
-        try:
-            await asyncio.shield(loading)
-        except Exception:
-            if self._channel_teams_loaded is loading:
-                self._channel_teams_loaded = None  # the next call tries again
-            raise
+        await self._channel_teams_read()
         if channel_id in self._channel_teams:
             return self._channel_teams[channel_id]
         async with self.db.read() as session:
@@ -305,6 +295,29 @@ class SlackPlatform(ChatPlatform):
             await self._record(channel_id, team)
         self._channel_teams[channel_id] = team
         return team
+
+    async def _channel_teams_read(self) -> None:
+        """A fan-out meets thousands of channels at once: every recorded one in one read (a
+        channel never changes workspace), not a read per channel; concurrent callers share it."""
+        if self._channel_teams_loaded is None:
+            self._channel_teams_loaded = asyncio.ensure_future(self._load_channel_teams())
+        loading = self._channel_teams_loaded
+        try:
+            await asyncio.shield(loading)
+        except Exception:
+            if self._channel_teams_loaded is loading:
+                self._channel_teams_loaded = None  # the next call tries again
+            raise
+
+    async def prepare(self, channel_ids: Collection[str]) -> None:
+        """The tokens of every workspace these channels are recorded in, in one read (not a
+        read per workspace as each post's token is first asked for). A channel not recorded
+        is left to `workspace_of` (no call to Slack here)."""
+        if self.tokens is None:
+            return  # one shared token
+        await self._channel_teams_read()
+        teams = {self._channel_teams[c] for c in channel_ids if c in self._channel_teams}
+        await self.tokens.preload(teams)
 
     async def _load_channel_teams(self) -> None:
         assert self.db is not None

@@ -4,8 +4,9 @@ With token rotation on, Slack's bot tokens expire (12 hours) and are renewed wit
 installation's refresh token (oauth.v2.access, grant_type=refresh_token). A token that expires
 within ROTATE_BEFORE is renewed before use, here for what leaderbot sends and by Bolt
 (the same margin) for what it answers; the renewed tokens are saved (encrypted) for every
-process. A token read from the database is trusted for CACHE_TTL_S, so a fan-out costs one read
-per workspace, and an uninstall stops the sending within that time.
+process. A token read from the database is trusted for CACHE_TTL_S, so an uninstall stops the
+sending within that time; a fan-out reads every workspace it is about to post to in one query
+first (`preload`), not one query a workspace.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextvars
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -81,6 +83,19 @@ class WorkspaceTokens:
     def forget(self, team_id: str) -> None:
         """Drop a workspace's cached token (it was uninstalled, or Slack refused it)."""
         self._cache.pop(team_id, None)
+
+    async def preload(self, team_ids: Iterable[str]) -> None:
+        """Read the installations of these workspaces in one query and cache each token that
+        needs no renewal. A workspace not installed, or whose token is due for renewal, is
+        left to `token` (which says so, or renews it under the workspace's lock)."""
+        wanted = sorted({team for team in team_ids if not self._fresh(self._cache.get(team))})
+        if not wanted:
+            return
+        loaded_at = time.monotonic()
+        for bot in await self.store.find_bots(wanted):
+            cached = _Cached(bot.bot_token, bot.bot_token_expires_at, loaded_at)
+            if bot.team_id is not None and bot.bot_token and self._fresh(cached):
+                self._cache[bot.team_id] = cached
 
     async def installed(self) -> list[str]:
         return await self.store.installed_teams()
