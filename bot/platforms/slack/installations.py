@@ -56,6 +56,11 @@ def _scopes(value: Any) -> str:
     return value if isinstance(value, str) else ",".join(value)
 
 
+def _refuse_org_wide(saved: Installation | Bot) -> None:
+    if saved.is_enterprise_install or not saved.team_id:
+        raise BoltError("org-wide installs are not supported: install in each workspace")
+
+
 class DatabaseInstallationStore(AsyncInstallationStore):
     def __init__(self, db: Database, cipher: TokenCipher, *, clock: Clock = system_clock) -> None:
         self.db = db
@@ -69,64 +74,35 @@ class DatabaseInstallationStore(AsyncInstallationStore):
     # ------------------------------------------------------------------ writes
 
     async def async_save(self, installation: Installation) -> None:
-        if installation.is_enterprise_install or not installation.team_id:
-            raise BoltError("org-wide installs are not supported: install in each workspace")
+        _refuse_org_wide(installation)
         if not installation.bot_token:
             raise BoltError("the installation has no bot token")
-        await self._upsert(
-            installation.team_id,
-            team_name=installation.team_name,
-            enterprise_id=installation.enterprise_id,
-            app_id=installation.app_id,
-            bot_id=installation.bot_id,
-            bot_user_id=installation.bot_user_id,
-            bot_scopes=_scopes(installation.bot_scopes),
-            bot_token=installation.bot_token,
-            bot_refresh_token=installation.bot_refresh_token,
-            bot_token_expires_at=installation.bot_token_expires_at,
-            installer_user_id=installation.user_id,
-        )
+        await self._upsert(installation.to_bot(), installer_user_id=installation.user_id)
         log.info("Slack workspace %s installed", installation.team_id)
 
     async def async_save_bot(self, bot: Bot) -> None:
         """A bot's tokens after a rotation (or a bot-only save)."""
-        if bot.is_enterprise_install or not bot.team_id:
-            raise BoltError("org-wide installs are not supported: install in each workspace")
-        await self._upsert(
-            bot.team_id,
-            team_name=bot.team_name,
-            enterprise_id=bot.enterprise_id,
-            app_id=bot.app_id,
-            bot_id=bot.bot_id,
-            bot_user_id=bot.bot_user_id,
-            bot_scopes=_scopes(bot.bot_scopes),
-            bot_token=bot.bot_token,
-            bot_refresh_token=bot.bot_refresh_token,
-            bot_token_expires_at=bot.bot_token_expires_at,
-        )
+        _refuse_org_wide(bot)
+        await self._upsert(bot)
 
-    async def _upsert(
-        self,
-        team_id: str,
-        *,
-        bot_token: str,
-        bot_refresh_token: str | None,
-        bot_token_expires_at: int | None,
-        installer_user_id: str | None = None,
-        **fields: Any,
-    ) -> None:
+    async def _upsert(self, bot: Bot, *, installer_user_id: str | None = None) -> None:
+        assert bot.team_id is not None  # _refuse_org_wide has checked
         now = self.clock()
         async with self.db.write() as session:
-            row = await session.get(SlackInstallation, team_id)
+            row = await session.get(SlackInstallation, bot.team_id)
             if row is None:
-                row = SlackInstallation(team_id=team_id, installed_at=now)
+                row = SlackInstallation(team_id=bot.team_id, installed_at=now)
                 session.add(row)
-            for name, value in fields.items():
-                setattr(row, name, value)
+            row.team_name = bot.team_name
+            row.enterprise_id = bot.enterprise_id
+            row.app_id = bot.app_id
+            row.bot_id = bot.bot_id
+            row.bot_user_id = bot.bot_user_id
+            row.bot_scopes = _scopes(bot.bot_scopes)
             row.is_enterprise_install = False
-            row.bot_token_enc = self.cipher.encrypt(bot_token) or ""
-            row.bot_refresh_token_enc = self.cipher.encrypt(bot_refresh_token)
-            row.bot_token_expires_at = _datetime(bot_token_expires_at)
+            row.bot_token_enc = self.cipher.encrypt(bot.bot_token) or ""
+            row.bot_refresh_token_enc = self.cipher.encrypt(bot.bot_refresh_token)
+            row.bot_token_expires_at = _datetime(bot.bot_token_expires_at)
             if installer_user_id is not None:
                 row.installer_user_id = installer_user_id
             row.updated_at = now

@@ -97,21 +97,23 @@ _UNREACHABLE = (
 )
 
 
-def page(status: int, title: str, message_html: str) -> web.Response:
-    """A small HTML page (`message_html` is already escaped)."""
-    body = (
+def _html(title: str, message_html: str) -> str:
+    return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         f"<title>{html.escape(title)}</title></head><body>"
         f"<h1>{html.escape(title)}</h1><p>{message_html}</p></body></html>"
     )
-    return web.Response(status=status, text=body, content_type="text/html")
+
+
+def page(status: int, title: str, message_html: str) -> web.Response:
+    """A small HTML page (`message_html` is already escaped)."""
+    return web.Response(status=status, text=_html(title, message_html), content_type="text/html")
 
 
 def _bolt_page(status: int, title: str, message_html: str) -> BoltResponse:
-    response = page(status, title, message_html)
     return BoltResponse(
         status=status,
-        body=response.text or "",
+        body=_html(title, message_html),
         headers={"Content-Type": "text/html; charset=utf-8"},
     )
 
