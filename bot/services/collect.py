@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Integer, String, cast, delete, insert, literal, null, select, union_all
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +29,7 @@ from bot import metrics
 from bot.domain.content import ThreadMessage
 from bot.port import PlatformError, ReplyDeleted, ReplyEdited, ReplyPosted, ReplyRestored
 from bot.services.context import Context
+from bot.store.db import conflict_insert
 from bot.store.models import ErasedUser, Post, ProcessedEvent, Reply, ReplyTombstone
 
 log = logging.getLogger(__name__)
@@ -95,16 +95,10 @@ async def add_tombstones(
     if not rows:
         return
     for start in range(0, len(rows), IN_CHUNK):
-        statement = _insert(session, ReplyTombstone.__table__).values(
+        statement = conflict_insert(session, ReplyTombstone.__table__).values(
             rows[start : start + IN_CHUNK]
         )
         await session.execute(statement.on_conflict_do_nothing())
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    """An INSERT that can say ON CONFLICT DO NOTHING, in the session's dialect."""
-    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
 
 ReplyChange = ReplyPosted | ReplyEdited | ReplyRestored | ReplyDeleted
@@ -419,7 +413,7 @@ async def reconcile_thread(ctx: Context, post: Post) -> ReconcileResult:
                 # A live event may be storing the same reply right now (on PostgreSQL it is
                 # not yet visible to us): skip on conflict rather than fail the digest.
                 inserted = await session.execute(
-                    _insert(session, Reply.__table__)
+                    conflict_insert(session, Reply.__table__)
                     .values(
                         post_id=post.id,
                         channel_id=post.channel_id,

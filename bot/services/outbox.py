@@ -55,7 +55,6 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, and_, bindparam, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bot import metrics
@@ -72,7 +71,7 @@ from bot.port import (
 )
 from bot.services import channels, quiet
 from bot.services.context import Context
-from bot.store.db import Database
+from bot.store.db import Database, conflict_insert
 from bot.store.models import Post, ProcessRow
 
 log = logging.getLogger(__name__)
@@ -209,11 +208,12 @@ async def enqueue_many(ctx: Context, rows: list[dict[str, Any]]) -> list[str]:
         return []
     now = ctx.clock()
     values = [_ROW_DEFAULTS | row | {"attempts": 0, "created_at": now} for row in rows]
-    dialect_insert = sqlite.insert if ctx.db.sqlite else postgresql.insert
-    statement = (
-        dialect_insert(Post).on_conflict_do_nothing(index_elements=["key"]).returning(Post.key)
-    )
     async with ctx.db.write() as session:
+        statement = (
+            conflict_insert(session, Post)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(Post.key)
+        )
         result = await session.execute(statement, values)
         return [key for (key,) in result.all()]
 

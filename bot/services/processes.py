@@ -22,10 +22,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.services import outbox
 from bot.services.context import Context
+from bot.store.db import conflict_insert
 from bot.store.models import Post, ProcessRow
 
 log = logging.getLogger(__name__)
@@ -38,14 +38,15 @@ RECOVERY_POLL_S = 1.0  # how often `leaderbot run` looks for claims held by a de
 async def beat(ctx: Context, *, owner: str = outbox.OWNER, stopped: bool = False) -> None:
     """Insert or refresh this process's row (or mark it stopped)."""
     now = ctx.clock()
-    insert = sqlite.insert if ctx.db.sqlite else postgresql.insert
     values: dict[str, datetime | None] = {
         "heartbeat_at": now,
         "stopped_at": now if stopped else None,
     }
-    statement = insert(ProcessRow).values(owner=owner, started_at=now, **values)
-    statement = statement.on_conflict_do_update(index_elements=["owner"], set_=values)
     async with ctx.db.write() as session:
+        statement = conflict_insert(session, ProcessRow).values(
+            owner=owner, started_at=now, **values
+        )
+        statement = statement.on_conflict_do_update(index_elements=["owner"], set_=values)
         await session.execute(statement)
 
 

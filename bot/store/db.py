@@ -174,6 +174,15 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def conflict_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT that can say ON CONFLICT DO NOTHING / DO UPDATE, in the session's dialect
+    (SQLite or PostgreSQL): the one place that picks it."""
+    from sqlalchemy.dialects import postgresql, sqlite  # not at import: CLI start-up
+
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         """Raises DatabaseUrlError (a DatabaseUnavailable) if the URL cannot be used."""

@@ -21,9 +21,9 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.store.db import conflict_insert
 from bot.store.models import ProcessedEvent
 
 if TYPE_CHECKING:
@@ -100,9 +100,8 @@ class ReplayGuard:
     async def _record(self, key: str) -> bool:
         assert self.db is not None
         async with self.db.write() as session:
-            dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
             result = await session.execute(
-                dialect.insert(ProcessedEvent)
+                conflict_insert(session, ProcessedEvent)
                 .values(event_id=key)
                 .on_conflict_do_nothing(index_elements=["event_id"])
             )
