@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import ClassVar
+from typing import ClassVar, TypeVar, dataclass_transform
 
 from bot.domain.language import N_, Language, LanguageError, parse_language
 from bot.domain.messages import Msg, Text
@@ -73,161 +73,146 @@ class CommandBase:
     changes: ClassVar[bool] = False
 
 
-@dataclass(frozen=True, slots=True)
+_C = TypeVar("_C", bound=type[CommandBase])
+
+
+@dataclass_transform(frozen_default=True)
+def _command(action: str, *, changes: bool = False) -> Callable[[_C], _C]:
+    """A command class: a frozen, slotted dataclass with its audit `action` and `changes` set."""
+
+    def make(cls: _C) -> _C:
+        cls.action = action
+        cls.changes = changes
+        return dataclass(frozen=True, slots=True)(cls)
+
+    return make
+
+
+@_command("help")
 class Help(CommandBase):
     topic: str | None = None  # a subcommand name, for help on just that
-    action: ClassVar[str] = "help"
 
 
-@dataclass(frozen=True, slots=True)
+@_command("status")
 class Status(CommandBase):
-    action: ClassVar[str] = "status"
+    pass
 
 
-@dataclass(frozen=True, slots=True)
+@_command("questions")
 class ListQuestions(CommandBase):
-    action: ClassVar[str] = "questions"
+    pass
 
 
-@dataclass(frozen=True, slots=True)
+@_command("ask", changes=True)  # posts publicly in the channel
 class Ask(CommandBase):
     question_id: str | None = None  # None: the next in the channel's rotation
-    action: ClassVar[str] = "ask"
-    changes: ClassVar[bool] = True  # posts publicly in the channel
 
 
-@dataclass(frozen=True, slots=True)
+@_command("schedule.set", changes=True)
 class SetSchedule(CommandBase):
     weekday: int  # Monday = 0
     time: str  # "HH:MM"
     timezone: str | None = None  # None: keep the current zone, or the default
-    action: ClassVar[str] = "schedule.set"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("schedule.off", changes=True)
 class ScheduleOff(CommandBase):
-    action: ClassVar[str] = "schedule.off"
-    changes: ClassVar[bool] = True
+    pass
 
 
-@dataclass(frozen=True, slots=True)
+@_command("schedule.pause", changes=True)
 class Pause(CommandBase):
     until: date | None = None  # posting resumes on this date; None: until `resume`
-    action: ClassVar[str] = "schedule.pause"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("schedule.resume", changes=True)
 class Resume(CommandBase):
-    action: ClassVar[str] = "schedule.resume"
-    changes: ClassVar[bool] = True
+    pass
 
 
-@dataclass(frozen=True, slots=True)
+@_command("digest.set", changes=True)
 class SetDigest(CommandBase):
     weekday: int
     time: str
     timezone: str | None = None
     deliver_to: ChannelRef | None = None  # None: the channel the questions go to
-    action: ClassVar[str] = "digest.set"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("digest.now", changes=True)  # posts publicly in the channel
 class DigestNow(CommandBase):
-    action: ClassVar[str] = "digest.now"
-    changes: ClassVar[bool] = True  # posts publicly in the channel
+    pass
 
 
-@dataclass(frozen=True, slots=True)
+@_command("digest.off", changes=True)
 class DigestOff(CommandBase):
-    action: ClassVar[str] = "digest.off"
-    changes: ClassVar[bool] = True
+    pass
 
 
-@dataclass(frozen=True, slots=True)
+@_command("feeds")
 class ListFeeds(CommandBase):
-    action: ClassVar[str] = "feeds"
+    pass
 
 
-@dataclass(frozen=True, slots=True)
+@_command("feeds.add", changes=True)
 class AddFeed(CommandBase):
     url: str
     keywords: tuple[str, ...] = ()
-    action: ClassVar[str] = "feeds.add"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("feeds.remove", changes=True)
 class RemoveFeed(CommandBase):
     feed_id: int
-    action: ClassVar[str] = "feeds.remove"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("alerts", changes=True)
 class SetAlerts(CommandBase):
     enabled: bool
-    action: ClassVar[str] = "alerts"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("language", changes=True)
 class SetLanguage(CommandBase):
     """What the bot writes in the channel: Welsh, English, or both (Welsh first)."""
 
     language: Language
-    action: ClassVar[str] = "language"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("admins")
 class ListAdmins(CommandBase):
-    action: ClassVar[str] = "admins"
+    pass
 
 
-@dataclass(frozen=True, slots=True)
+@_command("admins.add", changes=True)
 class AddAdmin(CommandBase):
     user: UserId
-    action: ClassVar[str] = "admins.add"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("admins.remove", changes=True)
 class RemoveAdmin(CommandBase):
     user: UserId
-    action: ClassVar[str] = "admins.remove"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("quiet")
 class ListQuiet(CommandBase):
-    action: ClassVar[str] = "quiet"
+    pass
 
 
-@dataclass(frozen=True, slots=True)
+@_command("quiet.add", changes=True)
 class AddQuiet(CommandBase):
     first_day: date
     last_day: date  # included
     every_channel: bool = False  # `all`: every channel, not just this one
     holds: tuple[str, ...] = ALL_HOLDS
     reason: str = ""  # empty: the service's default
-    action: ClassVar[str] = "quiet.add"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("quiet.remove", changes=True)
 class RemoveQuiet(CommandBase):
     period_id: int
-    action: ClassVar[str] = "quiet.remove"
-    changes: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@_command("quiet.release", changes=True)  # posts the held digests publicly
 class ReleaseQuiet(CommandBase):
-    action: ClassVar[str] = "quiet.release"
-    changes: ClassVar[bool] = True  # posts the held digests publicly
+    pass
 
 
 Command = (

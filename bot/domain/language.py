@@ -189,9 +189,7 @@ class Translator:
 
     def each(self, build: Callable[[Translator], str], sep: str = BOTH_SEPARATOR) -> str:
         """`build` in this language; for `both`, in Welsh then English, joined by `sep`."""
-        if self.language != "both":
-            return build(self)
-        return sep.join(build(translator(lang)) for lang in ("cy", "en"))
+        return sep.join(build(t) for t in self.languages())
 
     def languages(self) -> tuple[Translator, ...]:
         """The one-language translators to write with, in order (Welsh first for `both`)."""
