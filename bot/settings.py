@@ -26,6 +26,17 @@ def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
+def _all_or_nothing(purpose: str, given: dict[str, object]) -> list[str]:
+    """The names in `given` left unset; an error when some, but not all, are."""
+    missing = [name for name, value in given.items() if not value]
+    if missing and len(missing) < len(given):
+        *first, last = given
+        raise ValueError(
+            f"{purpose} needs {', '.join(first)} and {last} together; missing: {', '.join(missing)}"
+        )
+    return missing
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -187,17 +198,14 @@ class Settings(BaseSettings):
         cls, value: SecretStr | None, info: ValidationInfo
     ) -> SecretStr | None:
         # Declared after the id and the secret, so both are in info.data by now.
-        given = {
-            "SLACK_CLIENT_ID": info.data.get("slack_client_id"),
-            "SLACK_CLIENT_SECRET": info.data.get("slack_client_secret"),
-            "SLACK_STATE_SECRET": value,
-        }
-        missing = [name for name, v in given.items() if not v]
-        if missing and len(missing) < len(given):
-            raise ValueError(
-                "installing in many workspaces needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and "
-                f"SLACK_STATE_SECRET together; missing: {', '.join(missing)}"
-            )
+        missing = _all_or_nothing(
+            "installing in many workspaces",
+            {
+                "SLACK_CLIENT_ID": info.data.get("slack_client_id"),
+                "SLACK_CLIENT_SECRET": info.data.get("slack_client_secret"),
+                "SLACK_STATE_SECRET": value,
+            },
+        )
         if not missing and info.data.get("slack_bot_token") is not None:
             raise ValueError(
                 "set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET "
@@ -211,17 +219,14 @@ class Settings(BaseSettings):
     @classmethod
     def _teams_all_or_nothing(cls, value: str | None, info: ValidationInfo) -> str | None:
         # Declared after the id and the password, so both are in info.data by now.
-        given = {
-            "TEAMS_APP_ID": info.data.get("teams_app_id"),
-            "TEAMS_APP_PASSWORD": info.data.get("teams_app_password"),
-            "TEAMS_TENANT_ID": value,
-        }
-        missing = [name for name, v in given.items() if not v]
-        if missing and len(missing) < len(given):
-            raise ValueError(
-                "Teams needs TEAMS_APP_ID, TEAMS_APP_PASSWORD and TEAMS_TENANT_ID together; "
-                f"missing: {', '.join(missing)}"
-            )
+        _all_or_nothing(
+            "Teams",
+            {
+                "TEAMS_APP_ID": info.data.get("teams_app_id"),
+                "TEAMS_APP_PASSWORD": info.data.get("teams_app_password"),
+                "TEAMS_TENANT_ID": value,
+            },
+        )
         return value
 
     @cached_property

@@ -72,13 +72,16 @@ class Backoff:
         self.until = 0.0
 
 
-def log_failure(what: str, exc: Exception, backoff: Backoff) -> None:
-    """One line for an outage (and a growing pause); the traceback for anything else."""
-    if is_outage(exc):
-        wait = backoff.failed()
-        log.warning("%s failed: %s: %s; next try in %.0f s", what, type(exc).__name__, exc, wait)
-    else:
-        log.exception("%s failed; it runs again next time", what)
+def log_failure(what: str, exc: Exception, backoff: Backoff | None = None) -> None:
+    """One line for an outage, the traceback for anything else. With a backoff (a repeating
+    job), an outage also pauses the runs, growing; without one (a due-time job), the sweep
+    retries."""
+    if not is_outage(exc):
+        then = "it runs again next time" if backoff is not None else "the sweep retries"
+        log.exception("%s failed; %s", what, then)
+        return
+    then = "the sweep retries" if backoff is None else f"next try in {backoff.failed():.0f} s"
+    log.warning("%s failed: %s: %s; %s", what, type(exc).__name__, exc, then)
 
 
 class BotScheduler:
@@ -258,15 +261,7 @@ class BotScheduler:
         try:
             await jobs.tick(self.ctx)
         except Exception as exc:
-            if is_outage(exc):
-                log.warning(
-                    "scheduled run for %s failed: %s: %s; the sweep retries",
-                    due_at.isoformat(),
-                    type(exc).__name__,
-                    exc,
-                )
-            else:
-                log.exception("scheduled run for %s failed; the sweep retries", due_at.isoformat())
+            log_failure(f"scheduled run for {due_at.isoformat()}", exc)
         await self.rebuild()
 
     async def _sweep(self) -> None:

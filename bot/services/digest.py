@@ -484,8 +484,8 @@ def _may_retry(ctx: Context, row: Post) -> bool:
     if row.key.startswith(NOW_KEY_PREFIX) or row.attempts >= INCOMPLETE_RETRIES:
         return False
     wait = timedelta(seconds=incomplete_retry_s(ctx))
-    deadline = row.due_at + timedelta(hours=ctx.settings.grace_hours)
-    return ctx.clock() + 2 * wait < deadline
+    last = outbox.deadline(ctx, row)  # a digest is timely: it has one
+    return last is not None and ctx.clock() + 2 * wait < last
 
 
 async def plan_digests(ctx: Context) -> list[str]:
