@@ -276,6 +276,26 @@ async def test_the_ack_waits_until_the_reply_is_stored(bot: Bot) -> None:
     assert await bot.replies() == {reply.ts: ("U1", "Stored before the ack", False)}
 
 
+async def test_a_reply_that_cannot_be_stored_is_not_acked_and_its_retry_is_stored(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    q = await ask(bot)
+    reply = bot.fake.add_message("C1", "Kept for the retry", user="U1", thread_ts=q)
+    # The replies table is missing (a broken database): the write fails, so no 200 may go
+    # back (a 200 would tell Slack the reply is safe); Slack retries with the same event id.
+    lock = sqlite3.connect(bot.db_path, isolation_level=None, timeout=10)
+    lock.execute("ALTER TABLE replies RENAME TO replies_away")
+    try:
+        with caplog.at_level(logging.ERROR):
+            assert await bot.send(message_event(reply), event_id="EvBroken") == 503
+    finally:
+        lock.execute("ALTER TABLE replies_away RENAME TO replies")
+        lock.close()
+    assert "not acked" in caplog.text and "Traceback" not in caplog.text
+    assert await bot.send(message_event(reply), event_id="EvBroken", retry=1) == 200
+    assert await bot.replies() == {reply.ts: ("U1", "Kept for the retry", False)}
+
+
 async def test_an_edit_that_overtakes_its_message_keeps_the_edit(bot: Bot) -> None:
     q = await ask(bot)
     reply = bot.fake.add_message("C1", "v1", user="U1", thread_ts=q)

@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.services.collect import ReplyChange, apply_changes, record
 from bot.services.context import Context
@@ -32,7 +32,8 @@ from bot.services.context import Context
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-LINGER_S = 0.003  # a batch waits this long for company (requests arriving together)
+LINGER_S = 0.003  # a batch waits at most this long for company (requests arriving together)
+LINGER_STEP_S = 0.001  # ... and stops waiting after a step in which nothing arrived
 MAX_QUEUE = 50_000  # about 50 MB of queued events at most; past it, listeners wait
 
 Barrier = Callable[[], Awaitable[Any]]
@@ -130,16 +131,34 @@ class ReplyWriter:
                 await self._task
             self._task = None
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            if self.linger_s > 0 and self._queue.qsize() < self.batch_size:
-                # Requests arrive together: a few ms of waiting makes one commit of many.
-                await asyncio.sleep(self.linger_s)
+    async def _gather(self) -> list[_Item]:
+        """The next batch: what is queued, and what arrives while more keeps arriving. Requests
+        arrive together, so waiting makes one commit of many; but once a step brings nothing
+        (every sender is waiting for its ack), waiting longer only delays the commit."""
+        batch = [await self._queue.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.linger_s
+        while len(batch) < self.batch_size:
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            if len(batch) >= self.batch_size or loop.time() >= deadline:
+                break
+            before = self._queue.qsize()
+            await asyncio.sleep(LINGER_STEP_S)
+            if self._queue.qsize() == before:
+                break
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._gather()
             try:
                 await self._write(batch)
+            except (SQLAlchemyError, OSError) as exc:
+                # The database's failure, not a bug: one line (each sender is told, and its
+                # platform retries).
+                log.error("could not write %d collected events: %r", len(batch), exc)
+                _settle([done for _, done in batch], exc)
             except Exception as exc:
                 log.exception("could not write %d collected events", len(batch))
                 _settle([done for _, done in batch], exc)

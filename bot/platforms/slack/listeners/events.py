@@ -133,23 +133,43 @@ def _describe(body: Any) -> str:
     return f"event_id={body.get('event_id')!r} type={kind!r} subtype={subtype!r}"
 
 
+def is_message_callback(payload: dict[str, Any]) -> bool:
+    """Whether an Events API envelope carries a `message` event (a reply, edit or deletion)."""
+    event = payload.get("event")
+    return (
+        payload.get("type") == "event_callback"
+        and isinstance(event, dict)
+        and event.get("type") == "message"
+    )
+
+
+async def store_message(inbound: Inbound, body: dict[str, Any]) -> None:
+    """Store what a `message` event means for the replies; returns once it is durably written
+    (then the event may be acked). A malformed event is logged and dropped; raises only if
+    storing failed (then it must not be acked: Slack retries, and the event id dedupes)."""
+    try:
+        change = parse_message_event(body)
+    except Malformed as exc:
+        log.warning("malformed message event ignored (%s): %s", exc, _describe(body))
+        return
+    except Exception:
+        log.exception("unreadable message event ignored: %s", _describe(body))
+        return
+    if change is not None:
+        await inbound.reply(change)
+
+
 def register(
     app: AsyncApp, inbound: Inbound, *, forget: Callable[[str], None] | None = None
 ) -> None:
-    """`forget(team)`: drop what this process holds of an uninstalled workspace (its token)."""
+    """`forget(team)`: drop what this process holds of an uninstalled workspace (its token).
+
+    Over HTTP, message events skip Bolt (SlackServer's fast path calls `store_message`); this
+    listener serves Socket Mode, where Bolt hands every event over."""
 
     async def store_before_ack(body: dict[str, Any], next: Any) -> None:
         # Listener middleware runs before Bolt acks: the ack follows the durable write.
-        try:
-            change = parse_message_event(body)
-        except Malformed as exc:
-            log.warning("malformed message event ignored (%s): %s", exc, _describe(body))
-            change = None
-        except Exception:
-            log.exception("unreadable message event ignored: %s", _describe(body))
-            change = None
-        if change is not None:
-            await inbound.reply(change)  # raises if not stored: no ack, Slack retries
+        await store_message(inbound, body)  # raises if not stored: no ack, Slack retries
         await next()
 
     @app.event("message", middleware=[store_before_ack])
