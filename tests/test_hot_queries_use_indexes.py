@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, text
 
 from bot.services.ask import ask_and_deliver
 from bot.services.collect import reconcile_thread
@@ -113,3 +114,17 @@ async def test_ingest_reconcile_and_claim_never_scan_a_hot_table(
     assert {"replies", "posts", "reply_tombstones", "processed_events"} <= tables_of(statements)
     scans = await full_scans(ctx, statements)
     assert not scans, "full scans of a hot table:\n" + "\n".join(scans)
+
+
+async def test_postgres_plans_each_execution_so_a_reused_look_up_keeps_its_index(
+    database_url: str, make_context: Any
+) -> None:
+    """The driver prepares every statement, and after five runs PostgreSQL may switch a
+    prepared statement to a generic plan: for the batch look-up (`= ANY($1)`) that is a scan of
+    the whole replies table. The bot's connections plan each execution instead."""
+    ctx = await make_context(database_url)
+    if ctx.db.sqlite:
+        pytest.skip("PostgreSQL's plan cache")
+    async with ctx.db.read() as session:
+        mode = (await session.execute(text("SHOW plan_cache_mode"))).scalar_one()
+    assert mode == "force_custom_plan"

@@ -22,8 +22,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    ARRAY,
     Integer,
     String,
+    any_,
     bindparam,
     cast,
     delete,
@@ -143,35 +145,45 @@ _NO_TEXT = cast(null(), String(128))
 _NO_ID = cast(null(), Integer)
 
 
-def _look_up_statement() -> Any:
-    """Every look-up a batch needs, as one statement built once: its IN lists are expanding
-    parameters, so a batch costs no statement construction or cache-key work, only binding
-    (that was about half of a batch's CPU). An empty list matches nothing."""
-    channels = bindparam("channels", expanding=True)
-    messages = bindparam("messages", expanding=True)
+def _look_up_statement(*, arrays: bool) -> Any:
+    """Every look-up a batch needs, as one statement built once: a batch costs no statement
+    construction or cache-key work, only binding (that was about half of a batch's CPU).
+
+    The lists are PostgreSQL arrays (`= ANY(:ids)`) with `arrays`: the SQL is then the same
+    for every batch, so the server prepares and plans it once per connection; IN lists of
+    varying length made each batch a new statement to prepare, and pushed the inserts out of
+    the driver's statement cache. SQLite has no arrays: expanding IN lists there. An empty
+    list matches nothing."""
+
+    def among(column: Any, name: str) -> Any:
+        if arrays:
+            return column == any_(bindparam(name, type_=ARRAY(String)))
+        return column.in_(bindparam(name, expanding=True))
+
     return union_all(
         select(literal("r"), Reply.channel_id, Reply.message_id, _NO_ID).where(
-            Reply.channel_id.in_(channels), Reply.message_id.in_(messages)
+            among(Reply.channel_id, "channels"), among(Reply.message_id, "messages")
         ),
         select(literal("t"), ReplyTombstone.channel_id, ReplyTombstone.message_id, _NO_ID).where(
-            ReplyTombstone.channel_id.in_(channels), ReplyTombstone.message_id.in_(messages)
+            among(ReplyTombstone.channel_id, "channels"),
+            among(ReplyTombstone.message_id, "messages"),
         ),
         select(literal("e"), ProcessedEvent.event_id, _NO_TEXT, _NO_ID).where(
-            ProcessedEvent.event_id.in_(bindparam("events", expanding=True))
+            among(ProcessedEvent.event_id, "events")
         ),
         select(literal("p"), Post.channel_id, Post.message_id, Post.id).where(
-            Post.channel_id.in_(bindparam("thread_channels", expanding=True)),
-            Post.message_id.in_(bindparam("thread_messages", expanding=True)),
+            among(Post.channel_id, "thread_channels"),
+            among(Post.message_id, "thread_messages"),
             Post.kind == "question",
             Post.status == "sent",
         ),
         select(literal("u"), ErasedUser.user_id, _NO_TEXT, _NO_ID).where(
-            ErasedUser.user_id.in_(bindparam("users", expanding=True))
+            among(ErasedUser.user_id, "users")
         ),
     )
 
 
-_LOOK_UP = _look_up_statement()
+_LOOK_UP = {arrays: _look_up_statement(arrays=arrays) for arrays in (False, True)}
 
 
 async def _look_up(session: AsyncSession, changes: Sequence[ReplyChange]) -> _Known:
@@ -194,7 +206,8 @@ async def _look_up(session: AsyncSession, changes: Sequence[ReplyChange]) -> _Kn
             "thread_messages": thread_messages,
             "users": sorted({c.user_id for c in replies}),
         }
-        for kind, a, b, post_id in (await session.execute(_LOOK_UP, parameters)).all():
+        statement = _LOOK_UP[session.bind.dialect.name == "postgresql"]
+        for kind, a, b, post_id in (await session.execute(statement, parameters)).all():
             if kind == "e":
                 known.seen.add(a)
             elif kind == "u":
