@@ -19,6 +19,36 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # KB on Linux
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every core since boot, from /proc/stat (Linux)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class MachineCpu:
+    """How busy the whole machine's cores were between `start()` and `busy()` (0-1): a figure
+    of 0.95 says the run was bound by CPU (this machine's, shared by the bot, the fakes, the
+    database and the load), not by the code's waiting. None where /proc/stat is missing."""
+
+    def __init__(self) -> None:
+        self._start: tuple[int, int] | None = None
+
+    def start(self) -> MachineCpu:
+        try:
+            self._start = _cpu_ticks()
+        except OSError:
+            self._start = None
+        return self
+
+    def busy(self) -> float | None:
+        if self._start is None:
+            return None
+        busy, total = _cpu_ticks()
+        spent = total - self._start[1]
+        return (busy - self._start[0]) / spent if spent else None
+
+
 @asynccontextmanager
 async def temp_context(
     *, platform: ChatPlatform | None = None, **settings: Any

@@ -35,7 +35,7 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, update
 
-from bench._support import peak_rss_mb, temp_context
+from bench._support import MachineCpu, peak_rss_mb, temp_context
 from bench.teams_fake import LatentTeams, record_teams, spread_channels, teams_settings
 from bot.domain.content import Notice
 from bot.platforms.slack.blocks import render
@@ -231,7 +231,16 @@ async def pg_run(url: str, processes: int, channels: int, latency: float, concur
                 )
                 for _ in range(processes)
             ]
+            meter = MachineCpu()
+
+            async def start_meter() -> None:
+                await asyncio.sleep(max(0.0, start_at - time.time()))
+                meter.start()
+
+            starting = asyncio.create_task(start_meter())
             outputs = [await worker.communicate() for worker in workers]
+            await starting
+            machine_busy = meter.busy()
         results = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
         per_channel = Counter(m.channel for m in fake.messages() if not m.is_reply)
         return {
@@ -241,11 +250,16 @@ async def pg_run(url: str, processes: int, channels: int, latency: float, concur
             "by_process": [r["sent"] for r in results],
             "duplicates": sum(n - 1 for n in per_channel.values() if n > 1),
             "lost": sum(1 for cid in ids if per_channel[cid] == 0),
+            "machine_busy": machine_busy,
         }
     finally:
         admin = await asyncpg.connect(plain)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.0%}"
 
 
 def postgres_main(args: argparse.Namespace) -> None:
@@ -263,7 +277,7 @@ def postgres_main(args: argparse.Namespace) -> None:
             f"{processes} process(es)  wall {figures['wall_s']:6.2f} s   "
             f"CPU {figures['cpu_ms_per_post']:5.2f} ms/post (workers)   sent {figures['sent']} "
             f"{figures['by_process']}   duplicates {figures['duplicates']}   "
-            f"lost {figures['lost']}"
+            f"lost {figures['lost']}   machine CPU busy {_percent(figures['machine_busy'])}"
         )
     if 1 in walls:
         for processes, wall in walls.items():

@@ -271,7 +271,7 @@ async def _run_bot(
     preloaded: int,
 ) -> dict[str, Any]:
     # Imported here, not at the top: the load-generating child process needs none of it.
-    from bench._support import peak_rss_mb, temp_context
+    from bench._support import MachineCpu, peak_rss_mb, temp_context
     from bot.runtime import serving
     from bot.services.ask import ask_and_deliver
     from bot.services.inbound import Inbound
@@ -297,7 +297,9 @@ async def _run_bot(
         cpu_before = time.process_time()
         async with serving(ctx, inbound, host="127.0.0.1", port=0) as server:
             url = f"http://127.0.0.1:{server.port}/slack/events"
+            meter = MachineCpu().start()  # from the client's start-up on: a slight undercount
             load = await run_client(url, threads, events, concurrency)
+            machine_busy = meter.busy()
             acked_at = time.perf_counter()
             stored = await wait_for_replies(ctx, events + preloaded) - preloaded
             drain_s = time.perf_counter() - acked_at
@@ -309,6 +311,7 @@ async def _run_bot(
         "stored": stored,
         "lost": events - stored,
         "cpu_ms_per_event": cpu_s * 1000 / events,
+        "machine_busy": machine_busy,
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -389,6 +392,10 @@ async def run_bare(events: int, concurrency: int, thread_count: int) -> dict[str
     return figures_of(load, events)
 
 
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.0%}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
@@ -434,7 +441,8 @@ def main() -> None:
         f"all stored {figures['drain_s']:.2f} s after the last ack "
         f"({figures['stored_per_s']:.0f} events/s end to end); "
         f"stored {figures['stored']}, lost {figures['lost']}; "
-        f"CPU {figures['cpu_ms_per_event']:.2f} ms an event in the bot's process; "
+        f"CPU {figures['cpu_ms_per_event']:.2f} ms an event in the bot's process; machine CPU "
+        f"busy {_percent(figures['machine_busy'])} during the load; "
         f"peak RSS {figures['peak_rss_mb']:.0f} MB"
     )
     if not args.no_baseline:
