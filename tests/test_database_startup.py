@@ -278,3 +278,34 @@ async def test_missing_postgres_database_is_one_line() -> None:
     )
     if real.password:
         assert real.password not in message
+
+
+async def test_a_pooled_postgres_connection_lost_while_idle_is_replaced_before_use(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server restart (here: the connection's backend terminated) while a connection sits in
+    the pool costs no failed statement: an idle connection is pinged before use, and
+    replaced when the ping fails. A busy one is not pinged (three round trips a checkout)."""
+    import asyncpg
+
+    import bot.store.db as db_module
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's connection pool")
+    db = Database(database_url)
+    try:
+        await db.upgrade()
+        async with db.read() as session:
+            pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        plain = normalise_url(database_url).replace("postgresql+asyncpg://", "postgresql://")
+        admin = await asyncpg.connect(plain)
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)  # it has been idle "long"
+        async with db.read() as session:
+            again = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert again != pid
+    finally:
+        await db.dispose()
