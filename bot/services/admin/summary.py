@@ -42,7 +42,8 @@ def feeds_of(feeds: list[FeedView], channel_id: str) -> list[FeedView]:
 
 
 async def channel_feeds(ctx: Context, channel_id: str) -> list[FeedView]:
-    return feeds_of(await feed_admin.list_feeds(ctx), channel_id)
+    async with ctx.db.read() as session:
+        return await feed_admin.feeds_alerting(session, channel_id)
 
 
 async def summarise(
@@ -52,18 +53,21 @@ async def summarise(
     to no channel in particular made from `workspace_id` or by the operator (the CLI, for
     every workspace)."""
     summary = ChannelSummary(channel_id)
-    for view in await schedule_service.list_schedules(ctx, channel_id=channel_id, history=0):
-        s = view.schedule
-        due = when(view.next.due_at, s.timezone) if view.next else None
-        due_at = view.next.due_at if view.next else None
-        if s.kind == "question":
-            summary.question, summary.question_state, summary.question_next = s, view.state, due
-            summary.question_due = due_at
-        elif s.kind == "digest":
-            summary.digest, summary.digest_state, summary.digest_next = s, view.state, due
-            summary.digest_due = due_at
-    summary.feeds = await channel_feeds(ctx, channel_id)
+    now = ctx.clock()
+    # Everything in one read: a status is the commonest command.
     async with ctx.db.read() as session:
+        schedules = await session.scalars(select(Schedule).where(Schedule.channel_id == channel_id))
+        for s in schedules.all():
+            view = schedule_service.ScheduleView(s, schedule_service.upcoming(s, now), [])
+            due_at = view.next.due_at if view.next else None
+            due = when(due_at, s.timezone) if due_at else None
+            if s.kind == "question":
+                summary.question, summary.question_state = s, view.state
+                summary.question_next, summary.question_due = due, due_at
+            elif s.kind == "digest":
+                summary.digest, summary.digest_state = s, view.state
+                summary.digest_next, summary.digest_due = due, due_at
+        summary.feeds = await feed_admin.feeds_alerting(session, channel_id)
         channel = await session.get(Channel, channel_id)
         if channel is not None:
             summary.name, summary.alerts = channel.name, channel.alerts_enabled
