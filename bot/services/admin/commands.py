@@ -98,18 +98,25 @@ _HANDLERS: dict[type, Handler] = {
 }
 
 
-async def run(ctx: Context, text: str, inv: Invocation) -> Outcome:
+async def run(
+    ctx: Context,
+    text: str,
+    inv: Invocation,
+    *,
+    typed_in: Awaitable[channels.ChannelFacts] | None = None,
+) -> Outcome:
     """Read what followed `/leadership` (with the platform's reader, `inv.read`) and execute it.
-    The reply is in the language of the channel it was typed in."""
+    The reply is in the language of the channel it was typed in. `typed_in`: the caller's
+    read of that channel (`channels.facts_of`), already under way."""
     # The language and the workspace of the channel it was typed in, in one read.
-    typed_in = await channels.facts_of(ctx, inv.channel_id)
+    facts = await (typed_in or channels.facts_of(ctx, inv.channel_id))
     if inv.language is None:
-        inv = replace(inv, language=typed_in.language)
+        inv = replace(inv, language=facts.language)
     try:
         command = parse(ctx, text, inv)
     except ParseError as exc:
         return refused(inv.style.escape(exc.text(inv.t)))
-    return await _execute(ctx, command, inv, typed_in)
+    return await _execute(ctx, command, inv, facts)
 
 
 WENT_WRONG = N_(
