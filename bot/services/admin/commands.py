@@ -109,7 +109,9 @@ async def run(
     The reply is in the language of the channel it was typed in. `typed_in`: the caller's
     read of that channel (`channels.facts_of`), already under way."""
     # The language and the workspace of the channel it was typed in, in one read.
-    facts = await (typed_in or channels.facts_of(ctx, inv.channel_id))
+    if typed_in is None:
+        typed_in = channels.facts_of(ctx, inv.channel_id)
+    facts = await typed_in
     if inv.language is None:
         inv = replace(inv, language=facts.language)
     try:
