@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_POOL_SIZE = 10  # SQLAlchemy's default is 5 (and 10 more opened for a session each)
 # asyncpg waits 60 s for a connection by default; an unreachable host should fail sooner.
 POSTGRES_CONNECT_TIMEOUT_S = 10.0
 # pg_advisory_xact_lock key taken around migrations: any constant unique to this application.
@@ -200,6 +201,11 @@ class Database:
                 "pool_pre_ping": True,
                 "connect_args": {"timeout": POSTGRES_CONNECT_TIMEOUT_S},
             }
+        if self.sqlite:
+            # Connections kept open (each with aiosqlite's thread): past the pool, one is
+            # opened (a thread, four PRAGMAs) and closed again per session, and a burst of
+            # slash commands after a stall opened dozens that way, slowing the burst further.
+            kwargs["pool_size"] = SQLITE_POOL_SIZE
         try:
             self.engine = create_async_engine(self.url, **kwargs)
         except (ArgumentError, ValueError, TypeError) as exc:
