@@ -56,8 +56,17 @@ async def summarise(
     now = ctx.clock()
     # Everything in one read: a status is the commonest command.
     async with ctx.db.read() as session:
-        schedules = await session.scalars(select(Schedule).where(Schedule.channel_id == channel_id))
-        for s in schedules.all():
+        # The channel's row with its schedules (a schedule's channel is always recorded).
+        rows = await session.execute(
+            select(Channel, Schedule)
+            .outerjoin(Schedule, Schedule.channel_id == Channel.id)
+            .where(Channel.id == channel_id)
+        )
+        pairs = rows.all()
+        channel: Channel | None = pairs[0][0] if pairs else None
+        for _, s in pairs:
+            if s is None:
+                continue  # recorded, with no schedule
             view = schedule_service.ScheduleView(s, schedule_service.upcoming(s, now), [])
             due_at = view.next.due_at if view.next else None
             due = when(due_at, s.timezone) if due_at else None
@@ -68,7 +77,6 @@ async def summarise(
                 summary.digest, summary.digest_state = s, view.state
                 summary.digest_next, summary.digest_due = due, due_at
         summary.feeds = await feed_admin.feeds_alerting(session, channel_id)
-        channel = await session.get(Channel, channel_id)
         if channel is not None:
             summary.name, summary.alerts = channel.name, channel.alerts_enabled
         asked = select(Post).where(Post.channel_id == channel_id, Post.kind == "question")
