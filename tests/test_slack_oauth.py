@@ -391,3 +391,20 @@ def test_secret_key_prints_a_key_the_bot_accepts(tmp_path: Path) -> None:
     key = out.stdout.strip()
     cipher = TokenCipher(key)  # raises if it is not a key
     assert cipher.decrypt(cipher.encrypt("xoxb-1")) == "xoxb-1"
+
+
+async def test_each_workspace_joins_its_channel_once(make_context, database_url) -> None:
+    """The channels the bot is known to be in are remembered per workspace: a second
+    `ensure_channel` in either makes no call, and each join went out with its own token."""
+    async with deployment(make_context, database_url) as bot:
+        for team, admin in ((TA, A_ADMIN), (TB, B_ADMIN)):
+            assert (await bot.install(team, admin)).status == 200
+        slack = bot.ctx.platform_for(CA)
+        for channel in (CA, CB, CA, CB):
+            await slack.ensure_channel(channel)
+        joins = {
+            c.body["channel"]: c.headers["Authorization"].removeprefix("Bearer ")
+            for c in bot.fake.calls("conversations.join")
+        }
+        assert len(bot.fake.calls("conversations.join")) == 2
+        assert joins[CA] in bot.fake.bot_tokens(TA) and joins[CB] in bot.fake.bot_tokens(TB)

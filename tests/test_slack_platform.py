@@ -14,6 +14,7 @@ from bot.domain.content import FeedAlert, FileUpload, Notice, Nudge, QuestionPos
 from bot.domain.questions import Question
 from bot.platforms.slack import blocks
 from bot.platforms.slack.client import build_web_client
+from bot.platforms.slack.membership import Memberships
 from bot.platforms.slack.platform import SlackPlatform
 from bot.port import (
     ChatPlatform,
@@ -532,3 +533,22 @@ def test_nudge_and_unknown_content() -> None:
         blocks.render(42)
     with pytest.raises(ValueError):
         blocks.render({"text": "x", "blocks": [{"type": "divider"}] * 51})
+
+
+def test_a_channel_known_in_one_workspace_is_not_known_in_another() -> None:
+    # A channel shared between two workspaces has one id in both; each workspace's bot joins.
+    now = [0.0]
+    memberships = Memberships(ttl_s=60, clock=lambda: now[0])
+    memberships.remember("T1", "C1")
+    assert memberships.known("T1", "C1")
+    assert not memberships.known("T2", "C1") and not memberships.known(None, "C1")
+    now[0] = 60.0
+    assert not memberships.known("T1", "C1")  # expired
+
+
+def test_memberships_are_bounded_forgetting_the_least_recently_proven() -> None:
+    memberships = Memberships(capacity=2)
+    for channel in ("C1", "C2", "C1", "C3"):
+        memberships.remember(None, channel)
+    assert memberships.known(None, "C1") and memberships.known(None, "C3")
+    assert not memberships.known(None, "C2")

@@ -12,7 +12,9 @@ import yaml
 from sqlalchemy import func, select
 
 from bot.platforms.slack.listeners import commands
-from bot.services.context import Context
+from bot.platforms.slack.membership import MEMBERSHIP_TTL_S
+from bot.platforms.slack.platform import SlackPlatform
+from bot.services.context import Context, Platforms
 from bot.store.models import AuditEntry, Schedule
 from tests.fakes import eventually
 from tests.fakes.slack_api import HttpError, Latency
@@ -201,6 +203,41 @@ async def test_the_bot_joins_a_public_channel_it_is_asked_to_post_in(slack: Slac
     assert [c.body["channel"] for c in slack.fake.calls("conversations.join")] == ["C2"]
     assert await question_schedule(slack.ctx, "C2") is not None
     assert await question_schedule(slack.ctx, "C1") is None
+
+
+def joins(slack: Slack) -> list[str]:
+    return [c.body["channel"] for c in slack.fake.calls("conversations.join")]
+
+
+async def test_a_second_schedule_in_a_channel_does_not_join_it_again(slack: Slack) -> None:
+    assert (await slack.say("schedule wed 14:00 in <#C2|leaders>")).startswith("Done")
+    assert (await slack.say("schedule thu 10:00 in <#C2|leaders>")).startswith("Done")
+    assert (await slack.say("pause until 2099-01-01 in <#C2|leaders>")).startswith("Paused")
+    assert (await slack.say("resume in <#C2|leaders>")).startswith("Resumed")
+    assert joins(slack) == ["C2"]  # the first join is remembered
+
+
+async def test_after_the_bot_is_removed_the_next_schedule_joins_again(slack: Slack) -> None:
+    await slack.say("schedule wed 14:00 in <#C2|leaders>")
+    slack.fake.channels["C2"].is_member = False  # someone removed the bot from #leaders
+    failed = await slack.say("ask Q1 in <#C2|leaders>")  # the memo skips the join: not_in_channel
+    assert "Q1 was not posted" in failed and "/invite @leaderbot" in failed
+    assert (await slack.say("schedule thu 10:00 in <#C2|leaders>")).startswith("Done")
+    assert joins(slack) == ["C2", "C2"]  # the failed post made it forget the channel
+    assert (await slack.say("ask Q1 in <#C2|leaders>")).startswith("Posted Q1 in <#C2>")
+
+
+async def test_a_channel_is_joined_again_once_the_memo_expires(slack: Slack) -> None:
+    now = [1000.0]
+    platform = SlackPlatform.from_settings(slack.ctx.settings, clock=lambda: now[0])
+    slack.ctx.platforms = Platforms([platform])
+    await slack.say("schedule wed 14:00 in <#C2|leaders>")
+    now[0] += MEMBERSHIP_TTL_S - 1
+    await slack.say("schedule thu 10:00 in <#C2|leaders>")
+    assert joins(slack) == ["C2"]
+    now[0] += 2  # past MEMBERSHIP_TTL_S since the join
+    await slack.say("schedule fri 11:00 in <#C2|leaders>")
+    assert joins(slack) == ["C2", "C2"]
 
 
 async def test_a_private_channel_needs_an_invitation_first(slack: Slack) -> None:

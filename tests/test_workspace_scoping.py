@@ -130,6 +130,25 @@ async def test_each_workspace_sees_only_its_own_schedules_replies_and_audit(
         assert only_b and all(B_ADMIN in line and CA not in line for line in only_b)
 
 
+async def test_a_command_typed_in_a_channel_recorded_in_another_workspace_is_refused(
+    make_context, database_url
+) -> None:
+    """A channel shared between workspaces belongs to the one that set it up: typed in from
+    the other, reading and changing are refused alike."""
+    async with deployment(make_context, database_url) as bot:
+        for team, admin in ((TA, A_ADMIN), (TB, B_ADMIN)):
+            assert (await bot.install(team, admin)).status == 200
+        assert "Done" in await bot.say("schedule tue 09:00", team=TB, user=B_ADMIN, channel=CB)
+        for command in ("status", "schedule mon 10:00", "pause"):
+            answer = await bot.say(command, team=TA, user=A_ADMIN, channel=CB)
+            assert ELSEWHERE in answer, (command, answer)
+        async with bot.ctx.db.read() as session:
+            schedule_b = await session.scalar(
+                select(Schedule).where(Schedule.channel_id == CB, Schedule.kind == "question")
+            )
+        assert schedule_b is not None and schedule_b.weekday == 1 and schedule_b.enabled
+
+
 async def test_uninstalling_one_workspace_leaves_the_other_intact(
     make_context, database_url
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +42,22 @@ async def ensure_channel(
     return channel
 
 
+async def remember(
+    session: AsyncSession,
+    ctx: Context,
+    channel_id: str,
+    *,
+    name: str | None = None,
+    workspace_id: str | None = None,
+) -> Channel:
+    """Record the channel with its name and workspace (uninstall purges by workspace); a
+    workspace already recorded stays."""
+    channel = await ensure_channel(session, ctx, channel_id, name=name, workspace_id=workspace_id)
+    if channel.workspace_id is None and workspace_id:
+        channel.workspace_id = workspace_id
+    return channel
+
+
 async def record_workspace_channels(ctx: Context, event: Installed) -> None:
     """The channels a platform reported when the app was installed in a workspace."""
     async with ctx.db.write() as session:
@@ -69,6 +86,28 @@ async def languages(ctx: Context, channel_ids: Iterable[str]) -> dict[str, Langu
 
 async def language_of(ctx: Context, channel_id: str) -> Language:
     return (await languages(ctx, [channel_id])).get(channel_id, DEFAULT_LANGUAGE)
+
+
+@dataclass(frozen=True)
+class ChannelFacts:
+    """What a command needs to know of the channel it was typed in before anything else."""
+
+    language: Language = DEFAULT_LANGUAGE
+    workspace_id: str | None = None  # the workspace it is recorded in, if any
+
+
+async def facts_of(ctx: Context, channel_id: str) -> ChannelFacts:
+    """The channel's language and recorded workspace, in one query (English and none for a
+    channel not recorded)."""
+    async with ctx.db.read() as session:
+        row = (
+            await session.execute(
+                select(Channel.language, Channel.workspace_id).where(Channel.id == channel_id)
+            )
+        ).first()
+    if row is None:
+        return ChannelFacts()
+    return ChannelFacts(coerce_language(row.language), row.workspace_id)
 
 
 async def set_language(

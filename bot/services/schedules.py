@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
 
 from bot.domain.schedule import DAY_NAMES, Occurrence, WeeklyRule, next_occurrence
 from bot.services import audit
-from bot.services.channels import ensure_channel
+from bot.services.channels import remember
 from bot.services.context import Context
 from bot.services.planning import rule_of
 from bot.store.models import Post, Schedule
@@ -84,7 +84,11 @@ async def set_schedule(
     target_channel_id: str | None = None,
     nudge_after_days: int | Literal["keep"] | None = "keep",
     actor: str = "cli",
+    channel_name: str | None = None,
+    workspace_id: str | None = None,
 ) -> Schedule:
+    """Set the channel's weekly schedule of `kind` (a question also gets the default digest
+    if it has none), recording the channel (with its name and workspace, when given)."""
     rule = WeeklyRule(  # validates day, time, zone and nation before anything is written
         weekday=weekday,
         time=time,
@@ -94,7 +98,7 @@ async def set_schedule(
     )
     now = ctx.clock()
     async with ctx.db.write() as session:
-        await ensure_channel(session, ctx, channel_id)
+        await remember(session, ctx, channel_id, name=channel_name, workspace_id=workspace_id)
         schedule = await _get(session, channel_id, kind)
         before = snapshot(schedule)
         if schedule is None:
@@ -182,6 +186,11 @@ async def resume(
     return await _update(ctx, channel_id, kind, "resume", actor, enabled=True, paused_until=None)
 
 
+def upcoming(schedule: Schedule, now: datetime) -> Occurrence | None:
+    """The schedule's next occurrence after `now`; None if it is off."""
+    return next_occurrence(rule_of(schedule), now) if schedule.enabled else None
+
+
 @dataclass(frozen=True)
 class ScheduleView:
     schedule: Schedule
@@ -209,13 +218,16 @@ async def list_schedules(
         views: list[ScheduleView] = []
         for schedule in (await session.scalars(query)).all():
             posts = (
-                await session.scalars(
-                    select(Post)
-                    .where(Post.schedule_id == schedule.id)
-                    .order_by(Post.due_at.desc())
-                    .limit(history)
-                )
-            ).all()
-            upcoming = next_occurrence(rule_of(schedule), now) if schedule.enabled else None
-            views.append(ScheduleView(schedule, upcoming, list(posts)))
+                (
+                    await session.scalars(
+                        select(Post)
+                        .where(Post.schedule_id == schedule.id)
+                        .order_by(Post.due_at.desc())
+                        .limit(history)
+                    )
+                ).all()
+                if history > 0
+                else []
+            )
+            views.append(ScheduleView(schedule, upcoming(schedule, now), list(posts)))
     return views

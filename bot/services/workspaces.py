@@ -23,8 +23,12 @@ async def is_foreign(ctx: Context, channel_id: str, workspace_id: str | None) ->
     console or the CLI, which see every workspace)."""
     if workspace_id is None:
         return False
-    recorded = await channel_workspace(ctx, channel_id)
-    return recorded is not None and recorded != workspace_id
+    return foreign(await channel_workspace(ctx, channel_id), workspace_id)
+
+
+def foreign(recorded: str | None, workspace_id: str | None) -> bool:
+    """`is_foreign` for a channel whose recorded workspace is already read."""
+    return workspace_id is not None and recorded is not None and recorded != workspace_id
 
 
 async def several_workspaces(ctx: Context) -> bool:

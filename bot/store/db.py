@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_POOL_SIZE = 10  # SQLAlchemy's default is 5 (and 10 more opened for a session each)
 # asyncpg waits 60 s for a connection by default; an unreachable host should fail sooner.
 POSTGRES_CONNECT_TIMEOUT_S = 10.0
 # A pooled PostgreSQL connection idle this long is pinged before use (a server restart or a
@@ -230,6 +231,11 @@ class Database:
                     "server_settings": {"plan_cache_mode": "force_custom_plan"},
                 },
             }
+        if self.sqlite:
+            # Connections kept open (each with aiosqlite's thread): past the pool, one is
+            # opened (a thread, four PRAGMAs) and closed again per session, and a burst of
+            # slash commands after a stall opened dozens that way, slowing the burst further.
+            kwargs["pool_size"] = SQLITE_POOL_SIZE
         try:
             self.engine = create_async_engine(self.url, **kwargs)
         except (ArgumentError, ValueError, TypeError) as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from bot.platforms.slack.blocks import SlackMessage, escape_mrkdwn, render
 from bot.platforms.slack.client import DEFAULT_TIMEOUT_S, INVITE_HINT, build_web_client, call
 from bot.platforms.slack.digest_blocks import digest_messages
 from bot.platforms.slack.installations import DatabaseInstallationStore
+from bot.platforms.slack.membership import Memberships, gone
 from bot.platforms.slack.text import ts_to_datetime, unescape
 from bot.platforms.slack.tokens import WorkspaceTokens, acting_workspace
 from bot.port import (
@@ -178,6 +180,7 @@ class SlackPlatform(ChatPlatform):
         post_interval: float = POST_INTERVAL_S,
         tokens: WorkspaceTokens | None = None,
         db: Database | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # One workspace: `client` carries SLACK_BOT_TOKEN. Many: `client` carries no token,
         # and each call goes out with the token of the workspace of its channel (`tokens`,
@@ -188,6 +191,8 @@ class SlackPlatform(ChatPlatform):
         if tokens is not None and db is None:
             raise ValueError("many workspaces need the database (which channel is where)")
         self._links: dict[str, _WorkspaceLink] = {}
+        # The channels the bot is known to be in: `ensure_channel` skips the join there.
+        self.memberships = Memberships(clock=clock)
         self._channel_teams: dict[str, str] = {}
         self._channel_teams_loaded: asyncio.Future[None] | None = None
         self._sleep = sleep
@@ -252,8 +257,14 @@ class SlackPlatform(ChatPlatform):
     ) -> AsyncWebClient:
         """The client to call Slack with about this channel (or workspace): the one token of
         a single-workspace install, or the token of the workspace the channel is in."""
+        return (await self._scoped(channel_id, workspace_id=workspace_id))[1]
+
+    async def _scoped(
+        self, channel_id: str | None = None, *, workspace_id: str | None = None
+    ) -> tuple[str | None, AsyncWebClient]:
+        """`api`'s client, with the workspace whose token it carries (None: the one token)."""
         if self.tokens is None:
-            return self.client
+            return None, self.client
         team = workspace_id
         if team is None and channel_id is not None:
             team = await self.workspace_of(channel_id)
@@ -264,7 +275,7 @@ class SlackPlatform(ChatPlatform):
                 "which Slack workspace this is for is not known: use a channel ID",
                 code=NOT_INSTALLED,
             )
-        return self._client_with(await self.tokens.token(team))
+        return team, self._client_with(await self.tokens.token(team))
 
     async def _only_workspace(self) -> str | None:
         assert self.tokens is not None
@@ -390,20 +401,27 @@ class SlackPlatform(ChatPlatform):
         thread_ts: str | None = None,
         parts: int = 1,
     ) -> tuple[str, str]:
-        """One chat.postMessage, tagged with `key`; returns (channel, ts). No retries."""
-        client = await self.api(channel_id)
-        response = await call(
-            client.chat_postMessage(
-                channel=channel_id,
-                text=message["text"],
-                blocks=message["blocks"],
-                thread_ts=thread_ts,
-                # Links from feeds must not expand into previews; never link_names/parse=full.
-                unfurl_links=False,
-                unfurl_media=False,
-                metadata=metadata_for(key, parts),
+        """One chat.postMessage, tagged with `key`; returns (channel, ts). No retries.
+        A post proves the bot is in the channel (or, failing for that reason, that it is not)."""
+        team, client = await self._scoped(channel_id)
+        try:
+            response = await call(
+                client.chat_postMessage(
+                    channel=channel_id,
+                    text=message["text"],
+                    blocks=message["blocks"],
+                    thread_ts=thread_ts,
+                    # Links from feeds must not expand into previews; no link_names/parse=full.
+                    unfurl_links=False,
+                    unfurl_media=False,
+                    metadata=metadata_for(key, parts),
+                )
             )
-        )
+        except PlatformError as exc:
+            if gone(exc):
+                self.memberships.forget(team, channel_id)
+            raise
+        self.memberships.remember(team, channel_id)
         return str(response.get("channel") or channel_id), str(response["ts"])
 
     # ------------------------------------------------------------------ digests
@@ -619,7 +637,10 @@ class SlackPlatform(ChatPlatform):
         )
 
     async def ensure_channel(self, channel_id: str) -> None:
-        client = await self.api(channel_id)
+        """Join the channel, unless this process knows the bot is in it (`memberships`)."""
+        team, client = await self._scoped(channel_id)
+        if self.memberships.known(team, channel_id):
+            return
         try:
             await call(client.conversations_join(channel=channel_id))
         except PermanentFailure as exc:
@@ -628,6 +649,7 @@ class SlackPlatform(ChatPlatform):
             # A private channel cannot be joined, only invited to: fine if that happened.
             if not await self._is_member(channel_id):
                 raise PermanentFailure(f"private channel: {INVITE_HINT}", code=exc.code) from exc
+        self.memberships.remember(team, channel_id)
 
     async def _is_member(self, channel_id: str) -> bool:
         client = await self.api(channel_id)

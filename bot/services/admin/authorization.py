@@ -14,9 +14,9 @@ from bot.domain.command_grammar import Command
 from bot.domain.content import UserInfo
 from bot.domain.permissions import READING, Decision, decide_admin, decide_command
 from bot.port import ChatPlatform, PlatformError
-from bot.services.admin.bot_admins import is_bot_admin
+from bot.services.admin.bot_admins import counts_in
 from bot.services.context import Context
-from bot.store.models import ChatUser
+from bot.store.models import BotAdmin, ChatUser
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,27 @@ async def who_is(
     """What the platform says about a user where `channel_id` is (a fresh cache entry will do
     where standing is one per workspace), or why it can't say. A stale entry is never used:
     refusing is better than a stale yes."""
+    cached = None
     if not platform.standing_depends_on_channel:
         async with ctx.db.read() as session:
             cached = await session.get(ChatUser, user_id)
-        if cached is not None and cached.fetched_at >= ctx.clock() - ROLE_CACHE_TTL:
-            return _from_cache(cached), None
+    return await _who_is(ctx, user_id, platform, channel_id, cached)
+
+
+async def _who_is(
+    ctx: Context,
+    user_id: str,
+    platform: ChatPlatform,
+    channel_id: str | None,
+    cached: ChatUser | None,
+) -> tuple[UserInfo | None, str | None]:
+    """`who_is`, given the user's cache entry (None: none, or not to be used here)."""
+    if (
+        cached is not None
+        and not platform.standing_depends_on_channel
+        and cached.fetched_at >= ctx.clock() - ROLE_CACHE_TTL
+    ):
+        return _from_cache(cached), None
     try:
         info = await platform.user_info(user_id, channel_id=channel_id)
     except PlatformError as exc:
@@ -90,8 +106,14 @@ async def _standing(
     """The user as the platform sees them, and the rest of what the rules decide on. Those
     added with `admins add` count in the workspace they were added in (`workspace_id`: where
     the command came from)."""
-    user, error = await who_is(ctx, user_id, platform, channel_id)
-    listed = {user_id} if await is_bot_admin(ctx, user_id, workspace_id) else set()
+    # The user's cache entry and whether they were added as an admin, in one read.
+    async with ctx.db.read() as session:
+        cached = (
+            None if platform.standing_depends_on_channel else await session.get(ChatUser, user_id)
+        )
+        added = await session.get(BotAdmin, user_id)
+    user, error = await _who_is(ctx, user_id, platform, channel_id, cached)
+    listed = {user_id} if counts_in(added, workspace_id) else set()
     return user, {
         "user_id": user_id,
         "allowlist": ctx.settings.admins,

@@ -18,6 +18,11 @@ async def is_bot_admin(ctx: Context, user_id: str, workspace_id: str | None = No
     workspace (the console, the CLI), anyone added counts."""
     async with ctx.db.read() as session:
         row = await session.get(BotAdmin, user_id)
+    return counts_in(row, workspace_id)
+
+
+def counts_in(row: BotAdmin | None, workspace_id: str | None) -> bool:
+    """Whether an added admin's row (None: not added) counts for `workspace_id`."""
     if row is None:
         return False
     return workspace_id is None or row.workspace_id in (None, workspace_id)

@@ -13,9 +13,9 @@ from bot.services import schedules as schedule_service
 from bot.services.admin.formats import when
 from bot.services.admin.replies import Invocation
 from bot.services.admin.targets import Where
-from bot.services.channels import ensure_channel
+from bot.services.channels import remember
 from bot.services.context import Context
-from bot.store.models import Channel, Schedule
+from bot.store.models import Schedule
 
 
 async def find_schedule(
@@ -27,13 +27,18 @@ async def find_schedule(
         )
 
 
+async def find_schedules(ctx: Context, channel_id: str) -> dict[str, Schedule]:
+    """The channel's schedules by kind ("question", "digest"), in one query."""
+    async with ctx.db.read() as session:
+        rows = await session.scalars(select(Schedule).where(Schedule.channel_id == channel_id))
+        return {row.kind: row for row in rows.all()}
+
+
 async def next_due(ctx: Context, schedule: Schedule, t: Translator = ENGLISH) -> str | None:
-    """When the schedule next posts, as people in its zone read it; None if it won't."""
-    views = await schedule_service.list_schedules(ctx, channel_id=schedule.channel_id, history=0)
-    view = next((v for v in views if v.schedule.kind == schedule.kind), None)
-    if view is None or view.next is None:
-        return None
-    return when(view.next.due_at, schedule.timezone, t)
+    """When the schedule next posts, as people in its zone read it; None if it won't.
+    From the row in hand (just read or written): what `list_schedules` would say, unread."""
+    upcoming = schedule_service.upcoming(schedule, ctx.clock())
+    return None if upcoming is None else when(upcoming.due_at, schedule.timezone, t)
 
 
 async def next_sentence(ctx: Context, schedule: Schedule, t: Translator = ENGLISH) -> str:
@@ -45,10 +50,7 @@ async def next_sentence(ctx: Context, schedule: Schedule, t: Translator = ENGLIS
 async def remember_channel(ctx: Context, where: Where, inv: Invocation) -> None:
     """Record the channel with its name and workspace (uninstall purges by workspace)."""
     async with ctx.db.write() as session:
-        await ensure_channel(session, ctx, where.id, name=where.name, workspace_id=inv.workspace_id)
-        channel = await session.get(Channel, where.id)
-        if channel is not None and channel.workspace_id is None and inv.workspace_id:
-            channel.workspace_id = inv.workspace_id
+        await remember(session, ctx, where.id, name=where.name, workspace_id=inv.workspace_id)
 
 
 async def set_weekly(
@@ -62,11 +64,13 @@ async def set_weekly(
     timezone: str | None,
     target_channel_id: str | None = None,
 ) -> Schedule:
-    """Record the channel, then set its weekly question or digest (audited as the person)."""
-    await remember_channel(ctx, where, inv)
+    """Record the channel and set its weekly question or digest (audited as the person), in
+    one transaction."""
     return await schedule_service.set_schedule(
         ctx,
         where.id,
+        channel_name=where.name,
+        workspace_id=inv.workspace_id,
         weekday=weekday,
         time=time,
         timezone=timezone,

@@ -66,7 +66,7 @@ from bot.services.admin.replies import Invocation, Outcome, as_sentence, refused
 from bot.services.admin.targets import Where, resolve
 from bot.services.ask import UnknownQuestion
 from bot.services.context import Context
-from bot.services.workspaces import is_foreign
+from bot.services.workspaces import foreign, is_foreign
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +98,27 @@ _HANDLERS: dict[type, Handler] = {
 }
 
 
-async def run(ctx: Context, text: str, inv: Invocation) -> Outcome:
+async def run(
+    ctx: Context,
+    text: str,
+    inv: Invocation,
+    *,
+    typed_in: Awaitable[channels.ChannelFacts] | None = None,
+) -> Outcome:
     """Read what followed `/leadership` (with the platform's reader, `inv.read`) and execute it.
-    The reply is in the language of the channel it was typed in."""
-    inv = await in_channel_language(ctx, inv)
+    The reply is in the language of the channel it was typed in. `typed_in`: the caller's
+    read of that channel (`channels.facts_of`), already under way."""
+    # The language and the workspace of the channel it was typed in, in one read.
+    if typed_in is None:
+        typed_in = channels.facts_of(ctx, inv.channel_id)
+    facts = await typed_in
+    if inv.language is None:
+        inv = replace(inv, language=facts.language)
     try:
         command = parse(ctx, text, inv)
     except ParseError as exc:
         return refused(inv.style.escape(exc.text(inv.t)))
-    return await execute(ctx, command, inv)
+    return await _execute(ctx, command, inv, facts)
 
 
 WENT_WRONG = N_(
@@ -134,11 +146,21 @@ async def in_channel_language(ctx: Context, inv: Invocation) -> Invocation:
 
 async def execute(ctx: Context, command: Command, inv: Invocation) -> Outcome:
     """Check the channel and the person's rights, then carry the command out."""
-    inv = await in_channel_language(ctx, inv)
+    return await _execute(ctx, command, await in_channel_language(ctx, inv))
+
+
+async def _execute(
+    ctx: Context, command: Command, inv: Invocation, typed_in: channels.ChannelFacts | None = None
+) -> Outcome:
+    """`execute`, given what `run` already read of the channel typed in (`typed_in`)."""
     where = resolve(command.channel, inv)
     if isinstance(where, Outcome):
         return where
-    if await is_foreign(ctx, where.id, inv.workspace_id):
+    if (
+        foreign(typed_in.workspace_id, inv.workspace_id)
+        if typed_in is not None and where.id == inv.channel_id
+        else await is_foreign(ctx, where.id, inv.workspace_id)
+    ):
         # Reading too: one workspace's settings, replies and audit are not another's to see.
         channel = inv.style.channel(where.id)
         return refused(

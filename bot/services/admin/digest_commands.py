@@ -5,7 +5,13 @@ from __future__ import annotations
 from bot.domain.command_grammar import SLASH, DigestNow, DigestOff, SetDigest
 from bot.domain.language import Translator
 from bot.services import schedules as schedule_service
-from bot.services.admin.channel_settings import find_schedule, next_sentence, record, set_weekly
+from bot.services.admin.channel_settings import (
+    find_schedule,
+    find_schedules,
+    next_sentence,
+    record,
+    set_weekly,
+)
 from bot.services.admin.formats import rule_text
 from bot.services.admin.replies import Invocation, Outcome, change_made, refused
 from bot.services.admin.targets import Where, join, resolve
@@ -36,8 +42,8 @@ async def set_digest(ctx: Context, cmd: SetDigest, where: Where, inv: Invocation
         destination = resolved
     if (refusal := await join(ctx, destination, inv)) is not None:
         return refusal
-    existing = await find_schedule(ctx, where.id, "digest")
-    question = await find_schedule(ctx, where.id, "question")
+    found = await find_schedules(ctx, where.id)
+    existing, question = found.get("digest"), found.get("question")
     # No zone given: keep the digest's, else follow the question's, else the default.
     known = existing or question
     zone = cmd.timezone or (known.timezone if known else None)

@@ -10,7 +10,13 @@ from __future__ import annotations
 from bot.domain.command_grammar import SLASH, Pause, Resume, ScheduleOff, SetSchedule
 from bot.domain.language import Translator
 from bot.services import schedules as schedule_service
-from bot.services.admin.channel_settings import find_schedule, next_due, next_sentence, set_weekly
+from bot.services.admin.channel_settings import (
+    find_schedule,
+    find_schedules,
+    next_due,
+    next_sentence,
+    set_weekly,
+)
 from bot.services.admin.formats import rule_text
 from bot.services.admin.replies import Invocation, Outcome, change_made, refused
 from bot.services.admin.targets import Where, join
@@ -37,8 +43,8 @@ async def _weekly_question(ctx: Context, where: Where, inv: Invocation) -> Sched
 async def set_schedule(ctx: Context, cmd: SetSchedule, where: Where, inv: Invocation) -> Outcome:
     if (refusal := await join(ctx, where, inv)) is not None:
         return refusal
-    existing = await find_schedule(ctx, where.id, "question")
-    had_digest = await find_schedule(ctx, where.id, "digest") is not None
+    found = await find_schedules(ctx, where.id)
+    existing, had_digest = found.get("question"), "digest" in found
     schedule = await set_weekly(
         ctx,
         where,

@@ -42,7 +42,8 @@ def feeds_of(feeds: list[FeedView], channel_id: str) -> list[FeedView]:
 
 
 async def channel_feeds(ctx: Context, channel_id: str) -> list[FeedView]:
-    return feeds_of(await feed_admin.list_feeds(ctx), channel_id)
+    async with ctx.db.read() as session:
+        return await feed_admin.feeds_alerting(session, channel_id)
 
 
 async def summarise(
@@ -52,19 +53,30 @@ async def summarise(
     to no channel in particular made from `workspace_id` or by the operator (the CLI, for
     every workspace)."""
     summary = ChannelSummary(channel_id)
-    for view in await schedule_service.list_schedules(ctx, channel_id=channel_id, history=0):
-        s = view.schedule
-        due = when(view.next.due_at, s.timezone) if view.next else None
-        due_at = view.next.due_at if view.next else None
-        if s.kind == "question":
-            summary.question, summary.question_state, summary.question_next = s, view.state, due
-            summary.question_due = due_at
-        elif s.kind == "digest":
-            summary.digest, summary.digest_state, summary.digest_next = s, view.state, due
-            summary.digest_due = due_at
-    summary.feeds = await channel_feeds(ctx, channel_id)
+    now = ctx.clock()
+    # Everything in one read: a status is the commonest command.
     async with ctx.db.read() as session:
-        channel = await session.get(Channel, channel_id)
+        # The channel's row with its schedules (a schedule's channel is always recorded).
+        rows = await session.execute(
+            select(Channel, Schedule)
+            .outerjoin(Schedule, Schedule.channel_id == Channel.id)
+            .where(Channel.id == channel_id)
+        )
+        pairs = rows.all()
+        channel: Channel | None = pairs[0][0] if pairs else None
+        for _, s in pairs:
+            if s is None:
+                continue  # recorded, with no schedule
+            view = schedule_service.ScheduleView(s, schedule_service.upcoming(s, now), [])
+            due_at = view.next.due_at if view.next else None
+            due = when(due_at, s.timezone) if due_at else None
+            if s.kind == "question":
+                summary.question, summary.question_state = s, view.state
+                summary.question_next, summary.question_due = due, due_at
+            elif s.kind == "digest":
+                summary.digest, summary.digest_state = s, view.state
+                summary.digest_next, summary.digest_due = due, due_at
+        summary.feeds = await feed_admin.feeds_alerting(session, channel_id)
         if channel is not None:
             summary.name, summary.alerts = channel.name, channel.alerts_enabled
         asked = select(Post).where(Post.channel_id == channel_id, Post.kind == "question")

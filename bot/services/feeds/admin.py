@@ -214,6 +214,17 @@ async def list_feeds(ctx: Context, *, include_removed: bool = False) -> list[Fee
         return [FeedView.of(row) for row in (await session.scalars(query)).all()]
 
 
+async def feeds_alerting(session: AsyncSession, channel_id: str) -> list[FeedView]:
+    """The enabled feeds that can alert a channel: its own, and those for every alerts
+    channel (`list_feeds` filtered by `feeds_of`, read for this channel only)."""
+    query = (
+        select(Feed)
+        .where(Feed.enabled.is_(True), Feed.channel_id.is_(None) | (Feed.channel_id == channel_id))
+        .order_by(Feed.id)
+    )
+    return [FeedView.of(row) for row in (await session.scalars(query)).all()]
+
+
 async def set_alerts(ctx: Context, channel_id: str, enabled: bool, *, actor: str) -> bool:
     """Turn report alerts on or off in a channel. Returns the previous setting."""
     async with ctx.db.write() as session:

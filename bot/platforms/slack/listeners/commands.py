@@ -10,8 +10,10 @@ process has seen is dropped right after the ack (replays.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+from collections.abc import Awaitable
 from datetime import date
 from typing import Any
 
@@ -28,6 +30,7 @@ from bot.platforms.slack.blocks import escape_mrkdwn, link
 from bot.platforms.slack.command_text import command_words
 from bot.platforms.slack.replays import first_time
 from bot.services.admin import Invocation, Outcome, Style, run, went_wrong
+from bot.services.channels import ChannelFacts, facts_of
 from bot.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -89,11 +92,16 @@ class ResponseUrls:
 
 
 async def answer(
-    ctx: Context, body: dict[str, Any], client: AsyncWebClient, urls: ResponseUrls
+    ctx: Context,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    urls: ResponseUrls,
+    typed_in: Awaitable[ChannelFacts] | None = None,
 ) -> Outcome:
-    """Run the command (after the ack) and send the reply to the person who typed it."""
+    """Run the command (after the ack) and send the reply to the person who typed it.
+    `typed_in`: the read of the channel it was typed in, if already started."""
     try:
-        outcome = await run(ctx, str(body.get("text") or ""), invocation(body))
+        outcome = await run(ctx, str(body.get("text") or ""), invocation(body), typed_in=typed_in)
     except Exception:
         log.exception("/leadership %r failed", body.get("text"))
         channel = str(body.get("channel_id") or "")
@@ -149,7 +157,12 @@ def register(app: AsyncApp, ctx: Context) -> ResponseUrls:
         ack: Any, command: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
     ) -> None:
         await ack()  # first: Slack shows an error if no ack comes within 3 s
+        # What the command needs first (the channel's language and workspace) is read while
+        # the replay check writes: neither waits for the other.
+        typed_in = asyncio.ensure_future(facts_of(ctx, str(command.get("channel_id") or "")))
         if await first_time(context):  # not a replay another process has carried out
-            await answer(ctx, command, client, urls)
+            await answer(ctx, command, client, urls, typed_in)
+        else:
+            await asyncio.gather(typed_in, return_exceptions=True)  # not needed after all
 
     return urls
