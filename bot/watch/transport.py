@@ -199,10 +199,13 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
         self._origin: tuple[str, bytes] | None = None
 
-    async def _session_for(self, origin: tuple[str, bytes]) -> aiohttp.ClientSession:
+    async def _session_for(self, url: httpx.URL) -> aiohttp.ClientSession:
+        origin = (url.scheme, url.netloc)
         if self._session is not None and origin == self._origin:
-            return self._session
+            return self._session  # same host and port: its literal, if any, was checked
         await self.aclose()  # another origin: its idle connection is not kept
+        port = url.port or (443 if url.scheme == "https" else 80)
+        check_literal(self._policy, url.raw_host.decode("ascii"), port)
         connector = aiohttp.TCPConnector(
             resolver=self._resolver,
             use_dns_cache=False,  # every new connection resolves and checks again
@@ -225,9 +228,6 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         url = request.url
         if "content-length" in request.headers or "transfer-encoding" in request.headers:
             raise httpx.LocalProtocolError("this transport sends requests without a body")
-        host = url.raw_host.decode("ascii")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        check_literal(self._policy, host, port)
         try:
             # aiohttp writes header values as UTF-8: bytes that are not UTF-8 cannot be sent
             # unchanged, so they are refused rather than altered.
@@ -238,7 +238,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             f"{url.scheme}://{url.netloc.decode('ascii')}{url.raw_path.decode('ascii')}",
             encoded=True,
         )
-        session = await self._session_for((url.scheme, url.netloc))
+        session = await self._session_for(url)
         try:
             response = await session.request(
                 request.method, target, headers=headers, allow_redirects=False
