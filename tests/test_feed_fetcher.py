@@ -302,6 +302,19 @@ async def test_a_refused_address_is_never_connected_to(listener: list[int], host
     assert listener[1] == 0  # no connection was even opened
 
 
+async def test_a_slow_lookup_fails_within_the_connect_timeout(server: FeedServer) -> None:
+    async def resolver(host: str, port: int) -> list[IPAddress]:
+        await asyncio.sleep(5)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    started = time.monotonic()
+    limits = FetchLimits(connect_timeout=0.2, deadline=3)
+    async with fetcher(server, resolver=resolver, limits=limits) as f:
+        result = await f.fetch(f"http://slow.invalid:{server.port}/feed")
+    assert result.code == "dns" and "longer than 0.2 s" in result.reason
+    assert time.monotonic() - started < 2
+
+
 async def test_a_body_that_goes_silent_trips_the_read_timeout(server: FeedServer) -> None:
     async def stalls(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})

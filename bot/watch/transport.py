@@ -25,7 +25,6 @@ import ipaddress
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import aiohttp
 import certifi
@@ -38,6 +37,7 @@ from bot.domain.feed_addresses import AddressPolicy, IPAddress
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 # Headers aiohttp adds when a request lacks them: the fetcher sends exactly what it chose.
 AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent")
+KEEPALIVE_S = 30.0  # an idle connection kept for the next feed on the same host
 
 
 class FetchRefused(Exception):
@@ -167,7 +167,7 @@ class _Body(httpx.AsyncByteStream):
             raise _mapped(exc) from exc
 
     async def aclose(self) -> None:
-        # Read to the end: the connection goes back for the next request. Not: it is closed.
+        # A body read to the end leaves its connection for the next request; any other closes it.
         self._response.release()
 
 
@@ -187,7 +187,6 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         read_timeout: float,
         resolver: Resolver = system_resolver,
         ssl_context: ssl.SSLContext | None = None,
-        keepalive_s: float = 30.0,
     ) -> None:
         self._policy = policy
         self._resolver = GuardedResolver(policy, resolver, connect_timeout)
@@ -195,7 +194,6 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
-        self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
         self._origin: tuple[str, bytes] | None = None
 
@@ -211,7 +209,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             use_dns_cache=False,  # every new connection resolves and checks again
             ssl=self._ssl,
             limit=1,
-            keepalive_timeout=self._keepalive_s,
+            keepalive_timeout=KEEPALIVE_S,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -247,17 +245,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             raise _mapped(exc) from exc
         except ValueError as exc:  # a header aiohttp refuses to write (a control character)
             raise httpx.LocalProtocolError(str(exc)) from exc
-        extensions: dict[str, Any] = {
-            "http_version": f"HTTP/{response.version.major}.{response.version.minor}".encode()
-            if response.version
-            else b"HTTP/1.1",
-            "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
-        }
         return httpx.Response(
             response.status,
             headers=list(response.raw_headers),
             stream=_Body(response),
-            extensions=extensions,
+            extensions={"reason_phrase": (response.reason or "").encode("latin-1", "replace")},
         )
 
     async def aclose(self) -> None:
