@@ -13,10 +13,11 @@ every feed:
   2. the measured cycle: 20 % of feeds changed (one new item each), 80 % answer 304;
   3. nothing changed: every feed answers 304, for CPU per unchanged feed;
 Baselines (--baseline, default bare):
-  bare: httpx conditional GETs alone, to the same fake server, every feed unchanged (304),
-        at the same concurrency: (a) one AsyncClient with a pool of 32, (b) 32 AsyncClients
-        of one connection each (the way the fetcher pools). No database, no parsing, no
-        address checks: the floor for cycle 3. The ratio is cycle 3's CPU over (b)'s.
+  bare: conditional GETs alone, to the same fake server, every feed unchanged (304), at
+        the same concurrency: httpx with (a) one AsyncClient with a pool of 32, (b) 32
+        AsyncClients of one connection each; (c) aiohttp, one ClientSession with a pool of
+        32 (the fetcher's transport sends through aiohttp). No database, no parsing, no
+        address checks: the floor for cycle 3. Ratios: cycle 3's CPU over (b)'s and (c)'s.
   sequential: cycle 2's feeds sequentially without conditional GET (the way before the
         watcher), 100 ms x feeds of latency alone.
 Targets: cycle 2 under 5 s; at most 0.5 ms CPU per unchanged feed ("Close to the floor");
@@ -35,6 +36,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 
 from bench import fakes_process
@@ -134,6 +136,40 @@ async def bare_conditional(base: str, feeds: int, concurrency: int, *, pooled: b
     return Figures(name, wall, cpu)
 
 
+async def bare_aiohttp(base: str, feeds: int, concurrency: int) -> Figures:
+    """aiohttp alone, as bare_conditional: one session with a pool of `concurrency`."""
+    urls = [f"{base}feed/{i}" for i in range(feeds)]
+    validators: dict[str, dict[str, str]] = {}
+    statuses: list[int] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+
+    async def worker(session: aiohttp.ClientSession, todo: list[str], conditional: bool) -> None:
+        while todo:
+            url = todo.pop()
+            async with session.get(url, headers=validators.get(url) if conditional else None) as r:
+                await r.read()
+                if conditional:
+                    statuses.append(r.status)
+                else:
+                    validators[url] = {
+                        "If-None-Match": r.headers["etag"],
+                        "If-Modified-Since": r.headers["last-modified"],
+                    }
+
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for conditional in (False, True):
+            todo = list(urls)
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(worker(session, todo, conditional) for _ in range(concurrency)))
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    name = f"bare aiohttp conditional GETs (pool of {concurrency})"
+    print(
+        f"{name:<44} wall {wall:6.2f} s  CPU {cpu:6.2f} s  "
+        f"{statuses.count(304)} x 304, {len(statuses) - statuses.count(304)} other"
+    )
+    return Figures(name, wall, cpu)
+
+
 async def main(feeds: int, latency: float, baseline: str, max_feeds: int | None) -> int:
     logging.basicConfig(level=logging.ERROR)
     with fakes_process.feed_server(feeds=feeds, latency=latency) as server:
@@ -174,10 +210,11 @@ async def main(feeds: int, latency: float, baseline: str, max_feeds: int | None)
             )
             rss_cycle = peak_rss_mb()
             idle = await measured("3. nothing changed (all 304)", ctx, options, feeds)
-            bare = seq = None
+            bare = bare_aio = seq = None
             if baseline in ("bare", "both"):
                 await bare_conditional(base, feeds, options.concurrency, pooled=True)
                 bare = await bare_conditional(base, feeds, options.concurrency, pooled=False)
+                bare_aio = await bare_aiohttp(base, feeds, options.concurrency)
             if baseline in ("sequential", "both"):
                 change(base, latency)
                 sequential = WatchOptions.from_settings(
@@ -197,11 +234,13 @@ async def main(feeds: int, latency: float, baseline: str, max_feeds: int | None)
         f"(cycle 3; target <= {CPU_TARGET_MS} ms: "
         f"{'met' if per_unchanged_ms <= CPU_TARGET_MS and polled == feeds else 'NOT met'})"
     )
-    if bare is not None:
-        bare_ms = bare.cpu / feeds * 1000
+    for label, floor in (("bare httpx per feed:  ", bare), ("bare aiohttp per feed:", bare_aio)):
+        if floor is None:
+            continue
+        bare_ms = floor.cpu / feeds * 1000
         print(
-            f"bare httpx per feed:        {bare_ms:.2f} ms CPU -> the cycle is "
-            f"{per_unchanged_ms / bare_ms:.1f}x the floor "
+            f"{label}      {bare_ms:.2f} ms CPU -> the cycle is "
+            f"{per_unchanged_ms / bare_ms:.1f}x it "
             f"({abs(per_unchanged_ms - bare_ms):.2f} ms a feed "
             f"{'above' if per_unchanged_ms >= bare_ms else 'below'} it)"
         )

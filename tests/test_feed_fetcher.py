@@ -7,15 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import ssl
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from bot.domain.feed_addresses import IPAddress
 from bot.watch.fetcher import FetchLimits, FetchStatus, SafeFetcher
+from tests.fakes import eventually
 from tests.fakes.feed_server import FeedServer, Item, rss
 
 FEED = rss([Item(title="Socitm publishes its digital trends report", guid="1")])
@@ -255,3 +263,193 @@ async def test_a_silent_server_trips_the_read_timeout(server: FeedServer) -> Non
     async with fetcher(server, limits=limits) as f:
         result = await f.fetch(server.url("/silent"))
     assert result.code == "read_timeout"
+
+
+# --- what the aiohttp transport must guarantee ------------------------------------------------
+
+
+@pytest.fixture
+async def listener() -> AsyncIterator[list[int]]:
+    """A TCP listener on 127.0.0.1 that counts the connections it accepts (its port first)."""
+    seen = [0, 0]  # [port, connections accepted]
+
+    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen[1] += 1
+        writer.close()
+
+    tcp = await asyncio.start_server(accepted, "127.0.0.1", 0)
+    seen[0] = tcp.sockets[0].getsockname()[1]
+    async with tcp:
+        yield seen
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "[::ffff:127.0.0.1]", "127.1", "2130706433", "intranet.invalid"],
+    ids=["literal", "ipv4-mapped-literal", "short-form", "integer-form", "name"],
+)
+async def test_a_refused_address_is_never_connected_to(listener: list[int], host: str) -> None:
+    """aiohttp dials an IP literal without asking the resolver: literals are checked too, and
+    a form that only the socket layer would read as an address is refused as a bad URL."""
+
+    async def resolver(name: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address("127.0.0.1")]  # the name resolves to the listener
+
+    async with SafeFetcher(resolver=resolver, limits=FetchLimits(deadline=3)) as f:
+        result = await f.fetch(f"http://{host}:{listener[0]}/feed")
+    assert result.code in ("blocked_address", "bad_url"), result
+    assert result.code == "blocked_address" or "not a valid IP address" in result.reason
+    assert listener[1] == 0  # no connection was even opened
+
+
+async def test_a_slow_lookup_fails_within_the_connect_timeout(server: FeedServer) -> None:
+    async def resolver(host: str, port: int) -> list[IPAddress]:
+        await asyncio.sleep(5)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    started = time.monotonic()
+    limits = FetchLimits(connect_timeout=0.2, deadline=3)
+    async with fetcher(server, resolver=resolver, limits=limits) as f:
+        result = await f.fetch(f"http://slow.invalid:{server.port}/feed")
+    assert result.code == "dns" and "longer than 0.2 s" in result.reason
+    assert time.monotonic() - started < 2
+
+
+async def test_a_body_that_goes_silent_trips_the_read_timeout(server: FeedServer) -> None:
+    async def stalls(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b'<?xml version="1.0"?><rss><channel>')
+        await asyncio.sleep(5)
+        return response
+
+    server.custom("/stalls", stalls)
+    started = time.monotonic()
+    async with fetcher(server, limits=FetchLimits(read_timeout=0.3, deadline=3)) as f:
+        result = await f.fetch(server.url("/stalls"))
+    assert result.code == "read_timeout" and "0.3 s" in result.reason
+    assert time.monotonic() - started < 2
+
+
+async def test_a_stored_validator_that_cannot_be_sent_unchanged_is_not_sent(
+    server: FeedServer,
+) -> None:
+    """Stored validators are latin-1 text of the bytes received; bytes that are not UTF-8 cannot
+    go out unchanged (aiohttp writes headers as UTF-8), so the GET is plain, never altered."""
+    server.feed("/feed", FEED, etag='"v1"')
+    async with fetcher(server) as f:
+        result = await f.fetch(server.url("/feed"), etag='"caf\xe9"', last_modified="x\x01y")
+    assert result.status is FetchStatus.OK
+    sent = server.requests_to("/feed")[0]
+    assert sent.raw_header("if-none-match") is None
+    assert sent.raw_header("if-modified-since") is None
+
+
+async def test_a_received_validator_that_cannot_be_sent_back_is_dropped() -> None:
+    """A raw server (aiohttp's would write the header as UTF-8) sends an ETag byte that is
+    not UTF-8: the feed is fetched, the validator is not kept."""
+    body = b"<rss/>"
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b'HTTP/1.1 200 OK\r\nETag: "caf\xe9"\r\nLast-Modified: Tue, 28 Jan 2025 09:00:00 GMT'
+            b"\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    tcp = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = tcp.sockets[0].getsockname()[1]
+    async with tcp, SafeFetcher(exempt=(("127.0.0.1/32", port),)) as f:
+        result = await f.fetch(f"http://127.0.0.1:{port}/feed")
+    assert result.status is FetchStatus.OK and result.body == body
+    assert result.etag is None and result.last_modified == "Tue, 28 Jan 2025 09:00:00 GMT"
+
+
+async def test_one_connection_per_slot_the_old_origin_is_closed(server: FeedServer) -> None:
+    """Sockets stay bounded by max_connections: a slot moving to another origin closes its
+    idle keep-alive connection first (aiohttp's pool alone would keep one per host)."""
+    server.feed("/feed", FEED)
+    async with FeedServer() as other:
+        other.feed("/feed", FEED)
+        exempt = (("127.0.0.1/32", server.port), ("127.0.0.1/32", other.port))
+        async with SafeFetcher(exempt=exempt, max_connections=1) as f:
+            for _ in range(2):
+                assert (await f.fetch(server.url("/feed"))).ok
+            assert len(server.live_connections()) == 1  # kept alive, reused
+            assert (await f.fetch(other.url("/feed"))).ok
+
+            async def first_closed() -> bool:
+                return server.live_connections() == []
+
+            await eventually(first_closed, within=2, what="the first origin's connection closed")
+            assert len(other.live_connections()) == 1
+
+
+def _tls_pair(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A throwaway CA and a certificate for `name`: (server context, client context)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    now = datetime.now(UTC)
+
+    def cert(subject: str | None, ca: bool) -> x509.Certificate:
+        build = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name if ca else x509.Name([]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if subject:
+            build = build.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=True
+            )
+        else:
+            build = build.add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                critical=True,
+            )
+        return build.sign(key, hashes.SHA256())
+
+    ca_pem = cert(None, ca=True).public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "cert.pem").write_bytes(
+        cert(name, ca=False).public_bytes(serialization.Encoding.PEM)
+    )
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return server_side, ssl.create_default_context(cadata=ca_pem.decode())
+
+
+async def test_tls_verifies_the_name_while_connecting_to_the_checked_address(
+    tmp_path: Path,
+) -> None:
+    server_side, client_side = _tls_pair(tmp_path, "feeds.test")
+
+    async def resolver(host: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address("127.0.0.1")]  # every name: the TLS server
+
+    async with FeedServer(ssl_context=server_side) as tls:
+        tls.feed("/feed", FEED)
+        options = {"exempt": (("127.0.0.1/32", tls.port),), "resolver": resolver}
+        async with SafeFetcher(ssl_context=client_side, **options) as f:  # type: ignore[arg-type]
+            good = await f.fetch(f"https://feeds.test:{tls.port}/feed")
+            wrong = await f.fetch(f"https://other.test:{tls.port}/feed")
+        async with SafeFetcher(**options) as f:  # type: ignore[arg-type]
+            untrusted = await f.fetch(f"https://feeds.test:{tls.port}/feed")
+    assert good.status is FetchStatus.OK and good.body == FEED
+    assert tls.requests_to("/feed")[0].raw_header("host") == f"feeds.test:{tls.port}".encode()
+    assert wrong.code == "connect" and "other.test" in wrong.reason
+    assert untrusted.code == "connect" and "certificate" in untrusted.reason
+    assert tls.hits("/feed") == 1

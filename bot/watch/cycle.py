@@ -6,7 +6,7 @@ never creates a job per feed. A cycle:
 1. seeds the catalogue feeds (feeds/catalogue.toml) not yet in the database (`seeding`);
 2. claims the due feeds, or every enabled one when forced (a lease on next_poll_at, so a
    second process skips them);
-3. fetches them concurrently (SafeFetcher, one pool for the cycle, a semaphore bounding it),
+3. fetches them concurrently (one SafeFetcher for the cycle, a semaphore bounding it),
    parses changed bodies in worker processes, and records the items (`stories`, which queues
    the alerts through `alerts`);
 4. saves every feed's state in one transaction (`feed_state`: validators, failures, backoff),

@@ -1,33 +1,35 @@
 """The safe fetcher: httpx with every limit explicit, for URLs nobody vetted.
 
-Limits (FetchLimits, each with its default): connect, read and write timeouts; an overall
-deadline for the whole fetch including DNS and redirects (30 s); a byte cap counted on the
-DECOMPRESSED body, enforced while inflating so a gzip bomb never expands in memory (5 MB);
-at most 3 redirects, each one re-checked; http and https only; no credentials in URLs.
+Limits (FetchLimits, each with its default): connect and read timeouts; an overall deadline for
+the whole fetch including DNS and redirects (30 s); a byte cap counted on the DECOMPRESSED body,
+enforced while inflating so a gzip bomb never expands in memory (5 MB); at most 3 redirects,
+each one re-checked; http and https only; no credentials in URLs.
 
-Addresses: the hostname is resolved here, every address it resolves to is checked
-(bot.domain.feed_addresses), and the connection is made to that checked address, through a custom
-httpcore network backend. So the address actually connected to is the one checked, on every hop
+HTTP: httpx's Request and Response, sent through bot.watch.transport.GuardedTransport, which
+does the work with aiohttp (its C parser costs a fraction of httpcore's per request; bench/feeds
+prints both). Addresses: the hostname is resolved there, every address it resolves to is checked
+(bot.domain.feed_addresses), and the connection is made to a checked address; an IP literal is
+checked before the request. So the address actually connected to is one checked, on every hop
 and every new connection, and DNS rebinding cannot slip in between check and connect. TLS still
 verifies the certificate against the hostname.
 
 Every failure returns a FetchResult with a short `code` and a sentence `reason`; nothing raises
 for a bad feed. ETag and Last-Modified are stored as latin-1 text and sent back as the same bytes;
-one longer than its database column (FetchLimits.etag_chars, last_modified_chars) is dropped,
-with a logged reason, never cut: a cut validator sent back would be a wrong conditional GET.
+one longer than its database column (FetchLimits.etag_chars, last_modified_chars), or one whose
+bytes cannot be sent back unchanged (not UTF-8, which is how aiohttp writes headers), is dropped,
+with a logged reason, never cut or altered: a wrong validator sent back would be a wrong
+conditional GET, while none means a plain GET, which is always correct.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
-import socket
+import re
 import ssl
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -35,18 +37,19 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import certifi
-import httpcore
 import httpx
 
 from bot import __version__
-from bot.domain.feed_addresses import AddressPolicy, IPAddress
+from bot.domain.feed_addresses import AddressPolicy
 from bot.watch.policy import parse_retry_after
+from bot.watch.transport import FetchRefused, GuardedTransport, Resolver, system_resolver
 
 log = logging.getLogger(__name__)
 
 FALLBACK_PROJECT_URL = "https://github.com/leaderbot/leaderbot"
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+# Forbidden in a header value (RFC 9110 5.5), tab excepted; aiohttp refuses to write them.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 DRAIN_LIMIT = 64 * 1024  # body bytes of a redirect or error read (and dropped) for keep-alive
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
@@ -70,10 +73,8 @@ USER_AGENT = f"leaderbot/{__version__} (+{_project_url()}; feed watcher)"
 
 @dataclass(frozen=True, slots=True)
 class FetchLimits:
-    connect_timeout: float = 10.0  # TCP + TLS handshake, per address tried
-    read_timeout: float = 15.0  # longest silence between two reads
-    write_timeout: float = 10.0
-    pool_timeout: float = 10.0  # waiting for a free connection in the pool
+    connect_timeout: float = 10.0  # DNS; then TCP + TLS handshake
+    read_timeout: float = 15.0  # longest silence while waiting for or reading the response
     deadline: float = 30.0  # the whole fetch: DNS, connect, redirects, body
     max_bytes: int = 5 * 1024 * 1024  # decompressed body
     max_redirects: int = 3
@@ -112,137 +113,8 @@ class FetchResult:
         return self.status is not FetchStatus.FAILED
 
 
-class FetchRefused(Exception):
-    """Refused before any byte was sent (address, scheme, URL shape). Not an httpx error, so
-    httpx passes it through unchanged."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
 class _TooLarge(Exception):
     pass
-
-
-# --- addresses ----------------------------------------------------------------------------------
-
-Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
-
-
-async def system_resolver(host: str, port: int) -> list[IPAddress]:
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    found: list[IPAddress] = []
-    for _family, _type, _proto, _canon, sockaddr in infos:
-        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if ip not in found:
-            found.append(ip)
-    return found
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, checks every address, then connects to a checked address (never the name)."""
-
-    def __init__(
-        self,
-        policy: AddressPolicy,
-        resolver: Resolver = system_resolver,
-        inner: httpcore.AsyncNetworkBackend | None = None,
-    ) -> None:
-        self._policy = policy
-        self._resolver = resolver
-        self._inner = inner or httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                addresses = await self._resolver(host, port)
-        except TimeoutError:
-            raise FetchRefused("dns", f"resolving {host} took longer than {timeout} s") from None
-        except (OSError, UnicodeError, ValueError) as exc:
-            raise FetchRefused("dns", f"cannot resolve {host}: {exc}") from None
-        if not addresses:
-            raise FetchRefused("dns", f"{host} resolves to no address")
-        # All or nothing: a name that also resolves to a private address is refused outright.
-        for ip in addresses:
-            why = self._policy.refusal(ip, port)
-            if why is not None:
-                shown = host if host == str(ip) else f"{host} resolves to {ip}, which"
-                raise FetchRefused(
-                    "blocked_address",
-                    f"{shown} is a {why} address: refused "
-                    "(LEADERBOT_ALLOW_PRIVATE_FEEDS=true allows intranet feeds)",
-                )
-        last: Exception | None = None
-        for ip in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(ip),
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise FetchRefused("blocked_address", "unix sockets are not fetched")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-@functools.cache
-def default_ssl_context() -> ssl.SSLContext:
-    """Built once: loading the CA bundle costs tens of milliseconds."""
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport (its error mapping and streaming), over a GuardedBackend.
-
-    httpx has no public hook for the network backend, so the pool it builds is replaced by an
-    identical one that has ours; `tests/test_feed_fetcher.py` fails if this ever stops applying
-    (the private-address cases would connect)."""
-
-    def __init__(
-        self,
-        policy: AddressPolicy,
-        *,
-        max_connections: int,
-        resolver: Resolver = system_resolver,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        context = ssl_context or default_ssl_context()
-        # verify=context: httpx would otherwise build (and load CAs into) a context of its own.
-        super().__init__(verify=context, trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=30.0,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=GuardedBackend(policy, resolver),
-        )
 
 
 # --- bodies -------------------------------------------------------------------------------------
@@ -251,8 +123,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 class _Inflater:
     """Content-Encoding decoding that never produces more than the byte cap allows.
 
-    httpx's own decoder inflates a whole network chunk at once (64 KB of a gzip bomb is ~64 MB);
-    here every call is bounded with zlib's max_length."""
+    httpx's and aiohttp's own decoders inflate a whole network chunk at once (64 KB of a gzip
+    bomb is ~64 MB); here every call is bounded with zlib's max_length."""
 
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
@@ -314,11 +186,21 @@ def _header(response: httpx.Response, name: str) -> str | None:
     return None
 
 
+def _sendable(value: str) -> bool:
+    """Whether a stored validator can be sent back byte for byte: the transport writes header
+    values as UTF-8 (aiohttp's writer) and refuses control characters."""
+    try:
+        text = value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return _CONTROL.search(text) is None
+
+
 def _validator(response: httpx.Response, name: str, limit: int, url: str) -> str | None:
     """A validator header, or None when it is longer than `limit` characters (the column that
-    stores it). Dropped rather than cut: a cut validator sent back would never match (a useless
-    If-None-Match) or, worse, name a different version; without one the next fetch is a plain
-    GET, which is always correct."""
+    stores it) or cannot be sent back unchanged. Dropped rather than cut or altered: a wrong
+    validator sent back would never match (a useless If-None-Match) or, worse, name a different
+    version; without one the next fetch is a plain GET, which is always correct."""
     value = _header(response, name.lower())
     if value is not None and len(value) > limit:
         log.info(
@@ -329,13 +211,27 @@ def _validator(response: httpx.Response, name: str, limit: int, url: str) -> str
             limit,
         )
         return None
+    if value is not None and not _sendable(value):
+        log.info(
+            "fetch %s: %s ignored (not UTF-8, or a control character: it could not be sent back "
+            "unchanged): the next fetch is unconditional",
+            url,
+            name,
+        )
+        return None
     return value
 
 
-def _check_url(url: str, limits: FetchLimits) -> str | None:
+# The same feed URLs come back every cycle: parsing each once per process, not once per poll,
+# is a sizeable part of a 304's CPU (httpx's URL parser validates character by character).
+URL_CACHE = 4096
+
+
+@functools.lru_cache(maxsize=URL_CACHE)
+def _check_url(url: str, max_length: int) -> str | None:
     """Why this URL is refused before any connection, or None."""
-    if len(url) > limits.max_url_length:
-        return f"URL longer than {limits.max_url_length} characters"
+    if len(url) > max_length:
+        return f"URL longer than {max_length} characters"
     try:
         parts = urlsplit(url)
     except ValueError as exc:
@@ -350,6 +246,9 @@ def _check_url(url: str, limits: FetchLimits) -> str | None:
     return None
 
 
+_parsed = functools.lru_cache(maxsize=URL_CACHE)(httpx.URL)  # immutable: safe to share
+
+
 # --- the fetcher --------------------------------------------------------------------------------
 
 
@@ -359,12 +258,10 @@ class SafeFetcher:
 
     `async with SafeFetcher(...) as fetcher: result = await fetcher.fetch(url, etag=…)`
 
-    At most `max_connections` fetches run at once, each on a transport of its own with a
-    one-connection pool, reused LIFO so warm keep-alive connections come first. Not one big
-    pool: httpcore's pool rescans every connection for every request (quadratic), which at 32
-    connections cost more CPU than the whole rest of a 304 poll. Requests go straight to the
-    transport: no AsyncClient layer, so no cookie jar carried from one feed to the next, and
-    less CPU per request.
+    At most `max_connections` fetches run at once, each on a transport of its own holding one
+    connection at a time, reused LIFO so warm keep-alive connections come first: open sockets
+    stay bounded by `max_connections`. Requests go straight to the transport: no AsyncClient
+    layer, so no cookie jar carried from one feed to the next, and less CPU per request.
     """
 
     limits: FetchLimits = field(default_factory=FetchLimits)
@@ -378,18 +275,10 @@ class SafeFetcher:
     _idle: list[GuardedTransport] = field(default_factory=list, init=False, repr=False)
     _every: list[GuardedTransport] = field(default_factory=list, init=False, repr=False)
     _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
-    _timeouts: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     async def __aenter__(self) -> SafeFetcher:
         self._policy = AddressPolicy.build(allow_private=self.allow_private, exempt=self.exempt)
         self._slots = asyncio.Semaphore(self.max_connections)
-        limits = self.limits
-        self._timeouts = {
-            "connect": limits.connect_timeout,
-            "read": limits.read_timeout,
-            "write": limits.write_timeout,
-            "pool": limits.pool_timeout,
-        }
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -404,7 +293,11 @@ class SafeFetcher:
     def _new_transport(self) -> GuardedTransport:
         assert self._policy is not None
         transport = GuardedTransport(
-            self._policy, max_connections=1, resolver=self.resolver, ssl_context=self.ssl_context
+            self._policy,
+            connect_timeout=self.limits.connect_timeout,
+            read_timeout=self.limits.read_timeout,
+            resolver=self.resolver,
+            ssl_context=self.ssl_context,
         )
         self._every.append(transport)
         return transport
@@ -416,7 +309,7 @@ class SafeFetcher:
             "Accept-Encoding": "gzip, deflate",
             **validators,
         }
-        return httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeouts})
+        return httpx.Request("GET", _parsed(url), headers=headers)
 
     async def fetch(
         self,
@@ -497,15 +390,16 @@ class SafeFetcher:
     ) -> FetchResult:
         headers: dict[str, bytes] = {}
         # Validators go back exactly as received: bytes, no re-quoting, no date re-formatting.
-        if etag:
-            headers["If-None-Match"] = etag.encode("latin-1", "replace")
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified.encode("latin-1", "replace")
+        # One stored before it could be checked, and that cannot be sent unchanged, is not sent.
+        if etag and _sendable(etag):
+            headers["If-None-Match"] = etag.encode("latin-1")
+        if last_modified and _sendable(last_modified):
+            headers["If-Modified-Since"] = last_modified.encode("latin-1")
         current = url
         for hop in range(self.limits.max_redirects + 1):
             state.final_url = current
             state.redirects = hop
-            problem = _check_url(current, self.limits)
+            problem = _check_url(current, self.limits.max_url_length)
             if problem is not None:
                 code = "bad_scheme" if "scheme" in problem else "bad_url"
                 raise FetchRefused(code, problem if hop == 0 else f"redirect to {problem}")
@@ -543,9 +437,9 @@ class SafeFetcher:
         last_modified = _validator(
             response, "Last-Modified", self.limits.last_modified_chars, state.url
         )
-        if status != 200 and status != 203:
-            # Read what little body a 304/4xx/5xx has, so the connection can be reused (httpcore
-            # closes a connection whose response was not read to the end).
+        if status not in (200, 203, 304):
+            # Read what little body a 4xx/5xx has, so the connection can be reused (aiohttp
+            # closes a connection whose response was not read to the end). A 304 has none.
             await _drain(response, DRAIN_LIMIT)
         if status == 304:
             return FetchResult(

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import ssl
 import sys
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -104,7 +105,9 @@ class Seen:
 
 
 class FeedServer:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        """`ssl_context`: serve https with it (url() then gives https URLs)."""
+        self.ssl_context = ssl_context
         self.routes: dict[str, Route] = {}
         self.requests: list[Seen] = []
         self._runner: web.AppRunner | None = None
@@ -117,7 +120,7 @@ class FeedServer:
         # Short shutdown: hostile handlers (endless, drip) are cancelled, not awaited.
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
@@ -134,7 +137,8 @@ class FeedServer:
         await self.stop()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     # --- scripting -------------------------------------------------------------------------
 
@@ -212,6 +216,11 @@ class FeedServer:
                 return response
 
         return self.custom(path, drip)
+
+    def live_connections(self) -> list[object]:
+        """The client connections open now (kept alive or busy)."""
+        assert self._runner is not None and self._runner.server is not None
+        return list(self._runner.server.connections)
 
     def hits(self, path: str) -> int:
         return sum(1 for r in self.requests if r.path == path)
