@@ -11,6 +11,7 @@ import asyncio
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.scheduling import jobs
@@ -116,3 +117,28 @@ async def test_a_due_minute_bigger_than_one_delivery_batch_is_sent_in_one_tick(
     messages = only_platform(ctx).messages  # type: ignore[attr-defined]
     assert all(len(messages.get(c, [])) == 1 for c in CHANNELS)
     assert (await jobs.tick(ctx)).count == 0
+
+
+async def test_on_postgres_a_delivery_claims_only_its_share_and_the_tick_takes_the_rest(
+    database_url, make_context, clock
+) -> None:
+    """With several processes on PostgreSQL, one delivery claiming every due post would leave
+    the others idle: a sweep's delivery claims CLAIM_AHEAD_PG times its concurrency, says
+    there may be more, and the tick delivers again until none is left."""
+    from bot.services import outbox
+
+    clock.set(FUTURE)
+    ctx = await make_context(database_url, LEADERBOT_MAX_CONCURRENT_POSTS=5)
+    if ctx.db.sqlite:
+        pytest.skip("one writer: one delivery takes what is due (the test above)")
+    await schedule_all(ctx)
+    clock.set(MONDAY_9)
+    await plan_questions(ctx)
+    share = outbox.CLAIM_AHEAD_PG * 5
+    assert share < len(CHANNELS)
+    first = await outbox.deliver_due(ctx)
+    assert len(first.sent) == share and first.may_have_more
+    report = await jobs.tick(ctx)
+    assert len(report.sent) == len(CHANNELS) - share and not report.may_have_more
+    messages = only_platform(ctx).messages  # type: ignore[attr-defined]
+    assert all(len(messages.get(c, [])) == 1 for c in CHANNELS)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 FORGET_AFTER = timedelta(days=1)  # a row this stale is deleted (its claims' leases are long out)
 REAP_EVERY = 100  # beats between two clean-ups of forgotten rows
 RECOVERY_POLL_S = 1.0  # how often `leaderbot run` looks for claims held by a dead process
+TAKE_OVER_ROUNDS = 100  # deliveries per take-over at most (each claims up to its share)
 
 
 async def beat(ctx: Context, *, owner: str = outbox.OWNER, stopped: bool = False) -> None:
@@ -119,7 +120,11 @@ class Heartbeat:
 
     async def _deliver(self) -> None:
         try:
-            report = await outbox.deliver_due(self.ctx)
+            report = outbox.DeliveryReport()
+            for _ in range(TAKE_OVER_ROUNDS):
+                report.merge(await outbox.deliver_due(self.ctx))
+                if not report.may_have_more:
+                    break
         except Exception:
             log.exception("taking over the posts of a dead process failed; the sweep retries")
         else:
