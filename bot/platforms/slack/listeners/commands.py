@@ -160,9 +160,13 @@ def register(app: AsyncApp, ctx: Context) -> ResponseUrls:
         # What the command needs first (the channel's language and workspace) is read while
         # the replay check writes: neither waits for the other.
         typed_in = asyncio.ensure_future(facts_of(ctx, str(command.get("channel_id") or "")))
-        if await first_time(context):  # not a replay another process has carried out
-            await answer(ctx, command, client, urls, typed_in)
-        else:
-            await asyncio.gather(typed_in, return_exceptions=True)  # not needed after all
+        try:
+            if await first_time(context):  # not a replay another process has carried out
+                await answer(ctx, command, client, urls, typed_in)
+        finally:
+            # Not needed after all (a replay, or the check failed): never left unawaited.
+            if not typed_in.done():
+                typed_in.cancel()
+            await asyncio.gather(typed_in, return_exceptions=True)
 
     return urls
