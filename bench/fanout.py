@@ -29,7 +29,6 @@ import asyncio
 import json
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -183,17 +182,10 @@ async def pg_worker(args: argparse.Namespace) -> None:
 
 
 async def pg_run(url: str, processes: int, channels: int, latency: float, concurrency: int):
-    import asyncpg
-
     from bot.store.db import Database
+    from tests.scratch_database import scratch_database
 
-    plain = url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"leaderbot_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(plain)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    db_url = f"{url.rpartition('/')[0]}/{name}"
-    try:
+    async with scratch_database(url, "leaderbot_bench") as db_url:
         async with FakeSlack(latency=latency) as fake:
             ids = [f"C{n:06d}" for n in range(channels)]
             for cid in ids:
@@ -252,10 +244,6 @@ async def pg_run(url: str, processes: int, channels: int, latency: float, concur
             "lost": sum(1 for cid in ids if per_channel[cid] == 0),
             "machine_busy": machine_busy,
         }
-    finally:
-        admin = await asyncpg.connect(plain)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def _percent(share: float | None) -> str:

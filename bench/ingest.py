@@ -34,7 +34,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -143,27 +142,10 @@ async def bench_database(url: str | None) -> AsyncIterator[dict[str, str]]:
     if url is None or url.startswith("sqlite"):
         yield {"DATABASE_URL": url} if url else {}
         return
-    import asyncpg
+    from tests.scratch_database import scratch_database
 
-    from bot.store.db import normalise_url
-
-    url = normalise_url(url)
-    plain = url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"leaderbot_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(plain)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, _ = url.rpartition("/")
-    try:
-        yield {"DATABASE_URL": f"{base}/{name}"}
-    finally:
-        admin = await asyncpg.connect(plain)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_database(url, "leaderbot_bench") as scratch:
+        yield {"DATABASE_URL": scratch}
 
 
 PRELOAD_CHUNK = 5_000

@@ -39,7 +39,6 @@ import signal
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -202,27 +201,10 @@ async def database(postgres: str | None) -> AsyncIterator[str]:
         with tempfile.TemporaryDirectory(prefix="leaderbot-scale-") as tmp:
             yield f"sqlite+aiosqlite:///{Path(tmp) / 'scale.db'}"
         return
-    import asyncpg
+    from tests.scratch_database import scratch_database
 
-    from bot.store.db import normalise_url
-
-    url = normalise_url(postgres)
-    plain = url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"leaderbot_scale_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(plain)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, _ = url.partition("?")[0].rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin = await asyncpg.connect(plain)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_database(postgres, "leaderbot_scale") as url:
+        yield url
 
 
 async def _start_bot(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from bot.services.context import Context, Platforms
 from bot.settings import BUNDLED_PROMPTS, Settings
 from bot.store.db import Database
 from bot.watch.catalogue import load_catalogue
+from tests.scratch_database import scratch_database
 
 POSTGRES_ENV = "LEADERBOT_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_ENV)
@@ -45,28 +45,10 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-@asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
+def postgres_database() -> Any:
     """A brand-new PostgreSQL database for one test, dropped afterwards."""
-    import asyncpg
-
     assert POSTGRES_URL is not None
-    plain = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"leaderbot_t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(plain)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, _ = POSTGRES_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin = await asyncpg.connect(plain)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    return scratch_database(POSTGRES_URL)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -25,6 +25,8 @@ async def ensure_channel(
     name: str | None = None,
     workspace_id: str | None = None,
 ) -> Channel:
+    """The channel's row, recorded if new, with its name and workspace brought up to date
+    (uninstall purges by workspace)."""
     channel = await session.get(Channel, channel_id)
     if channel is None:
         channel = Channel(
@@ -37,24 +39,11 @@ async def ensure_channel(
         )
         session.add(channel)
         await session.flush()
-    elif name and channel.name != name:
-        channel.name = name
-    return channel
-
-
-async def remember(
-    session: AsyncSession,
-    ctx: Context,
-    channel_id: str,
-    *,
-    name: str | None = None,
-    workspace_id: str | None = None,
-) -> Channel:
-    """Record the channel with its name and workspace (uninstall purges by workspace); a
-    workspace already recorded stays."""
-    channel = await ensure_channel(session, ctx, channel_id, name=name, workspace_id=workspace_id)
-    if channel.workspace_id is None and workspace_id:
-        channel.workspace_id = workspace_id
+    else:
+        if name and channel.name != name:
+            channel.name = name
+        if channel.workspace_id is None and workspace_id:
+            channel.workspace_id = workspace_id  # a workspace already recorded stays
     return channel
 
 

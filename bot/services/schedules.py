@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.domain.schedule import DAY_NAMES, Occurrence, WeeklyRule, next_occurrence
 from bot.services import audit
-from bot.services.channels import remember
+from bot.services.channels import ensure_channel
 from bot.services.context import Context
 from bot.services.planning import rule_of
 from bot.store.models import Post, Schedule
@@ -98,7 +98,7 @@ async def set_schedule(
     )
     now = ctx.clock()
     async with ctx.db.write() as session:
-        await remember(session, ctx, channel_id, name=channel_name, workspace_id=workspace_id)
+        await ensure_channel(session, ctx, channel_id, name=channel_name, workspace_id=workspace_id)
         schedule = await _get(session, channel_id, kind)
         before = snapshot(schedule)
         if schedule is None:

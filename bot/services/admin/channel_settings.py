@@ -13,7 +13,7 @@ from bot.services import schedules as schedule_service
 from bot.services.admin.formats import when
 from bot.services.admin.replies import Invocation
 from bot.services.admin.targets import Where
-from bot.services.channels import remember
+from bot.services.channels import ensure_channel
 from bot.services.context import Context
 from bot.store.models import Schedule
 
@@ -50,7 +50,7 @@ async def next_sentence(ctx: Context, schedule: Schedule, t: Translator = ENGLIS
 async def remember_channel(ctx: Context, where: Where, inv: Invocation) -> None:
     """Record the channel with its name and workspace (uninstall purges by workspace)."""
     async with ctx.db.write() as session:
-        await remember(session, ctx, where.id, name=where.name, workspace_id=inv.workspace_id)
+        await ensure_channel(session, ctx, where.id, name=where.name, workspace_id=inv.workspace_id)
 
 
 async def set_weekly(
