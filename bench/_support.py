@@ -26,6 +26,11 @@ def _cpu_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def percent(share: float | None) -> str:
+    """A share as a percentage, or n/a (MachineCpu without /proc/stat)."""
+    return "n/a" if share is None else f"{share:.0%}"
+
+
 class MachineCpu:
     """How busy the whole machine's cores were between `start()` and `busy()` (0-1): a figure
     of 0.95 says the run was bound by CPU (this machine's, shared by the bot, the fakes, the

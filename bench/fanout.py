@@ -34,7 +34,7 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, update
 
-from bench._support import MachineCpu, peak_rss_mb, temp_context
+from bench._support import MachineCpu, peak_rss_mb, percent, temp_context
 from bench.teams_fake import LatentTeams, record_teams, spread_channels, teams_settings
 from bot.domain.content import Notice
 from bot.platforms.slack.blocks import render
@@ -246,10 +246,6 @@ async def pg_run(url: str, processes: int, channels: int, latency: float, concur
         }
 
 
-def _percent(share: float | None) -> str:
-    return "n/a" if share is None else f"{share:.0%}"
-
-
 def postgres_main(args: argparse.Namespace) -> None:
     print(
         f"PostgreSQL fan-out: {args.channels} notices, {args.latency * 1000:.0f} ms/call, "
@@ -265,7 +261,7 @@ def postgres_main(args: argparse.Namespace) -> None:
             f"{processes} process(es)  wall {figures['wall_s']:6.2f} s   "
             f"CPU {figures['cpu_ms_per_post']:5.2f} ms/post (workers)   sent {figures['sent']} "
             f"{figures['by_process']}   duplicates {figures['duplicates']}   "
-            f"lost {figures['lost']}   machine CPU busy {_percent(figures['machine_busy'])}"
+            f"lost {figures['lost']}   machine CPU busy {percent(figures['machine_busy'])}"
         )
     if 1 in walls:
         for processes, wall in walls.items():

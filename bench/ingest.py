@@ -374,10 +374,6 @@ async def run_bare(events: int, concurrency: int, thread_count: int) -> dict[str
     return figures_of(load, events)
 
 
-def _percent(share: float | None) -> str:
-    return "n/a" if share is None else f"{share:.0%}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
@@ -410,6 +406,8 @@ def main() -> None:
             args.database_url,
         )
     )
+    from bench._support import percent
+
     backend = "PostgreSQL" if args.database_url and "postgres" in args.database_url else "SQLite"
     print(
         f"{backend}, {args.preload} replies stored before; "
@@ -424,7 +422,7 @@ def main() -> None:
         f"({figures['stored_per_s']:.0f} events/s end to end); "
         f"stored {figures['stored']}, lost {figures['lost']}; "
         f"CPU {figures['cpu_ms_per_event']:.2f} ms an event in the bot's process; machine CPU "
-        f"busy {_percent(figures['machine_busy'])} during the load; "
+        f"busy {percent(figures['machine_busy'])} during the load; "
         f"peak RSS {figures['peak_rss_mb']:.0f} MB"
     )
     if not args.no_baseline:
