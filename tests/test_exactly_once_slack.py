@@ -23,6 +23,7 @@ from bot.services.ask import ask_and_deliver, ask_now
 from bot.store.db import Database
 from tests.fakes import eventually
 from tests.fakes.slack_api import DropAfterAccept, FakeSlack, HttpError, Latency, RateLimit
+from tests.run_process import start_run
 
 CHANNEL = "C0LEADERS"
 
@@ -221,20 +222,6 @@ async def test_cli_ask_through_faults_posts_once(fake, tmp_path: Path) -> None:
     assert len(questions_in(fake)) == 1
 
 
-async def _start_run(env: dict[str, str], cwd: Path, log: str) -> asyncio.subprocess.Process:
-    with (cwd / log).open("wb") as sink:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
-
-
 def _db_status(db: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(db) as conn:
         return conn.execute("select key, status from posts where kind='question'").fetchall()
@@ -271,7 +258,7 @@ async def test_kill_9_between_send_and_record_then_restart_posts_once(fake, tmp_
     # the permalink, once per process) hangs, so the process is caught after the send and
     # before the record.
     fake.inject("auth.test", Latency(60))
-    first = await _start_run(env, tmp_path, "first.log")
+    first = await start_run(env, tmp_path, "first.log")
     try:
 
         async def posted() -> bool:
@@ -284,7 +271,7 @@ async def test_kill_9_between_send_and_record_then_restart_posts_once(fake, tmp_
         await asyncio.wait_for(first.wait(), 10)
     fake.clear_faults()
 
-    second = await _start_run(env, tmp_path, "second.log")
+    second = await start_run(env, tmp_path, "second.log")
     try:
 
         async def recorded() -> bool:

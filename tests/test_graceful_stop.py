@@ -9,8 +9,6 @@ import asyncio
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from bot.domain.clock import ManualClock
 from bot.services.ask import ask_now
 from tests.fakes import eventually
 from tests.fakes.slack_api import FakeSlack, Latency
+from tests.run_process import start_run
 
 FANOUT = 20
 LATE = "C0LATE"  # asked while the bot is stopped: its post shows a restarted bot has swept
@@ -42,20 +41,6 @@ def _posts(fake: FakeSlack, channels: list[str]) -> dict[str, int]:
 def _statuses(db: Path) -> dict[str, str]:
     with sqlite3.connect(db) as conn:
         return dict(conn.execute("select channel_id, status from posts").fetchall())
-
-
-async def _start_run(env: dict[str, str], cwd: Path, log: str) -> asyncio.subprocess.Process:
-    with (cwd / log).open("wb") as sink:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
 
 
 def _env(fake: FakeSlack, db: Path, **extra: str) -> dict[str, str]:
@@ -89,7 +74,7 @@ async def _stop_mid_fanout(
         fake.add_channel(channel, channel.lower())
     fake.inject("chat.postMessage", *[Latency(hold_s)] * FANOUT)
     env = _env(fake, db, **extra)
-    first = await _start_run(env, tmp_path, "first.log")
+    first = await start_run(env, tmp_path, "first.log")
     try:
 
         async def serving() -> bool:
@@ -120,7 +105,7 @@ async def _restart_until_swept(
     """Restart; ask once more (in LATE) and wait for that post, and every fan-out channel
     recorded sent: the restarted bot has swept at least once. Returns its log."""
     await _ask(slack_context, db, [LATE])
-    second = await _start_run(env, tmp_path, "second.log")
+    second = await start_run(env, tmp_path, "second.log")
     try:
 
         async def swept() -> bool:

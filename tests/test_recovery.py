@@ -8,8 +8,6 @@ import asyncio
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +23,7 @@ from bot.store.models import Post, ProcessRow
 from tests.conftest import POSTGRES_ENV, POSTGRES_URL, postgres_database
 from tests.fakes import eventually
 from tests.fakes.slack_api import FakeSlack, Latency
+from tests.run_process import start_run
 
 CHANNEL = "C0LEADERS"
 OTHER = "otherhost:4242:deadbeef"  # another process's owner id (host:pid:uuid)
@@ -154,20 +153,6 @@ def _statuses(db: Path) -> list[str]:
         return [s for (s,) in conn.execute("select status from posts")]
 
 
-async def _start_run(env: dict[str, str], cwd: Path, log: str) -> asyncio.subprocess.Process:
-    with (cwd / log).open("wb") as sink:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
-
-
 def _run_env(fake: FakeSlack, database_url: str) -> dict[str, str]:
     """`leaderbot run` on the fake Slack with the default lease, sweep and heartbeat."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADERBOT_"))}
@@ -203,7 +188,7 @@ async def test_kill_9_mid_fanout_then_restart_every_channel_once_within_15_s(
     await _fan_out(fake, slack_context, f"sqlite+aiosqlite:///{db}")
     env = _run_env(fake, f"sqlite+aiosqlite:///{db}")
 
-    first = await _start_run(env, tmp_path, "first.log")
+    first = await start_run(env, tmp_path, "first.log")
     try:
 
         async def in_flight() -> bool:
@@ -218,7 +203,7 @@ async def test_kill_9_mid_fanout_then_restart_every_channel_once_within_15_s(
     fake.clear_faults()
 
     restarted = time.monotonic()
-    second = await _start_run(env, tmp_path, "second.log")
+    second = await start_run(env, tmp_path, "second.log")
     try:
 
         async def all_posted() -> bool:
@@ -263,7 +248,7 @@ async def test_three_processes_on_postgres_one_killed_mid_fanout(
             finally:
                 await conn.close()
 
-        runs = [await _start_run(env, tmp_path, f"run{i}.log") for i in range(3)]
+        runs = [await start_run(env, tmp_path, f"run{i}.log") for i in range(3)]
         by_pid = {run.pid: run for run in runs}
         try:
 

@@ -44,6 +44,7 @@ from tests.fakes.teams_api import (
     Message,
     RateLimit,
 )
+from tests.run_process import start_run
 from tests.teams_support import GROUP, LEADERS, OWNER, STAFF, setup_team, teams_env
 
 ELSEWHERE_GROUP = "99999999-8888-7777-6666-555555555555"
@@ -151,20 +152,6 @@ async def cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str, str
     proc = await start_cli(env, cwd, *args)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode(), err.decode()
-
-
-async def start_run(env: dict[str, str], cwd: Path, log: str) -> asyncio.subprocess.Process:
-    with (cwd / log).open("wb") as sink:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
 
 
 async def kill_9(proc: asyncio.subprocess.Process) -> None:
